@@ -29,9 +29,9 @@ public sealed class DenseNetGenerator : IIncrementalGenerator
         {
             var parsed = context.SyntaxProvider
                 .ForAttributeWithMetadataName(root, Parser.IsCandidate, Parser.ParseNetwork)
+                .WithTrackingName(TrackingNames.Parse)
                 .Where(static result => result is not null)
-                .Select(static (result, _) => result!)
-                .WithTrackingName(TrackingNames.Parse);
+                .Select(static (result, _) => result!);
 
             var diagnostics = parsed.SelectMany(static (result, _) => result.Diagnostics).WithTrackingName(TrackingNames.Diagnostics);
             context.RegisterSourceOutput(diagnostics, static (output, diagnostic) => output.ReportDiagnostic(diagnostic.ToDiagnostic()));

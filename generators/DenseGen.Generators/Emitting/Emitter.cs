@@ -159,9 +159,14 @@ internal static class Emitter
         }).ToList();
         var widths = header.Select((h, i) => Math.Max(h.Length, rows.Max(r => r[i].Length))).ToArray();
         bool[] numeric = [true, false, false, true, true, true, true, true, true, true, true];
-        string Cells(string[] cells, bool isHeader) => string.Join(", ", cells.Select((c, i) =>
-            numeric[i] && !isHeader ? c.PadLeft(widths[i]) : c.PadRight(widths[i])));
-        w.Line("//   " + Cells(header, true).TrimEnd());
+        // Columns aligned after the commas, so the table reads like the summary users print.
+        string Cells(string[] cells, bool isHeader) => string.Join(" ", cells.Select((c, i) =>
+        {
+            string cell = numeric[i] ? c.PadLeft(widths[i]) : c;
+            if (i == cells.Length - 1) return cell;
+            return (isHeader ? cell : cell + ",").PadRight(widths[i] + 1);
+        }));
+        w.Line("//  " + Cells(header, true).TrimEnd());
 
         int block = -1;
         for (int i = 0; i < plan.Layers.Count; i++)

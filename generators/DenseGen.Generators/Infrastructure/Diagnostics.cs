@@ -40,7 +40,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor TooLarge = Error("DG0011",
         "Value too large",
-        "{0} = {1} is too large; DenseGen supports at most {2}");
+        "{0} = {1} is too large; use at most {2}");
 
     public static readonly DiagnosticDescriptor DropRateOutOfRange = Error("DG0012",
         "Dropout rate out of range",
@@ -80,7 +80,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor InvalidCifarDepth = Error("DG0021",
         "Depth not in the paper's family",
-        "Depth = {0} is not a depth of the paper's {1} family, which needs {2}; the nearest valid depths are {3} and {4}");
+        "Depth = {0} is not a depth of the paper's {1} family, which needs {2}; use {3} or {4}, the nearest valid depths");
 
     public static readonly DiagnosticDescriptor InvalidImageNetDepth = Error("DG0022",
         "Not an ImageNet DenseNet",
@@ -88,7 +88,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor ConflictingDeclarations = Error("DG0023",
         "Conflicting network declarations",
-        "'{0}' is declared by [{1}], so [{2}] conflicts with it; {3}");
+        "'{0}' is declared by [{1}], so [{2}] conflicts with it; remove one of them ({3})");
 
     public static readonly DiagnosticDescriptor MissingNetworkAttribute = Error("DG0024",
         "Layer attribute without a network",

@@ -44,8 +44,8 @@ internal static class Parser
         foreach (var other in attributes.Where(a => a != root && (IsRoot(a.Name) || root.Name != DenseNet)))
         {
             string advice = IsRoot(other.Name)
-                ? $"keep only one of [{root.ShortName}] and [{other.ShortName}]"
-                : $"a preset declares every layer itself: remove [{other.ShortName}], or replace [{root.ShortName}] with [DenseNet] and declare all the layers";
+                ? "a class declares one network"
+                : $"a preset declares every layer itself; to write the layers out, replace [{root.ShortName}] with [DenseNet]";
             diagnostics.Add(DiagnosticInfo.Create(Diagnostics.ConflictingDeclarations, other.Location, type.Name, root.ShortName, other.ShortName, advice));
         }
 
@@ -177,8 +177,9 @@ internal static class Parser
                 {
                     bool afterBlock = stages.Count > 0 && !stages[stages.Count - 1].IsTransition;
                     bool beforeBlock = parts.Skip(i + 1).FirstOrDefault(p => p.Name != Stem)?.Name == DenseBlock;
-                    if (!afterBlock) Add(Diagnostics.TransitionNotAfterBlock, part.Location);
-                    else if (!beforeBlock) Add(Diagnostics.TransitionNotFollowedByBlock, part.Location);
+                    // Two transitions in a row: the first already got DG0017, one report is enough.
+                    if (stages.Count == 0) Add(Diagnostics.TransitionNotAfterBlock, part.Location);
+                    else if (afterBlock && !beforeBlock) Add(Diagnostics.TransitionNotFollowedByBlock, part.Location);
                     stages.Add(StageSpec.Transition(Compression(part, "Compression", Defaults.Compression)));
                     _stageLocations.Add(part.LocationOf("Compression"));
                     continue;
@@ -284,7 +285,7 @@ internal static class Parser
                 PlanProblemKind.CompressionLeavesNoChannels => DiagnosticInfo.Create(Diagnostics.CompressionLeavesNoChannels, stageLocation,
                     Format(spec.Stages[problem.StageIndex].Compression), problem.Value1, problem.Value2,
                     Format(Math.Ceiling(10000.0 / problem.Value2) / 10000.0)),
-                _ => DiagnosticInfo.Create(Diagnostics.NetworkTooLarge, root.Location, problem.Detail),
+                _ => DiagnosticInfo.Create(Diagnostics.NetworkTooLarge, stageLocation, problem.Detail),
             };
         }
 

@@ -20,6 +20,9 @@ internal static class Planner
     /// <summary>The largest channel count, spatial size or layer count a plan may hold.</summary>
     public const int MaxDimension = 1_000_000;
 
+    /// <summary>The most composite layers a network may have (the paper's deepest has 264; 1,000-layer nets fit).</summary>
+    public const int MaxLayers = 20_000;
+
     /// <summary>Plans a spec the parser has already checked with <see cref="TryPlan"/>.</summary>
     public static NetworkPlan Plan(TopologySpec spec) =>
         TryPlan(spec, out var plan, out var problem) ? plan! : throw new InvalidOperationException($"Unchecked spec: {problem}");
@@ -112,6 +115,10 @@ internal static class Planner
             }
 
             int b = blocks.Count + 1;
+            int layersSoFar = 0;
+            foreach (var done in blocks) layersSoFar += done.Layers;
+            if (stage.Layers > MaxLayers - layersSoFar)
+                return new PlanProblem(PlanProblemKind.TooLarge, i, $"it has more than {MaxLayers} layers");
             int bottleneck = stage.Bottleneck ? checked(stage.BottleneckWidth * stage.Growth) : 0;
             long blockChannels = checked(channels + (long)stage.Layers * stage.Growth);
             if (blockChannels > MaxDimension || bottleneck > MaxDimension)
