@@ -1,0 +1,4 @@
+using BenchmarkDotNet.Running;
+
+// dotnet run -c Release --project benchmarks/DenseGen.Benchmarks -- --filter '*Generator*'
+BenchmarkSwitcher.FromAssembly(typeof(DenseGen.Benchmarks.GeneratorBenchmarks).Assembly).Run(args);
