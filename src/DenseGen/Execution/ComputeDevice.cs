@@ -1,0 +1,124 @@
+using System;
+using System.Linq;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace DenseGen.Execution;
+
+/// <summary>
+/// One ILGPU accelerator chosen for DenseGen: CUDA if present, then OpenCL, then ILGPU's CPU accelerator. The
+/// environment variable <c>DENSEGEN_DEVICE=cpu|opencl|cuda[:index]</c> (or <see cref="Open(string?)"/>'s argument)
+/// overrides the choice. Owns the ILGPU context and accelerator.
+/// </summary>
+public sealed class ComputeDevice : IDisposable
+{
+    private ComputeDevice(Context context, Accelerator accelerator, DeviceKind kind)
+    {
+        Context = context;
+        Accelerator = accelerator;
+        Kind = kind;
+        // A power of two that every backend accepts; never derived from WarpSize (PoCL reports 4096 there).
+        int group = 1;
+        while (group * 2 <= Math.Min(256, accelerator.MaxNumThreadsPerGroup)) group *= 2;
+        ReductionGroupSize = group;
+    }
+
+    /// <summary>The ILGPU context (kernels are compiled in it).</summary>
+    public Context Context { get; }
+
+    /// <summary>The accelerator kernels run on.</summary>
+    public Accelerator Accelerator { get; }
+
+    /// <summary>The backend.</summary>
+    public DeviceKind Kind { get; }
+
+    /// <summary>Threads per group of the reduction kernels: a power of two, at most 256.</summary>
+    public int ReductionGroupSize { get; }
+
+    /// <summary>The device's name, e.g. "NVIDIA H100 80GB HBM3" or "CPUAccelerator".</summary>
+    public string Name => Accelerator.Name;
+
+    /// <summary>
+    /// Opens the best device present, or the one <paramref name="request"/> (else DENSEGEN_DEVICE) names:
+    /// "cpu", "opencl", "cuda", optionally with ":index".
+    /// </summary>
+    /// <exception cref="ArgumentException">The request is malformed.</exception>
+    /// <exception cref="InvalidOperationException">The requested backend is not present; the message lists what is.</exception>
+    public static ComputeDevice Open(string? request = null)
+    {
+        request ??= Environment.GetEnvironmentVariable("DENSEGEN_DEVICE");
+        NativeLibraries.Install();
+        var context = Context.Create(builder => builder
+            .Default()
+            .Optimize(OptimizationLevel.O2)   // only O2 infers global address spaces in PTX
+            .Math(MathMode.Default));
+        try
+        {
+            var (kind, index) = Parse(request);
+            Device[] Of(AcceleratorType type) => context.Devices.Where(d => d.AcceleratorType == type).ToArray();
+            Device? device = kind switch
+            {
+                null => Of(AcceleratorType.Cuda).FirstOrDefault() ?? Of(AcceleratorType.OpenCL).FirstOrDefault() ?? Of(AcceleratorType.CPU).First(),
+                DeviceKind.Cuda => Of(AcceleratorType.Cuda).ElementAtOrDefault(index),
+                DeviceKind.OpenCL => Of(AcceleratorType.OpenCL).ElementAtOrDefault(index),
+                _ => Of(AcceleratorType.CPU).ElementAtOrDefault(index),
+            };
+            if (device is null)
+            {
+                string present = string.Join(", ", context.Devices.Select(d => $"{d.AcceleratorType} '{d.Name}'"));
+                throw new InvalidOperationException(
+                    $"DENSEGEN_DEVICE={request} asks for a device this machine does not have; present: {present}. " +
+                    "Unset DENSEGEN_DEVICE to pick the best one.");
+            }
+            var accelerator = device.CreateAccelerator(context);
+            var actualKind = accelerator.AcceleratorType switch
+            {
+                AcceleratorType.Cuda => DeviceKind.Cuda,
+                AcceleratorType.OpenCL => DeviceKind.OpenCL,
+                _ => DeviceKind.Cpu,
+            };
+            return new ComputeDevice(context, accelerator, actualKind);
+        }
+        catch
+        {
+            context.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Parses "cuda:1" into (Cuda, 1); null or empty means "the best present".</summary>
+    public static (DeviceKind? Kind, int Index) Parse(string? request)
+    {
+        if (string.IsNullOrWhiteSpace(request)) return (null, 0);
+        string[] parts = request.Trim().ToLowerInvariant().Split(':');
+        DeviceKind kind = parts[0] switch
+        {
+            "cpu" => DeviceKind.Cpu,
+            "opencl" or "cl" => DeviceKind.OpenCL,
+            "cuda" or "gpu" => DeviceKind.Cuda,
+            _ => throw new ArgumentException($"DENSEGEN_DEVICE='{request}' is not a device; use cpu, opencl or cuda, optionally with :index (cuda:1)."),
+        };
+        int index = 0;
+        if (parts.Length > 2 || (parts.Length == 2 && (!int.TryParse(parts[1], out index) || index < 0)))
+            throw new ArgumentException($"DENSEGEN_DEVICE='{request}' has a bad index; write for example cuda:0.");
+        return (kind, index);
+    }
+
+    private KernelSet? _kernels;
+
+    /// <summary>The compiled kernels of this device, loaded on first use and shared by its sessions.</summary>
+    internal KernelSet KernelsFor() => _kernels ??= new KernelSet(Accelerator);
+
+    /// <summary>Waits for all launched work to finish.</summary>
+    public void Synchronize() => Accelerator.Synchronize();
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Kind} ({Name})";
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        Accelerator.Dispose();
+        Context.Dispose();
+    }
+}

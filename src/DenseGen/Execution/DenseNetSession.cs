@@ -1,0 +1,475 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using DenseGen.Kernels;
+using DenseGen.Model;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace DenseGen.Execution;
+
+/// <summary>
+/// Runs one planned network on one device at a fixed batch size: forward (training or evaluation), backward with
+/// the shared-statistics formulation of DESIGN §4.5, and SGD. Every buffer lives in one arena laid out by the
+/// <see cref="MemoryPlan"/> before the first step; nothing is allocated while training.
+/// </summary>
+public sealed class DenseNetSession : IDisposable
+{
+    private const float Epsilon = 1e-5f, BatchNormMomentum = 0.1f;
+
+    private readonly ComputeDevice _device;
+    private readonly KernelSet _k;
+    private readonly MemoryBuffer1D<float, Stride1D.Dense> _arena;
+    private readonly ModelLayout _layout;
+    private readonly Block[] _blocks;
+    private readonly Tensor _bottleneck, _stem;
+    private readonly ArrayView<float> _images, _features, _dFeatures, _logits, _dLogits, _loss, _parameters, _gradients, _momentum, _running, _scratch;
+    private readonly ArrayView<int> _labels;
+    private readonly Prologue _prologue1, _prologue2;
+    private readonly int _n, _stemConvSize;
+    private bool _firstStep = true;
+
+    /// <summary>Lays out the arena and compiles the kernels. Parameters start at the paper's initialisation (seed 0).</summary>
+    public DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(device);
+        Model = model;
+        _device = device;
+        _layout = model.Layout;
+        _n = batchSize;
+        Plan = new MemoryPlan(model, batchSize);
+        _k = device.KernelsFor();
+        _arena = device.Accelerator.Allocate1D<float>(Plan.Elements);
+        _arena.MemSetToZero();
+
+        ArrayView<float> View(string name) { var (offset, length) = Plan[name]; return _arena.View.SubView(offset, length); }
+        Tensor TensorOf(string prefix, bool hasValue) => new(
+            hasValue ? View(prefix + ".value") : default, hasValue ? View(prefix + ".grad") : default,
+            View(prefix + ".mean"), View(prefix + ".variance"), View(prefix + ".invstd"), View(prefix + ".s1"), View(prefix + ".s2"));
+
+        _images = View("images");
+        _labels = View("labels").Cast<int>();
+        _scratch = View("scratch");
+        _features = View("head.features");
+        _dFeatures = View("head.dfeatures");
+        _logits = View("head.logits");
+        _dLogits = View("head.dlogits");
+        _loss = View("head.loss");
+        _parameters = View("parameters");
+        _gradients = View("gradients");
+        _momentum = View("momentum");
+        _running = View("running");
+        _prologue1 = new Prologue { Scale = View("prologue.scale"), Shift = View("prologue.shift"), Enabled = 1 };
+        _prologue2 = new Prologue { Scale = View("prologue2.scale"), Shift = View("prologue2.shift"), Enabled = 1 };
+        _bottleneck = TensorOf("bottleneck", hasValue: false);
+        _stem = _layout.Stem.Norm0 is null ? default : TensorOf("stem", hasValue: true);
+        _stemConvSize = MemoryPlan.StemConvSize(model);
+
+        int[] sizes = MemoryPlan.BlockSizes(model);
+        _blocks = _layout.Blocks.Select((b, i) => new Block(b, sizes[i], MemoryPlan.BlockChannels(b), MemoryPlan.BottleneckWidth(b), TensorOf($"block{i + 1}", true))).ToArray();
+        BatchesTracked = new long[_layout.Tensors.Count(t => t.Role == TensorRole.BatchesTracked)];
+        InitializeParameters(0);
+    }
+
+    /// <summary>The network this session runs.</summary>
+    public ModelDescription Model { get; }
+
+    /// <summary>The arena's layout; <see cref="MemoryPlan.Bytes"/> is the device memory of a training step.</summary>
+    public MemoryPlan Plan { get; }
+
+    /// <summary>Images per step.</summary>
+    public int BatchSize => _n;
+
+    /// <summary>Each BatchNorm's num_batches_tracked, in state-dict order.</summary>
+    public long[] BatchesTracked { get; }
+
+    /// <summary>The device.</summary>
+    public ComputeDevice Device => _device;
+
+    /// <summary>
+    /// The paper's initialisation: He normal with fan-out for convolutions (std = sqrt(2 / (k*k*out))), BN gamma 1
+    /// and beta 0, running mean 0 and variance 1, classifier weight uniform(-1/sqrt(in), 1/sqrt(in)) (PyTorch's
+    /// default) and bias 0. Deterministic for a seed.
+    /// </summary>
+    public void InitializeParameters(int seed)
+    {
+        var random = new Random(seed);
+        var parameters = new float[_layout.ParameterCount];
+        var running = new float[_layout.RunningStatisticsCount];
+        foreach (var t in _layout.Tensors)
+        {
+            switch (t.Role)
+            {
+                case TensorRole.ConvolutionWeight:
+                    double std = Math.Sqrt(2.0 / (t.Shape[0] * t.Shape[2] * t.Shape[3]));
+                    for (long i = 0; i < t.Length; i++) parameters[t.Offset + i] = (float)(std * Gaussian(random));
+                    break;
+                case TensorRole.LinearWeight:
+                    double bound = 1.0 / Math.Sqrt(t.Shape[1]);
+                    for (long i = 0; i < t.Length; i++) parameters[t.Offset + i] = (float)((2 * random.NextDouble() - 1) * bound);
+                    break;
+                case TensorRole.BatchNormWeight:
+                    Array.Fill(parameters, 1f, (int)t.Offset, (int)t.Length);
+                    break;
+                case TensorRole.RunningVariance:
+                    Array.Fill(running, 1f, (int)t.Offset, (int)t.Length);
+                    break;
+            }
+        }
+        SetParameters(parameters);
+        SetRunningStatistics(running);
+        Array.Clear(BatchesTracked);
+        _momentum.MemSetToZero();
+        _firstStep = true;
+    }
+
+    private static double Gaussian(Random random) =>
+        Math.Sqrt(-2.0 * Math.Log(1.0 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    /// <summary>Copies all trainable parameters in (the layout's parameter order).</summary>
+    public void SetParameters(ReadOnlySpan<float> values) => CopyIn(_parameters, values, "parameters");
+
+    /// <summary>All trainable parameters (the layout's parameter order).</summary>
+    public float[] GetParameters() => CopyOut(_parameters);
+
+    /// <summary>The gradients of the last <see cref="ForwardBackward"/>, in parameter order.</summary>
+    public float[] GetGradients() => CopyOut(_gradients);
+
+    /// <summary>Copies the BN running statistics in.</summary>
+    public void SetRunningStatistics(ReadOnlySpan<float> values) => CopyIn(_running, values, "running statistics");
+
+    /// <summary>The BN running statistics (running means and variances, in layout order).</summary>
+    public float[] GetRunningStatistics() => CopyOut(_running);
+
+    /// <summary>
+    /// Forward for a batch of images ([N, C, H, W] float32); returns the logits [N, classes]. Training mode uses batch
+    /// statistics and updates the running statistics; evaluation mode uses each BN's running statistics.
+    /// </summary>
+    public float[] Forward(ReadOnlySpan<float> images, bool training)
+    {
+        CopyIn(_images, images, "images");
+        RunForward(training);
+        return CopyOut(_logits);
+    }
+
+    /// <summary>
+    /// Training-mode forward and backward with softmax cross-entropy against <paramref name="labels"/>; returns the
+    /// mean loss and leaves every parameter's gradient in place for <see cref="Step"/> or <see cref="GetGradients"/>.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<float> images, ReadOnlySpan<int> labels)
+    {
+        CopyIn(_images, images, "images");
+        if (labels.Length != _n) throw new ArgumentException($"Expected {_n} labels, got {labels.Length}.", nameof(labels));
+        for (int i = 0; i < labels.Length; i++)
+            if ((uint)labels[i] >= (uint)Model.Classes)
+                throw new ArgumentException($"Label {labels[i]} at position {i} is outside [0, {Model.Classes}).", nameof(labels));
+        _labels.CopyFromCPU(labels.ToArray());
+        RunForward(training: true);
+        RunBackward();
+        return CopyOut(_loss).Average();
+    }
+
+    /// <summary>The logits of the last forward.</summary>
+    public float[] GetLogits() => CopyOut(_logits);
+
+    /// <summary>One SGD step with the gradients of the last <see cref="ForwardBackward"/>.</summary>
+    public void Step(SgdOptions options)
+    {
+        _k.Sgd((int)_layout.ParameterCount, _parameters, _gradients, _momentum, options.LearningRate, options.Momentum,
+            options.WeightDecay, options.Nesterov ? 1 : 0, _firstStep ? 1 : 0);
+        _firstStep = false;
+    }
+
+    /// <summary>Forward, backward and one SGD step; returns the mean loss of the batch.</summary>
+    public float TrainStep(ReadOnlySpan<float> images, ReadOnlySpan<int> labels, SgdOptions options)
+    {
+        float loss = ForwardBackward(images, labels);
+        Step(options);
+        return loss;
+    }
+
+    // ----- forward -----
+
+    private void RunForward(bool training)
+    {
+        if (training) for (int i = 0; i < BatchesTracked.Length; i++) BatchesTracked[i]++;
+        StemForward(training);
+        for (int b = 0; b < _blocks.Length; b++)
+        {
+            var block = _blocks[b];
+            for (int l = 0; l < block.Tensors.Layers.Count; l++) DenseLayerForward(block, l, training);
+            if (b + 1 < _blocks.Length) TransitionForward(b, training);
+        }
+        HeadForward(training);
+    }
+
+    private void StemForward(bool training)
+    {
+        var first = _blocks[0];
+        var conv0 = _layout.Stem.Conv0;
+        if (_layout.Stem.Norm0 is not { } norm0)
+        {
+            var shape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, first.Channels, 0, first.Size);
+            _k.ConvForward(shape.OutputElements, shape, _images, Param(conv0.Weight), default, first.Value.Value);
+            if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size);
+            return;
+        }
+        var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
+        _k.ConvForward(stemShape.OutputElements, stemShape, _images, Param(conv0.Weight), default, _stem.Value);
+        if (training) Statistics(_stem, conv0.OutputChannels, 0, conv0.OutputChannels, _stemConvSize);
+        Normalize(norm0, _stem, _prologue1, training);
+        if (training) UpdateRunning(norm0, _stem, _stemConvSize);
+        var pool = StemPool(first);
+        _k.MaxPoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, _stem.Value, _prologue1, first.Value.Value);
+        if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size);
+    }
+
+    private void DenseLayerForward(Block block, int l, bool training)
+    {
+        var layer = block.Tensors.Layers[l];
+        Normalize(layer.Norm1, block.Value, _prologue1, training);
+        if (training) UpdateRunning(layer.Norm1, block.Value, block.Size);
+        if (layer.Conv2 is { } conv2)
+        {
+            var shape1 = BottleneckConv(block, layer);
+            _k.ConvForward(shape1.OutputElements, shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, BottleneckValue(block));
+            if (training) Statistics(_bottleneck with { Value = BottleneckValue(block) }, block.Width, 0, block.Width, block.Size);
+            Normalize(layer.Norm2!, _bottleneck, _prologue2, training);
+            if (training) UpdateRunning(layer.Norm2!, _bottleneck, block.Size);
+            var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
+            _k.ConvForward(shape2.OutputElements, shape2, BottleneckValue(block), Param(conv2.Weight), _prologue2, block.Value.Value);
+        }
+        else
+        {
+            var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
+            _k.ConvForward(shape.OutputElements, shape, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, block.Value.Value);
+        }
+        if (training) Statistics(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
+    }
+
+    private void TransitionForward(int b, bool training)
+    {
+        Block from = _blocks[b], to = _blocks[b + 1];
+        var t = _layout.Transitions[b];
+        Normalize(t.Norm, from.Value, _prologue1, training);
+        if (training) UpdateRunning(t.Norm, from.Value, from.Size);
+        var pool = TransitionPool(from, to);
+        _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, PooledValue(from, to));
+        var shape = TransitionConv(from, to, t);
+        _k.ConvForward(shape.OutputElements, shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value.Value);
+        if (training) Statistics(to.Value, to.Channels, 0, t.Conv.OutputChannels, to.Size);
+    }
+
+    private void HeadForward(bool training)
+    {
+        var last = _blocks[^1];
+        Normalize(_layout.Norm5, last.Value, _prologue1, training);
+        if (training) UpdateRunning(_layout.Norm5, last.Value, last.Size);
+        var pool = HeadPool(last);
+        _k.GlobalPoolForward(_n * last.Channels, pool, last.Value.Value, _prologue1, _features);
+        var fc = _layout.Classifier;
+        _k.LinearForward(_n * Model.Classes, fc.InputFeatures, Model.Classes, _features, Param(fc.Weight), Param(fc.Bias), _logits);
+        _k.SoftmaxCrossEntropy(_n, _n, Model.Classes, _logits, _labels, _loss, _dLogits);
+    }
+
+    // ----- backward -----
+
+    private void RunBackward()
+    {
+        foreach (var block in _blocks) { block.Value.Grad.MemSetToZero(); block.Value.S1.MemSetToZero(); block.Value.S2.MemSetToZero(); }
+
+        // Head: classifier, then global pool through norm5 into the last block's accumulators.
+        var last = _blocks[^1];
+        var fc = _layout.Classifier;
+        _k.LinearBackwardParameters(Model.Classes * (fc.InputFeatures + 1), _n, fc.InputFeatures, Model.Classes, _features, _dLogits, Grad(fc.Weight), Grad(fc.Bias));
+        _k.LinearBackwardInput(_n * fc.InputFeatures, fc.InputFeatures, Model.Classes, _dLogits, Param(fc.Weight), _dFeatures);
+        Normalize(_layout.Norm5, last.Value, _prologue1, training: true);
+        _k.GlobalPoolBackward(Groups(last.Channels), HeadPool(last), _dFeatures, last.Value.Value, _prologue1, BackwardOf(_layout.Norm5, last.Value));
+
+        for (int b = _blocks.Length - 1; b >= 0; b--)
+        {
+            var block = _blocks[b];
+            for (int l = block.Tensors.Layers.Count - 1; l >= 0; l--) DenseLayerBackward(block, l);
+            // Every consumer of the block's input channels is done: they become the producer's output gradient.
+            FinalizeGradient(block.Value, block.Channels, 0, block.Tensors.Layers[0].InputChannels, block.Size);
+            if (b > 0) TransitionBackward(b - 1);
+            else StemBackward();
+        }
+    }
+
+    private void DenseLayerBackward(Block block, int l)
+    {
+        var layer = block.Tensors.Layers[l];
+        FinalizeGradient(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
+        Normalize(layer.Norm1, block.Value, _prologue1, training: true);
+        if (layer.Conv2 is { } conv2)
+        {
+            // Recompute the bottleneck output and its statistics instead of storing them.
+            var shape1 = BottleneckConv(block, layer);
+            var value = BottleneckValue(block);
+            var grad = BottleneckGrad(block);
+            var bottleneck = _bottleneck with { Value = value, Grad = grad };
+            _k.ConvForward(shape1.OutputElements, shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, value);
+            Statistics(bottleneck, block.Width, 0, block.Width, block.Size);
+            Normalize(layer.Norm2!, bottleneck, _prologue2, training: true);
+
+            var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
+            _k.ConvBackwardWeights(Groups(shape2.WeightElements), shape2, value, _prologue2, block.Value.Grad, Grad(conv2.Weight));
+            grad.MemSetToZero(); bottleneck.S1.MemSetToZero(); bottleneck.S2.MemSetToZero();
+            _k.ConvBackwardInputThroughBatchNorm(Groups(block.Width), shape2, block.Value.Grad, Param(conv2.Weight), value, _prologue2, BackwardOf(layer.Norm2!, bottleneck));
+            FinalizeGradient(bottleneck, block.Width, 0, block.Width, block.Size);
+
+            _k.ConvBackwardWeights(Groups(shape1.WeightElements), shape1, block.Value.Value, _prologue1, grad, Grad(layer.Conv1.Weight));
+            _k.ConvBackwardInputThroughBatchNorm(Groups(layer.InputChannels), shape1, grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
+        }
+        else
+        {
+            var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
+            _k.ConvBackwardWeights(Groups(shape.WeightElements), shape, block.Value.Value, _prologue1, block.Value.Grad, Grad(layer.Conv1.Weight));
+            _k.ConvBackwardInputThroughBatchNorm(Groups(layer.InputChannels), shape, block.Value.Grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
+        }
+    }
+
+    private void TransitionBackward(int b)
+    {
+        Block from = _blocks[b], to = _blocks[b + 1];
+        var t = _layout.Transitions[b];
+        Normalize(t.Norm, from.Value, _prologue1, training: true);
+        var pool = TransitionPool(from, to);
+        var pooled = PooledValue(from, to);
+        var dPooled = PooledGrad(from, to);
+        _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, pooled);
+        var shape = TransitionConv(from, to, t);
+        _k.ConvBackwardWeights(Groups(shape.WeightElements), shape, pooled, default, to.Value.Grad, Grad(t.Conv.Weight));
+        _k.ConvBackwardInput(shape.InputElements, shape, to.Value.Grad, Param(t.Conv.Weight), dPooled);
+        _k.AveragePoolBackward(Groups(from.Channels), pool, dPooled, from.Value.Value, _prologue1, BackwardOf(t.Norm, from.Value));
+    }
+
+    private void StemBackward()
+    {
+        var first = _blocks[0];
+        var conv0 = _layout.Stem.Conv0;
+        if (_layout.Stem.Norm0 is not { } norm0)
+        {
+            var shape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, first.Channels, 0, first.Size);
+            _k.ConvBackwardWeights(Groups(shape.WeightElements), shape, _images, default, first.Value.Grad, Grad(conv0.Weight));
+            return;
+        }
+        _stem.Grad.MemSetToZero(); _stem.S1.MemSetToZero(); _stem.S2.MemSetToZero();
+        Normalize(norm0, _stem, _prologue1, training: true);
+        _k.MaxPoolBackward(Groups(norm0.Channels), StemPool(first), first.Value.Grad, _stem.Value, _prologue1, BackwardOf(norm0, _stem));
+        FinalizeGradient(_stem, norm0.Channels, 0, norm0.Channels, _stemConvSize);
+        var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
+        _k.ConvBackwardWeights(Groups(stemShape.WeightElements), stemShape, _images, default, _stem.Grad, Grad(conv0.Weight));
+    }
+
+    // ----- shared pieces -----
+
+    /// <summary>Batch statistics of channels [offset, offset + count) of a tensor with <paramref name="stride"/> channels.</summary>
+    private void Statistics(Tensor t, int stride, int offset, int count, int size)
+    {
+        var range = new ChannelRange { Batch = _n, Stride = stride, Offset = offset, Count = count, Size = size };
+        _k.Statistics(Groups(count), range, t.Value, t.Mean, t.Variance, t.InvStd, Epsilon);
+    }
+
+    /// <summary>Folds a BN (over the tensor's first channels) into the prologue's scale and shift; in training also updates its running statistics.</summary>
+    private void Normalize(BatchNormTensors norm, Tensor t, Prologue prologue, bool training)
+    {
+        int c = norm.Channels;
+        var scale = prologue.Scale.SubView(0, c);
+        var shift = prologue.Shift.SubView(0, c);
+        if (training)
+        {
+            _k.ScaleShiftTraining(c, t.Mean, t.InvStd, Param(norm.Weight), Param(norm.Bias), scale, shift);
+            return;
+        }
+        _k.ScaleShiftEvaluation(c, Running(norm.RunningMean), Running(norm.RunningVariance), Param(norm.Weight), Param(norm.Bias), scale, shift, Epsilon);
+    }
+
+    /// <summary>Running statistics of every BN, updated once per training forward from the shared batch statistics.</summary>
+    private void UpdateRunning(BatchNormTensors norm, Tensor t, int size)
+    {
+        float m = (float)_n * size * size;
+        _k.UpdateRunningStatistics(norm.Channels, t.Mean, t.Variance, Running(norm.RunningMean), Running(norm.RunningVariance), BatchNormMomentum, m / Math.Max(1f, m - 1f));
+    }
+
+    private void FinalizeGradient(Tensor t, int stride, int offset, int count, int size)
+    {
+        var range = new ChannelRange { Batch = _n, Stride = stride, Offset = offset, Count = count, Size = size };
+        _k.Finalize(range.Elements, range, t.Value, t.Grad, t.Mean, t.InvStd, t.S1, t.S2);
+    }
+
+    private BatchNormBackward BackwardOf(BatchNormTensors norm, Tensor t) => new()
+    {
+        Gamma = Param(norm.Weight), Mean = t.Mean, InvStd = t.InvStd, Grad = t.Grad, S1 = t.S1, S2 = t.S2,
+        DGamma = Grad(norm.Weight), DBeta = Grad(norm.Bias),
+    };
+
+    private KernelConfig Groups(int groups) => new(groups, _device.ReductionGroupSize);
+
+    private ConvShape Conv(ConvolutionTensors conv, int inChannels, int inStride, int inSize, int outStride, int outOffset, int outSize) => new()
+    {
+        Batch = _n, InChannels = inChannels, InStride = inStride, InSize = inSize, OutChannels = conv.OutputChannels,
+        OutStride = outStride, OutOffset = outOffset, OutSize = outSize, Kernel = conv.Kernel, Stride = conv.Stride, Padding = conv.Padding,
+    };
+
+    private ConvShape BottleneckConv(Block block, DenseLayerTensors layer) =>
+        Conv(layer.Conv1, layer.InputChannels, block.Channels, block.Size, block.Width, 0, block.Size);
+
+    private ConvShape GrowthConv(Block block, DenseLayerTensors layer, ConvolutionTensors conv, int inChannels, int inStride) =>
+        Conv(conv, inChannels, inStride, block.Size, block.Channels, layer.InputChannels, block.Size);
+
+    private ConvShape TransitionConv(Block from, Block to, TransitionTensors t) =>
+        Conv(t.Conv, from.Channels, from.Channels, to.Size, to.Channels, 0, to.Size);
+
+    private PoolShape TransitionPool(Block from, Block to) => new()
+    {
+        Batch = _n, Channels = from.Channels, InStride = from.Channels, InSize = from.Size, OutStride = from.Channels, OutOffset = 0, OutSize = to.Size,
+    };
+
+    private PoolShape StemPool(Block first) => new()
+    {
+        Batch = _n, Channels = _layout.Stem.Conv0.OutputChannels, InStride = _layout.Stem.Conv0.OutputChannels, InSize = _stemConvSize,
+        OutStride = first.Channels, OutOffset = 0, OutSize = first.Size,
+    };
+
+    private PoolShape HeadPool(Block last) => new()
+    {
+        Batch = _n, Channels = last.Channels, InStride = last.Channels, InSize = last.Size, OutStride = last.Channels, OutSize = 1,
+    };
+
+    // Scratch: bottleneck value and gradient, or a transition's pooled input and its gradient (never live together).
+    private ArrayView<float> BottleneckValue(Block b) => _scratch.SubView(0, (long)_n * b.Width * b.Size * b.Size);
+    private ArrayView<float> BottleneckGrad(Block b) => _scratch.SubView((long)_n * b.Width * b.Size * b.Size, (long)_n * b.Width * b.Size * b.Size);
+    private ArrayView<float> PooledValue(Block from, Block to) => _scratch.SubView(0, (long)_n * from.Channels * to.Size * to.Size);
+    private ArrayView<float> PooledGrad(Block from, Block to) => _scratch.SubView((long)_n * from.Channels * to.Size * to.Size, (long)_n * from.Channels * to.Size * to.Size);
+
+    private ArrayView<float> Param(TensorInfo t) => _parameters.SubView(t.Offset, t.Length);
+    private ArrayView<float> Grad(TensorInfo t) => _gradients.SubView(t.Offset, t.Length);
+    private ArrayView<float> Running(TensorInfo t) => _running.SubView(t.Offset, t.Length);
+
+    private static void CopyIn(ArrayView<float> target, ReadOnlySpan<float> values, string what)
+    {
+        if (values.Length != target.Length)
+            throw new ArgumentException($"Expected {target.Length} {what}, got {values.Length}.");
+        target.CopyFromCPU(values.ToArray());
+    }
+
+    private static float[] CopyOut(ArrayView<float> source)
+    {
+        var values = new float[source.Length];
+        source.CopyToCPU(values);
+        return values;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _arena.Dispose();
+
+    /// <summary>A shared-statistics tensor: values, gradient accumulator and per-channel arrays.</summary>
+    private readonly record struct Tensor(
+        ArrayView<float> Value, ArrayView<float> Grad, ArrayView<float> Mean, ArrayView<float> Variance,
+        ArrayView<float> InvStd, ArrayView<float> S1, ArrayView<float> S2);
+
+    private sealed record Block(DenseBlockTensors Tensors, int Size, int Channels, int Width, Tensor Value);
+}

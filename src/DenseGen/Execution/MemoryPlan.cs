@@ -1,0 +1,111 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using DenseGen.Model;
+
+namespace DenseGen.Execution;
+
+/// <summary>
+/// The device memory of a training step, laid out once in one arena (float32 elements). What is kept: block
+/// buffers (conv outputs, the concatenation done in place), their gradient accumulators, per-channel statistics,
+/// parameters with gradients and momentum. What is recomputed in backward instead of stored: BN outputs, ReLU
+/// masks, bottleneck outputs and pooled transition inputs; those live in one scratch region reused layer by layer.
+/// The generator computes the same total at compile time (<c>TrainingBytes(batch)</c>); a test checks they agree.
+/// </summary>
+public sealed class MemoryPlan
+{
+    private readonly List<(string Name, long Offset, long Length)> _regions = [];
+
+    /// <summary>Lays out the arena of <paramref name="model"/> for a batch of <paramref name="batchSize"/> images.</summary>
+    public MemoryPlan(ModelDescription model, int batchSize)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+        BatchSize = batchSize;
+        long n = batchSize;
+        var layout = model.Layout;
+        var sizes = BlockSizes(model);
+
+        Add("images", n * model.InputChannels * model.InputSize * model.InputSize);
+        Add("labels", n); // int32, stored in the float arena
+        for (int b = 0; b < layout.Blocks.Count; b++)
+        {
+            long elements = n * BlockChannels(layout.Blocks[b]) * sizes[b] * sizes[b];
+            Add($"block{b + 1}.value", elements);
+            Add($"block{b + 1}.grad", elements);
+            foreach (string s in StatisticNames) Add($"block{b + 1}.{s}", BlockChannels(layout.Blocks[b]));
+        }
+        // Scratch: the bottleneck output and its gradient, or a transition's pooled input and its gradient.
+        long scratch = 0;
+        for (int b = 0; b < layout.Blocks.Count; b++)
+        {
+            int width = BottleneckWidth(layout.Blocks[b]);
+            scratch = Math.Max(scratch, 2 * n * width * sizes[b] * sizes[b]);
+            if (b + 1 < layout.Blocks.Count) scratch = Math.Max(scratch, 2 * n * BlockChannels(layout.Blocks[b]) * sizes[b + 1] * sizes[b + 1]);
+        }
+        Add("scratch", scratch);
+        int maxWidth = layout.Blocks.Max(BottleneckWidth);
+        foreach (string s in StatisticNames) Add($"bottleneck.{s}", maxWidth);
+        if (layout.Stem.Norm0 is { } norm0)
+        {
+            long stem = n * norm0.Channels * (long)StemConvSize(model) * StemConvSize(model);
+            Add("stem.value", stem);
+            Add("stem.grad", stem);
+            foreach (string s in StatisticNames) Add($"stem.{s}", norm0.Channels);
+        }
+        int finalChannels = layout.Norm5.Channels, classes = model.Classes;
+        Add("head.features", n * finalChannels);
+        Add("head.dfeatures", n * finalChannels);
+        Add("head.logits", n * classes);
+        Add("head.dlogits", n * classes);
+        Add("head.loss", n);
+        int maxIn = Math.Max(maxWidth, Math.Max(layout.Blocks.Max(BlockChannels), layout.Stem.Norm0?.Channels ?? 0));
+        foreach (string s in new[] { "prologue.scale", "prologue.shift", "prologue2.scale", "prologue2.shift" }) Add(s, maxIn);
+        Add("parameters", layout.ParameterCount);
+        Add("gradients", layout.ParameterCount);
+        Add("momentum", layout.ParameterCount);
+        Add("running", layout.RunningStatisticsCount);
+    }
+
+    /// <summary>Per-channel arrays kept for each shared-statistics tensor.</summary>
+    internal static readonly string[] StatisticNames = ["mean", "variance", "invstd", "s1", "s2"];
+
+    /// <summary>The batch size the arena holds.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>Float32 elements of the arena.</summary>
+    public long Elements { get; private set; }
+
+    /// <summary>Bytes of the arena: the device memory of a training step.</summary>
+    public long Bytes => Elements * sizeof(float);
+
+    /// <summary>Every region of the arena: name, offset and length in elements.</summary>
+    public IReadOnlyList<(string Name, long Offset, long Length)> Regions => _regions;
+
+    /// <summary>The region with this name.</summary>
+    public (long Offset, long Length) this[string name]
+    {
+        get
+        {
+            foreach (var r in _regions) if (r.Name == name) return (r.Offset, r.Length);
+            throw new KeyNotFoundException($"The memory plan has no region '{name}'.");
+        }
+    }
+
+    private void Add(string name, long length)
+    {
+        _regions.Add((name, Elements, length));
+        Elements += length;
+    }
+
+    internal static int BlockChannels(DenseBlockTensors block) => block.Layers[^1].InputChannels + block.Layers[^1].GrowthRate;
+
+    internal static int BottleneckWidth(DenseBlockTensors block) => block.Layers[0].Conv2 is null ? 0 : block.Layers[0].Conv1.OutputChannels;
+
+    /// <summary>The spatial size of each block, from the layer table.</summary>
+    internal static int[] BlockSizes(ModelDescription model) => model.Layout.Blocks
+        .Select(b => model.Layers.First(l => l.Block == b.Index && l.Kind is LayerKind.Composite or LayerKind.Bottleneck).InputSize)
+        .ToArray();
+
+    internal static int StemConvSize(ModelDescription model) => model.Layers[0].OutputSize;
+}

@@ -1,0 +1,82 @@
+using ILGPU;
+
+namespace DenseGen.Kernels;
+
+/// <summary>
+/// Batch normalisation with statistics shared by every consumer of a channel (DESIGN §4.2 and §4.5).
+/// Version 1: statistics in a separate pass after the conv that wrote the channels, one group per channel,
+/// float64 sums (a float32 sum of squares over 65,536 values loses the variance).
+/// </summary>
+internal static class BatchNormKernels
+{
+    /// <summary>Per channel of the range: batch mean, biased variance and 1/sqrt(var + eps), at the buffer's channel index.</summary>
+    public static void Statistics(ChannelRange r, ArrayView<float> buffer, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon)
+    {
+        var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int c = Grid.IdxX;
+        double sum = 0, sumSquares = 0;
+        for (int e = Group.IdxX; e < r.PerChannel; e += Group.DimX)
+        {
+            double x = buffer[r.Index(c, e)];
+            sum += x;
+            sumSquares += x * x;
+        }
+        double total = GroupReduce.Sum(shared, sum);
+        double totalSquares = GroupReduce.Sum(shared, sumSquares);
+        if (Group.IdxX != 0) return;
+        double m = total / r.PerChannel;
+        double v = totalSquares / r.PerChannel - m * m;
+        if (v < 0) v = 0;
+        int at = r.Offset + c;
+        mean[at] = (float)m;
+        variance[at] = (float)v;
+        invStd[at] = (float)(1.0 / System.Math.Sqrt(v + epsilon));
+    }
+
+    /// <summary>Training: scale = gamma * invstd, shift = beta - mean * scale, for channels [0, count).</summary>
+    public static void ScaleShiftTraining(Index1D c, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> scale, ArrayView<float> shift)
+    {
+        float a = gamma[c] * invStd[c];
+        scale[c] = a;
+        shift[c] = beta[c] - mean[c] * a;
+    }
+
+    /// <summary>Evaluation: the consumer's own running statistics.</summary>
+    public static void ScaleShiftEvaluation(Index1D c, ArrayView<float> runningMean, ArrayView<float> runningVariance, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> scale, ArrayView<float> shift, float epsilon)
+    {
+        float a = gamma[c] / (float)System.Math.Sqrt(runningVariance[c] + epsilon);
+        scale[c] = a;
+        shift[c] = beta[c] - runningMean[c] * a;
+    }
+
+    /// <summary>PyTorch's update: running = (1 - momentum) running + momentum batch, with the unbiased variance.</summary>
+    public static void UpdateRunningStatistics(Index1D c, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> runningMean, ArrayView<float> runningVariance, float momentum, float unbias)
+    {
+        runningMean[c] = (1f - momentum) * runningMean[c] + momentum * mean[c];
+        runningVariance[c] = (1f - momentum) * runningVariance[c] + momentum * variance[c] * unbias;
+    }
+
+    /// <summary>
+    /// The producer's side of the shared-statistics backward, in place: once every consumer of the range has
+    /// accumulated, Grad becomes dx = invstd / M * (M * G - S1 - xhat * S2), the gradient of the producing conv's
+    /// output. M = batch x height x width.
+    /// </summary>
+    public static void Finalize(Index1D index, ChannelRange r, ArrayView<float> buffer, ArrayView<float> grad, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> s1, ArrayView<float> s2)
+    {
+        int c = index / r.PerChannel, e = index % r.PerChannel;
+        int at = r.Index(c, e), ch = r.Offset + c;
+        float m = r.PerChannel;
+        float xhat = (buffer[at] - mean[ch]) * invStd[ch];
+        grad[at] = invStd[ch] / m * (m * grad[at] - s1[ch] - xhat * s2[ch]);
+    }
+
+    /// <summary>End of a consumer's per-channel backward: write its gamma/beta gradients and add to S1, S2.</summary>
+    internal static void FinishChannel(BatchNormBackward bn, int c, float gamma, double sumA, double sumAX)
+    {
+        if (Group.IdxX != 0) return;
+        bn.DBeta[c] = (float)sumA;
+        bn.DGamma[c] = (float)sumAX;
+        bn.S1[c] += (float)(gamma * sumA);
+        bn.S2[c] += (float)(gamma * sumAX);
+    }
+}

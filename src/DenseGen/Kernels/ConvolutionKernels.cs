@@ -1,0 +1,132 @@
+using ILGPU;
+
+namespace DenseGen.Kernels;
+
+/// <summary>
+/// BN-ReLU-Conv, forward and backward (float32, NCHW, no bias).
+/// Version 1 (this file): direct convolution, one thread per output element; backward reductions one group per
+/// channel or weight, summed in float64 through shared memory. Simple, correct on every backend, and the baseline
+/// the tiled CUDA versions of a later issue are checked against. The float64 references live in the tests.
+/// </summary>
+internal static class ConvolutionKernels
+{
+    /// <summary>
+    /// out[n, OutOffset+co, oy, ox] = sum over ci, ky, kx of w[co, ci, ky, kx] * relu(bn(in[n, ci, iy, ix])), with
+    /// BN-ReLU applied while loading (zero padding lies outside the BN-ReLU, as in PyTorch). One thread per output.
+    /// </summary>
+    public static void Forward(Index1D index, ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output)
+    {
+        int i = index;
+        int ox = i % s.OutSize; i /= s.OutSize;
+        int oy = i % s.OutSize; i /= s.OutSize;
+        int co = i % s.OutChannels;
+        int n = i / s.OutChannels;
+        float sum = 0f;
+        for (int ci = 0; ci < s.InChannels; ci++)
+        {
+            for (int ky = 0; ky < s.Kernel; ky++)
+            {
+                int iy = oy * s.Stride - s.Padding + ky;
+                if (iy < 0 || iy >= s.InSize) continue;
+                for (int kx = 0; kx < s.Kernel; kx++)
+                {
+                    int ix = ox * s.Stride - s.Padding + kx;
+                    if (ix < 0 || ix >= s.InSize) continue;
+                    float x = prologue.Apply(ci, input[s.InputIndex(n, ci, iy, ix)]);
+                    sum += x * weight[s.WeightIndex(co, ci, ky, kx)];
+                }
+            }
+        }
+        output[s.OutputIndex(n, co, oy, ox)] = sum;
+    }
+
+    /// <summary>dy at input element (n, ci, iy, ix): the transposed convolution of the output gradient.</summary>
+    private static float InputGradient(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, int n, int ci, int iy, int ix)
+    {
+        float sum = 0f;
+        for (int ky = 0; ky < s.Kernel; ky++)
+        {
+            int ty = iy + s.Padding - ky;
+            if (ty < 0 || ty % s.Stride != 0) continue;
+            int oy = ty / s.Stride;
+            if (oy >= s.OutSize) continue;
+            for (int kx = 0; kx < s.Kernel; kx++)
+            {
+                int tx = ix + s.Padding - kx;
+                if (tx < 0 || tx % s.Stride != 0) continue;
+                int ox = tx / s.Stride;
+                if (ox >= s.OutSize) continue;
+                for (int co = 0; co < s.OutChannels; co++)
+                    sum += dOut[s.OutputIndex(n, co, oy, ox)] * weight[s.WeightIndex(co, ci, ky, kx)];
+            }
+        }
+        return sum;
+    }
+
+    /// <summary>
+    /// The gradient with respect to a plain input (no BN-ReLU before the conv): dIn[n, ci, y, x], written to a
+    /// buffer with the input's layout. One thread per input element. Used by the transition's 1x1 conv, whose input
+    /// is the already pooled BN-ReLU output.
+    /// </summary>
+    public static void BackwardInput(Index1D index, ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput)
+    {
+        int i = index;
+        int ix = i % s.InSize; i /= s.InSize;
+        int iy = i % s.InSize; i /= s.InSize;
+        int ci = i % s.InChannels;
+        int n = i / s.InChannels;
+        dInput[s.InputIndex(n, ci, iy, ix)] = InputGradient(s, dOut, weight, n, ci, iy, ix);
+    }
+
+    /// <summary>
+    /// Backward through BN-ReLU into a shared-statistics tensor (DESIGN §4.5), one group per input channel ci:
+    /// dA = dy * [bn(x) &gt; 0]; Grad += gamma * dA; DBeta[ci] = sum dA; DGamma[ci] = sum dA * xhat;
+    /// S1[ci] += gamma * DBeta[ci]; S2[ci] += gamma * DGamma[ci]. The producer of the channel later turns Grad, S1
+    /// and S2 into the gradient of its output (<see cref="BatchNormKernels.Finalize"/>).
+    /// </summary>
+    public static void BackwardInputThroughBatchNorm(
+        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
+    {
+        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int ci = Grid.IdxX;
+        float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci];
+        double sumA = 0, sumAX = 0;
+        int area = s.InSize * s.InSize, count = s.Batch * area;
+        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        {
+            int n = e / area, iy = e % area / s.InSize, ix = e % s.InSize;
+            int at = s.InputIndex(n, ci, iy, ix);
+            float x = input[at];
+            if (x * prologue.Scale[ci] + prologue.Shift[ci] <= 0f) continue; // ReLU mask: no gradient
+            float dA = InputGradient(s, dOut, weight, n, ci, iy, ix);
+            bn.Grad[at] += gamma * dA;
+            sumA += dA;
+            sumAX += dA * (x - mean) * invStd;
+        }
+        BatchNormKernels.FinishChannel(bn, ci, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
+    }
+
+    /// <summary>
+    /// dW[co, ci, ky, kx] = sum over n, oy, ox of dOut * relu(bn(in)) at the tap's input position, one group per
+    /// weight element, summed in float64. The BN-ReLU input is recomputed, never stored.
+    /// </summary>
+    public static void BackwardWeights(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> dWeight)
+    {
+        var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int w = Grid.IdxX;
+        int kx = w % s.Kernel, ky = w / s.Kernel % s.Kernel;
+        int ci = w / (s.Kernel * s.Kernel) % s.InChannels, co = w / (s.Kernel * s.Kernel * s.InChannels);
+        int area = s.OutSize * s.OutSize, count = s.Batch * area;
+        double sum = 0;
+        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        {
+            int n = e / area, oy = e % area / s.OutSize, ox = e % s.OutSize;
+            int iy = oy * s.Stride - s.Padding + ky, ix = ox * s.Stride - s.Padding + kx;
+            if (iy < 0 || iy >= s.InSize || ix < 0 || ix >= s.InSize) continue;
+            sum += dOut[s.OutputIndex(n, co, oy, ox)] * prologue.Apply(ci, input[s.InputIndex(n, ci, iy, ix)]);
+        }
+        double total = GroupReduce.Sum(shared, sum);
+        if (Group.IdxX == 0) dWeight[w] = (float)total;
+    }
+}

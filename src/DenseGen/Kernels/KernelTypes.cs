@@ -1,0 +1,74 @@
+using ILGPU;
+
+namespace DenseGen.Kernels;
+
+/// <summary>
+/// A convolution's shapes. The input is channels [0, InChannels) of a buffer [Batch, InStride, InSize, InSize]; the
+/// output goes to channels [OutOffset, OutOffset + OutChannels) of a buffer [Batch, OutStride, OutSize, OutSize].
+/// This is how a dense layer reads the first c_l channels of its block's buffer and appends its k channels.
+/// </summary>
+internal struct ConvShape
+{
+    public int Batch, InChannels, InStride, InSize, OutChannels, OutStride, OutOffset, OutSize, Kernel, Stride, Padding;
+
+    public readonly int OutputElements => Batch * OutChannels * OutSize * OutSize;
+    public readonly int InputElements => Batch * InChannels * InSize * InSize;
+    public readonly int WeightElements => OutChannels * InChannels * Kernel * Kernel;
+
+    public readonly int InputIndex(int n, int c, int y, int x) => ((n * InStride + c) * InSize + y) * InSize + x;
+    public readonly int OutputIndex(int n, int c, int y, int x) => ((n * OutStride + OutOffset + c) * OutSize + y) * OutSize + x;
+    public readonly int WeightIndex(int co, int ci, int ky, int kx) => ((co * InChannels + ci) * Kernel + ky) * Kernel + kx;
+}
+
+/// <summary>
+/// BN-ReLU applied while loading an input channel c: relu(x * Scale[c] + Shift[c]). Scale and Shift fold gamma,
+/// beta and the mean and variance in use (batch statistics in training, running statistics in evaluation).
+/// </summary>
+internal struct Prologue
+{
+    public ArrayView<float> Scale, Shift;
+    public int Enabled;
+
+    public readonly float Apply(int channel, float x)
+    {
+        if (Enabled == 0) return x;
+        float y = x * Scale[channel] + Shift[channel];
+        return y > 0f ? y : 0f;
+    }
+}
+
+/// <summary>
+/// What a consumer of a BN'd tensor needs for the backward of BN-ReLU with shared batch statistics (DESIGN §4.5):
+/// the channel's Mean and InvStd, the consumer's Gamma, the accumulators Grad (G = sum over consumers of
+/// gamma * dA, same layout as the value buffer), S1 and S2 (per channel), and the consumer's DGamma and DBeta.
+/// </summary>
+internal struct BatchNormBackward
+{
+    public ArrayView<float> Gamma, Mean, InvStd, Grad, S1, S2, DGamma, DBeta;
+}
+
+/// <summary>A channel range [Offset, Offset + Count) of a buffer [Batch, Stride, Size, Size].</summary>
+internal struct ChannelRange
+{
+    public int Batch, Stride, Offset, Count, Size;
+
+    public readonly int Elements => Batch * Count * Size * Size;
+    public readonly int PerChannel => Batch * Size * Size;
+
+    /// <summary>Buffer index of the e-th element of channel c (e runs over n, y, x).</summary>
+    public readonly int Index(int c, int e)
+    {
+        int area = Size * Size;
+        int n = e / area;
+        return (n * Stride + Offset + c) * area + e % area;
+    }
+}
+
+/// <summary>Shapes of a pooling layer: input [Batch, InStride, InSize, InSize] channels [0, Channels).</summary>
+internal struct PoolShape
+{
+    public int Batch, Channels, InStride, InSize, OutStride, OutOffset, OutSize;
+
+    public readonly int InputIndex(int n, int c, int y, int x) => ((n * InStride + c) * InSize + y) * InSize + x;
+    public readonly int OutputIndex(int n, int c, int y, int x) => ((n * OutStride + OutOffset + c) * OutSize + y) * OutSize + x;
+}

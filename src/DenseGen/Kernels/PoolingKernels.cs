@@ -1,0 +1,144 @@
+using ILGPU;
+
+namespace DenseGen.Kernels;
+
+/// <summary>
+/// BN-ReLU fused into the three poolings of a DenseNet: the transition's 2x2 average pool (which runs before the
+/// transition's 1x1 conv: both are linear, so they commute, and the conv then costs a quarter), the ImageNet stem's
+/// 3x3 stride-2 max-pool, and the head's global average pool. Version 1: one thread per output; backward one
+/// group per input channel, accumulating into the shared-statistics gradient (see <see cref="BatchNormBackward"/>).
+/// </summary>
+internal static class PoolingKernels
+{
+    /// <summary>out[n, c, y, x] = mean of relu(bn(in)) over the 2x2 window (floor: an odd last row/column is dropped).</summary>
+    public static void AveragePoolForward(Index1D index, PoolShape p, ArrayView<float> input, Prologue prologue, ArrayView<float> output)
+    {
+        int i = index;
+        int x = i % p.OutSize; i /= p.OutSize;
+        int y = i % p.OutSize; i /= p.OutSize;
+        int c = i % p.Channels, n = i / p.Channels;
+        float sum = prologue.Apply(c, input[p.InputIndex(n, c, 2 * y, 2 * x)]) + prologue.Apply(c, input[p.InputIndex(n, c, 2 * y, 2 * x + 1)])
+                  + prologue.Apply(c, input[p.InputIndex(n, c, 2 * y + 1, 2 * x)]) + prologue.Apply(c, input[p.InputIndex(n, c, 2 * y + 1, 2 * x + 1)]);
+        output[p.OutputIndex(n, c, y, x)] = 0.25f * sum;
+    }
+
+    public static void AveragePoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
+    {
+        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int c = Grid.IdxX;
+        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
+        double sumA = 0, sumAX = 0;
+        int area = p.InSize * p.InSize, count = p.Batch * area;
+        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        {
+            int n = e / area, y = e % area / p.InSize, x = e % p.InSize;
+            if (y / 2 >= p.OutSize || x / 2 >= p.OutSize) continue; // dropped by the floor
+            int at = p.InputIndex(n, c, y, x);
+            float v = input[at];
+            if (v * prologue.Scale[c] + prologue.Shift[c] <= 0f) continue;
+            float dA = 0.25f * dOut[p.OutputIndex(n, c, y / 2, x / 2)];
+            bn.Grad[at] += gamma * dA;
+            sumA += dA;
+            sumAX += dA * (v - mean) * invStd;
+        }
+        BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
+    }
+
+    /// <summary>The first maximum of relu(bn(in)) in the 3x3 window (stride 2, padding 1) of output (oy, ox), as a flat y*size+x.</summary>
+    private static int ArgMax(PoolShape p, ArrayView<float> input, Prologue prologue, int n, int c, int oy, int ox, out float best)
+    {
+        best = -1f;
+        int at = -1;
+        for (int ky = 0; ky < 3; ky++)
+        {
+            int y = 2 * oy - 1 + ky;
+            if (y < 0 || y >= p.InSize) continue;
+            for (int kx = 0; kx < 3; kx++)
+            {
+                int x = 2 * ox - 1 + kx;
+                if (x < 0 || x >= p.InSize) continue;
+                float v = prologue.Apply(c, input[p.InputIndex(n, c, y, x)]);
+                if (v > best) { best = v; at = y * p.InSize + x; }
+            }
+        }
+        return at;
+    }
+
+    /// <summary>ImageNet stem: max over the 3x3 stride-2 window (padding 1) of relu(bn(conv0)).</summary>
+    public static void MaxPoolForward(Index1D index, PoolShape p, ArrayView<float> input, Prologue prologue, ArrayView<float> output)
+    {
+        int i = index;
+        int x = i % p.OutSize; i /= p.OutSize;
+        int y = i % p.OutSize; i /= p.OutSize;
+        int c = i % p.Channels, n = i / p.Channels;
+        ArgMax(p, input, prologue, n, c, y, x, out float best);
+        output[p.OutputIndex(n, c, y, x)] = best;
+    }
+
+    public static void MaxPoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
+    {
+        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int c = Grid.IdxX;
+        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
+        double sumA = 0, sumAX = 0;
+        int area = p.InSize * p.InSize, count = p.Batch * area;
+        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        {
+            int n = e / area, y = e % area / p.InSize, x = e % p.InSize;
+            int at = p.InputIndex(n, c, y, x);
+            float v = input[at];
+            if (v * prologue.Scale[c] + prologue.Shift[c] <= 0f) continue;
+            // Gather from the (at most 2x2) windows that contain (y, x) and chose it as their maximum.
+            float dA = 0f;
+            for (int oy = (y + 1) / 2 - 1; oy <= (y + 1) / 2; oy++)
+            {
+                if (oy < 0 || oy >= p.OutSize || 2 * oy - 1 > y || 2 * oy + 1 < y) continue;
+                for (int ox = (x + 1) / 2 - 1; ox <= (x + 1) / 2; ox++)
+                {
+                    if (ox < 0 || ox >= p.OutSize || 2 * ox - 1 > x || 2 * ox + 1 < x) continue;
+                    if (ArgMax(p, input, prologue, n, c, oy, ox, out _) == y * p.InSize + x)
+                        dA += dOut[p.OutputIndex(n, c, oy, ox)];
+                }
+            }
+            bn.Grad[at] += gamma * dA;
+            sumA += dA;
+            sumAX += dA * (v - mean) * invStd;
+        }
+        BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
+    }
+
+    /// <summary>Head: features[n, c] = mean over the image of relu(bn(in)). One thread per (n, c).</summary>
+    public static void GlobalPoolForward(Index1D index, PoolShape p, ArrayView<float> input, Prologue prologue, ArrayView<float> features)
+    {
+        int c = index % p.Channels, n = index / p.Channels;
+        float sum = 0f;
+        for (int y = 0; y < p.InSize; y++)
+            for (int x = 0; x < p.InSize; x++)
+                sum += prologue.Apply(c, input[p.InputIndex(n, c, y, x)]);
+        features[index] = sum / (p.InSize * p.InSize);
+    }
+
+    public static void GlobalPoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dFeatures, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
+    {
+        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int c = Grid.IdxX;
+        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
+        double sumA = 0, sumAX = 0;
+        int area = p.InSize * p.InSize, count = p.Batch * area;
+        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        {
+            int n = e / area;
+            int at = p.InputIndex(n, c, e % area / p.InSize, e % p.InSize);
+            float v = input[at];
+            if (v * prologue.Scale[c] + prologue.Shift[c] <= 0f) continue;
+            float dA = dFeatures[n * p.Channels + c] / area;
+            bn.Grad[at] += gamma * dA;
+            sumA += dA;
+            sumAX += dA * (v - mean) * invStd;
+        }
+        BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
+    }
+}

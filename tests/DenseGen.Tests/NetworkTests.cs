@@ -1,0 +1,104 @@
+using System;
+using System.Linq;
+using DenseGen.Execution;
+using DenseGen.Model;
+using DenseGen.Tests.Reference;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace DenseGen.Tests;
+
+/// <summary>
+/// Whole networks on the device against the float64 reference: logits, loss, every parameter's gradient, the
+/// parameters after two SGD steps, the running statistics, and evaluation-mode logits.
+/// </summary>
+public class NetworkTests(ITestOutputHelper output)
+{
+    private const double Tolerance = 1e-4;
+
+    public static TheoryData<string> Networks => new() { nameof(SmallBC), nameof(SmallPlain), nameof(SmallImageNet) };
+
+    private static ModelDescription Describe(string name) => name switch
+    {
+        nameof(SmallBC) => SmallBC.Description,
+        nameof(SmallPlain) => SmallPlain.Description,
+        _ => SmallImageNet.Description,
+    };
+
+    [Theory]
+    [MemberData(nameof(Networks))]
+    public void Training_and_evaluation_match_the_float64_reference(string name)
+    {
+        var model = Describe(name);
+        const int batch = 3;
+        var random = new Random(7);
+        using var session = new DenseNetSession(model, TestDevice.Instance, batch);
+        output.WriteLine($"{name} on {session.Device}, arena {session.Plan.Bytes:N0} bytes");
+
+        // Parameters away from the initial 1/0 so that every BN term matters.
+        var parameters = session.GetParameters();
+        var running = session.GetRunningStatistics();
+        foreach (var t in model.Layout.Tensors)
+        {
+            for (long i = t.Offset; i < t.Offset + t.Length; i++)
+            {
+                switch (t.Role)
+                {
+                    case TensorRole.BatchNormWeight: parameters[i] = (float)(0.5 + random.NextDouble()); break;
+                    case TensorRole.BatchNormBias: parameters[i] = (float)(random.NextDouble() - 0.5); break;
+                    case TensorRole.LinearBias: parameters[i] = (float)(random.NextDouble() - 0.5); break;
+                    case TensorRole.RunningMean: running[i] = (float)(random.NextDouble() - 0.5); break;
+                    case TensorRole.RunningVariance: running[i] = (float)(0.5 + random.NextDouble()); break;
+                }
+            }
+        }
+        session.SetParameters(parameters);
+        session.SetRunningStatistics(running);
+        var reference = new ReferenceDenseNet(model, parameters.Select(v => (double)v).ToArray(), running.Select(v => (double)v).ToArray());
+
+        var images = Enumerable.Range(0, batch * model.InputChannels * model.InputSize * model.InputSize).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+        var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
+        var options = new SgdOptions(LearningRate: 0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
+
+        for (int step = 1; step <= 2; step++)
+        {
+            float loss = session.ForwardBackward(images, labels);
+            double expectedLoss = reference.Run(images.Select(v => (double)v).ToArray(), labels, training: true);
+            Assert.True(Math.Abs(loss - expectedLoss) <= Tolerance * Math.Abs(expectedLoss), $"step {step}: loss {loss} vs {expectedLoss}");
+            AssertClose($"step {step} logits", reference.Logits, session.GetLogits());
+            var gradients = session.GetGradients();
+            foreach (var t in model.Layout.Tensors.Where(t => t.Storage == TensorStorage.Parameters))
+                AssertClose($"step {step} gradient of {t.Name}", Slice(reference.Gradients, t), Slice(gradients, t));
+
+            session.Step(options);
+            reference.Step(options.LearningRate, options.Momentum, options.WeightDecay, options.Nesterov);
+            AssertClose($"parameters after step {step}", reference.Parameters, session.GetParameters());
+            AssertClose($"running statistics after step {step}", reference.Running, session.GetRunningStatistics());
+        }
+
+        var evaluation = session.Forward(images, training: false);
+        reference.Run(images.Select(v => (double)v).ToArray(), labels, training: false);
+        AssertClose("evaluation logits", reference.Logits, evaluation);
+        Assert.All(session.BatchesTracked, count => Assert.Equal(2, count));
+    }
+
+    private static double[] Slice(double[] values, TensorInfo t) => values[(int)t.Offset..(int)(t.Offset + t.Length)];
+
+    private static float[] Slice(float[] values, TensorInfo t) => values[(int)t.Offset..(int)(t.Offset + t.Length)];
+
+    /// <summary>||actual - expected|| / ||expected|| within the tolerance (absolute when expected is all but zero).</summary>
+    internal static void AssertClose(string what, double[] expected, float[] actual, double tolerance = Tolerance)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        Assert.DoesNotContain(actual, float.IsNaN);
+        double diff = 0, norm = 0;
+        for (int i = 0; i < expected.Length; i++)
+        {
+            diff += (actual[i] - expected[i]) * (actual[i] - expected[i]);
+            norm += expected[i] * expected[i];
+        }
+        diff = Math.Sqrt(diff);
+        norm = Math.Sqrt(norm);
+        Assert.True(diff <= tolerance * Math.Max(norm, 1e-3), $"{what}: relative error {diff / Math.Max(norm, 1e-12):E2} (norm {norm:E2})");
+    }
+}
