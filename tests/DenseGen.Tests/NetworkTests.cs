@@ -12,6 +12,7 @@ namespace DenseGen.Tests;
 /// Whole networks on the device against the float64 reference: logits, loss, every parameter's gradient, the
 /// parameters after two SGD steps, the running statistics, and evaluation-mode logits.
 /// </summary>
+[Trait("Backend", "Device")]
 public class NetworkTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4;

@@ -41,7 +41,7 @@ public sealed class DenseNetSession : IDisposable
         Plan = new MemoryPlan(model, batchSize);
         _k = device.KernelsFor();
         _arena = device.Accelerator.Allocate1D<float>(Plan.Elements);
-        _arena.MemSetToZero();
+        _k.Zero(_arena.View);
 
         ArrayView<float> View(string name) { var (offset, length) = Plan[name]; return _arena.View.SubView(offset, length); }
         Tensor TensorOf(string prefix, bool hasValue) => new(
@@ -120,7 +120,7 @@ public sealed class DenseNetSession : IDisposable
         SetParameters(parameters);
         SetRunningStatistics(running);
         Array.Clear(BatchesTracked);
-        _momentum.MemSetToZero();
+        _k.Zero(_momentum);
         _firstStep = true;
     }
 
@@ -277,7 +277,7 @@ public sealed class DenseNetSession : IDisposable
 
     private void RunBackward()
     {
-        foreach (var block in _blocks) { block.Value.Grad.MemSetToZero(); block.Value.S1.MemSetToZero(); block.Value.S2.MemSetToZero(); }
+        foreach (var block in _blocks) { _k.Zero(block.Value.Grad); _k.Zero(block.Value.S1); _k.Zero(block.Value.S2); }
 
         // Head: classifier, then global pool through norm5 into the last block's accumulators.
         var last = _blocks[^1];
@@ -316,7 +316,7 @@ public sealed class DenseNetSession : IDisposable
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             _k.ConvBackwardWeights(Groups(shape2.WeightElements), shape2, value, _prologue2, block.Value.Grad, Grad(conv2.Weight));
-            grad.MemSetToZero(); bottleneck.S1.MemSetToZero(); bottleneck.S2.MemSetToZero();
+            _k.Zero(grad); _k.Zero(bottleneck.S1); _k.Zero(bottleneck.S2);
             _k.ConvBackwardInputThroughBatchNorm(Groups(block.Width), shape2, block.Value.Grad, Param(conv2.Weight), value, _prologue2, BackwardOf(layer.Norm2!, bottleneck));
             FinalizeGradient(bottleneck, block.Width, 0, block.Width, block.Size);
 
@@ -356,7 +356,7 @@ public sealed class DenseNetSession : IDisposable
             _k.ConvBackwardWeights(Groups(shape.WeightElements), shape, _images, default, first.Value.Grad, Grad(conv0.Weight));
             return;
         }
-        _stem.Grad.MemSetToZero(); _stem.S1.MemSetToZero(); _stem.S2.MemSetToZero();
+        _k.Zero(_stem.Grad); _k.Zero(_stem.S1); _k.Zero(_stem.S2);
         Normalize(norm0, _stem, _prologue1, training: true);
         _k.MaxPoolBackward(Groups(norm0.Channels), StemPool(first), first.Value.Grad, _stem.Value, _prologue1, BackwardOf(norm0, _stem));
         FinalizeGradient(_stem, norm0.Channels, 0, norm0.Channels, _stemConvSize);

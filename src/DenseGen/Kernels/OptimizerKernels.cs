@@ -18,3 +18,9 @@ internal static class OptimizerKernels
         parameters[i] -= learningRate * step;
     }
 }
+
+/// <summary>Filling memory. ILGPU's MemSetToZero fails on OpenCL sub-views (PoCL 6), so zeroing is a kernel everywhere.</summary>
+internal static class MemoryKernels
+{
+    public static void Fill(Index1D i, ArrayView<float> target, float value) => target[i] = value;
+}
