@@ -50,3 +50,6 @@ public static partial class Outer
     [DenseBlock(Layers = 4, Growth = 6, Bottleneck = true)]
     public partial record NestedSmall;
 }
+
+// A 1,000-layer DenseNet-BC (k = 12): 166 bottleneck layers a block. Its training memory must plan under 4 GB.
+[CifarDenseNet(Depth = 1000, Growth = 12, Variant = DenseNetVariant.BC)] public partial class DenseNetBC1000K12 { }

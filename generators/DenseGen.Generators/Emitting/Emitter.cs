@@ -110,6 +110,19 @@ internal static class Emitter
         w.Line("/// </summary>");
         w.Line($"public const long ExecutedMultiplyAddsPerImage = {N(plan.ExecutedMultiplyAdds)};");
         w.Line();
+        w.Line("/// <summary>Training-step device memory per image of the batch, in bytes: block buffers, their gradients, scratch, head.</summary>");
+        w.Line($"public const long TrainingBytesPerImage = {N(plan.TrainingBytesPerImage)};");
+        w.Line();
+        w.Line("/// <summary>Training-step device memory independent of the batch, in bytes: parameters, gradients, momentum, statistics.</summary>");
+        w.Line($"public const long TrainingBytesFixed = {N(plan.TrainingBytesFixed)};");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// Peak device memory of a training step at <paramref name=\"batchSize\"/>, in bytes, known before touching a device:");
+        w.Line("/// the one arena a session allocates. BN outputs, ReLU masks and bottleneck outputs are recomputed, not stored,");
+        w.Line("/// so it grows linearly with depth.");
+        w.Line("/// </summary>");
+        w.Line("public static long TrainingBytes(int batchSize) => TrainingBytesPerImage * batchSize + TrainingBytesFixed;");
+        w.Line();
     }
 
     private static void EmitAccessors(SourceWriter w, NetworkPlan plan)
@@ -135,6 +148,13 @@ internal static class Emitter
         w.Line();
         w.Line("/// <summary>A readable table of the layers with output shapes, parameters and multiply-adds.</summary>");
         w.Line("public static string Summary() => Description.Summary();");
+        w.Line();
+        w.Line("/// <summary>");
+        w.Line("/// Opens a session that trains and evaluates this network on <paramref name=\"device\"/> with batches of");
+        w.Line("/// <paramref name=\"batchSize\"/> images: one arena of <see cref=\"TrainingBytes\"/> bytes, fused kernels compiled once.");
+        w.Line("/// </summary>");
+        w.Line("public static global::DenseGen.Execution.DenseNetSession CreateSession(global::DenseGen.Execution.ComputeDevice device, int batchSize) =>");
+        w.Line("    new(Description, device, batchSize);");
     }
 
     private static void EmitLayerTable(SourceWriter w, NetworkPlan plan)

@@ -36,4 +36,5 @@ internal sealed record NetworkPlan(
     TargetType Target, string DisplayName, int Classes, int InputChannels, int InputSize,
     StemPlan Stem, EquatableArray<BlockPlan> Blocks, EquatableArray<TransitionPlan> Transitions,
     int FinalChannels, int FinalSize, EquatableArray<LayerPlan> Layers,
-    long ParameterCount, long RunningStatisticsCount, long MultiplyAdds, long ExecutedMultiplyAdds);
+    long ParameterCount, long RunningStatisticsCount, long MultiplyAdds, long ExecutedMultiplyAdds,
+    long TrainingBytesPerImage, long TrainingBytesFixed);

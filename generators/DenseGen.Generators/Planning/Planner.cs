@@ -57,6 +57,42 @@ internal static class Planner
         return low;
     }
 
+    /// <summary>
+    /// Device memory of a training step (DESIGN §4.6), in bytes per image and fixed: the same arena the runtime's
+    /// MemoryPlan lays out (a test checks they agree). Kept: the block buffers (conv outputs, concatenated in place)
+    /// and their gradient accumulators, per-channel statistics, parameters, gradients and momentum. Recomputed in
+    /// backward: BN outputs, ReLU masks, bottleneck outputs and pooled transition inputs, which share one scratch.
+    /// </summary>
+    private static (long PerImage, long Fixed) TrainingMemory(TopologySpec spec, StemPlan stem, List<BlockPlan> blocks, long parameters, long statistics, int finalChannels)
+    {
+        const int statisticArrays = 5; // mean, variance, 1/std, S1, S2
+        long perImage = checked((long)spec.InputChannels * spec.InputSize * spec.InputSize + 1); // images, labels
+        long fixedElements = 0, scratch = 0;
+        int maxWidth = 0, maxChannels = 0;
+        for (int b = 0; b < blocks.Count; b++)
+        {
+            var block = blocks[b];
+            perImage = checked(perImage + 2L * block.OutputChannels * block.Size * block.Size); // value and gradient
+            fixedElements += statisticArrays * (long)block.OutputChannels;
+            scratch = Math.Max(scratch, checked(2L * block.BottleneckChannels * block.Size * block.Size));
+            if (b + 1 < blocks.Count) scratch = Math.Max(scratch, checked(2L * block.OutputChannels * blocks[b + 1].Size * blocks[b + 1].Size));
+            maxWidth = Math.Max(maxWidth, block.BottleneckChannels);
+            maxChannels = Math.Max(maxChannels, block.OutputChannels);
+        }
+        perImage = checked(perImage + scratch);
+        fixedElements += statisticArrays * (long)maxWidth;
+        int maxInput = Math.Max(maxWidth, maxChannels);
+        if (stem.Kind == StemKindSpec.ImageNet)
+        {
+            perImage = checked(perImage + 2L * stem.Channels * stem.ConvOutputSize * stem.ConvOutputSize);
+            fixedElements += statisticArrays * (long)stem.Channels;
+            maxInput = Math.Max(maxInput, stem.Channels);
+        }
+        perImage = checked(perImage + 2L * finalChannels + 2L * spec.Classes + 1); // features, logits, loss
+        fixedElements = checked(fixedElements + 4L * maxInput + 3 * parameters + statistics); // prologues; weights, gradients, momentum
+        return (checked(perImage * sizeof(float)), checked(fixedElements * sizeof(float)));
+    }
+
     public static int StemOutputSize(StemKindSpec kind, int inputSize) => kind == StemKindSpec.ImageNet
         ? (((inputSize - 1) / 2 + 1) - 1) / 2 + 1   // 7x7/2 pad 3 conv, then 3x3/2 pad 1 max-pool
         : inputSize;                                // 3x3 pad 1 conv keeps the size
@@ -151,10 +187,11 @@ internal static class Planner
         AddLayer("classifier", LayerKindPlan.Classifier, 0, channels, 1, spec.Classes, 1, 0,
             checked(classifierWeights + spec.Classes), classifierWeights, classifierWeights);
 
+        var (perImage, fixedBytes) = TrainingMemory(spec, stem, blocks, parameters, statistics, channels);
         plan = new NetworkPlan(
             spec.Target, spec.DisplayName, spec.Classes, spec.InputChannels, spec.InputSize, stem,
             blocks.ToEquatableArray(), transitions.ToEquatableArray(), channels, size, layers.ToEquatableArray(),
-            parameters, statistics, macs, executedMacs);
+            parameters, statistics, macs, executedMacs, perImage, fixedBytes);
         return null;
     }
 }

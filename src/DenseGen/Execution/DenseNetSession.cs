@@ -78,6 +78,9 @@ public sealed class DenseNetSession : IDisposable
     /// <summary>The arena's layout; <see cref="MemoryPlan.Bytes"/> is the device memory of a training step.</summary>
     public MemoryPlan Plan { get; }
 
+    /// <summary>Bytes of device memory the session holds: its one arena (measured from the allocation).</summary>
+    public long ArenaBytes => _arena.LengthInBytes;
+
     /// <summary>Images per step.</summary>
     public int BatchSize => _n;
 

@@ -43,6 +43,19 @@ namespace Samples.Cifar
         /// </summary>
         public const long ExecutedMultiplyAddsPerImage = 261_373_788;
 
+        /// <summary>Training-step device memory per image of the batch, in bytes: block buffers, their gradients, scratch, head.</summary>
+        public const long TrainingBytesPerImage = 3_016_456;
+
+        /// <summary>Training-step device memory independent of the batch, in bytes: parameters, gradients, momentum, statistics.</summary>
+        public const long TrainingBytesFixed = 9_349_488;
+
+        /// <summary>
+        /// Peak device memory of a training step at <paramref name="batchSize"/>, in bytes, known before touching a device:
+        /// the one arena a session allocates. BN outputs, ReLU masks and bottleneck outputs are recomputed, not stored,
+        /// so it grows linearly with depth.
+        /// </summary>
+        public static long TrainingBytes(int batchSize) => TrainingBytesPerImage * batchSize + TrainingBytesFixed;
+
         /// <summary>Shapes, layer table and tensor layout of this network.</summary>
         public static global::DenseGen.Model.ModelDescription Description { get; } = new(
             name: "DenseNetBC100Explicit",
@@ -62,6 +75,13 @@ namespace Samples.Cifar
 
         /// <summary>A readable table of the layers with output shapes, parameters and multiply-adds.</summary>
         public static string Summary() => Description.Summary();
+
+        /// <summary>
+        /// Opens a session that trains and evaluates this network on <paramref name="device"/> with batches of
+        /// <paramref name="batchSize"/> images: one arena of <see cref="TrainingBytes"/> bytes, fused kernels compiled once.
+        /// </summary>
+        public static global::DenseGen.Execution.DenseNetSession CreateSession(global::DenseGen.Execution.ComputeDevice device, int batchSize) =>
+            new(Description, device, batchSize);
 
         /// <summary>The generator's plan of this network: its layer table and tensor layout.</summary>
         private static class DenseGenPlan
