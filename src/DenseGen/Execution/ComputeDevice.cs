@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 
 namespace DenseGen.Execution;
@@ -51,7 +52,8 @@ public sealed class ComputeDevice : IDisposable
         var context = Context.Create(builder => builder
             .Default()
             .Optimize(OptimizationLevel.O2)   // only O2 infers global address spaces in PTX
-            .Math(MathMode.Default));
+            .Math(MathMode.Default)
+            .EnableAlgorithms());             // exp and log in PTX and OpenCL come from ILGPU.Algorithms
         try
         {
             var (kind, index) = Parse(request);

@@ -1,4 +1,5 @@
 using ILGPU;
+using ILGPU.Algorithms;
 
 namespace DenseGen.Kernels;
 
@@ -16,21 +17,21 @@ internal static class ClassifierKernels
         logits[index] = sum;
     }
 
-    /// <summary>loss[n] = logsumexp(logits[n]) - logits[n, label]; dLogits = (softmax - onehot) / N. Labels out of range give NaN.</summary>
+    /// <summary>
+    /// loss[n] = logsumexp(logits[n]) - logits[n, label]; dLogits = (softmax - onehot) / N. Labels out of range give NaN.
+    /// Single-precision exp and log: the double versions of ILGPU.Algorithms use local memory in PTX.
+    /// </summary>
     public static void SoftmaxCrossEntropy(Index1D n, int batch, int classes, ArrayView<float> logits, ArrayView<int> labels, ArrayView<float> loss, ArrayView<float> dLogits)
     {
-        int label = labels[n];
-        float max = logits[n * classes];
-        for (int k = 1; k < classes; k++) max = logits[n * classes + k] > max ? logits[n * classes + k] : max;
-        double sum = 0;
-        for (int k = 0; k < classes; k++) sum += System.Math.Exp(logits[n * classes + k] - max);
-        double logSum = System.Math.Log(sum) + max;
-        loss[n] = label >= 0 && label < classes ? (float)(logSum - logits[n * classes + label]) : float.NaN;
+        int label = labels[n], row = n * classes;
+        float max = logits[row];
+        for (int k = 1; k < classes; k++) max = logits[row + k] > max ? logits[row + k] : max;
+        float sum = 0f;
+        for (int k = 0; k < classes; k++) sum += XMath.Exp(logits[row + k] - max);
+        float logSum = XMath.Log(sum) + max;
+        loss[n] = label >= 0 && label < classes ? logSum - logits[row + label] : float.NaN;
         for (int k = 0; k < classes; k++)
-        {
-            double p = System.Math.Exp(logits[n * classes + k] - logSum);
-            dLogits[n * classes + k] = (float)((p - (k == label ? 1.0 : 0.0)) / batch);
-        }
+            dLogits[row + k] = (XMath.Exp(logits[row + k] - logSum) - (k == label ? 1f : 0f)) / batch;
     }
 
     public static void LinearBackwardInput(Index1D index, int features, int classes, ArrayView<float> dLogits, ArrayView<float> weight, ArrayView<float> dInput)

@@ -1,0 +1,138 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Globalization;
+using System.IO;
+using System.Linq;
+using System.Runtime.InteropServices;
+using DenseGen.Execution;
+using DenseGen.GpuCheck;
+using DenseGen.Model;
+
+// DenseGen's half of the GPU check (benchmarks/gpu-check.sh runs it, then the PyTorch half):
+//   (a) the kernels and two training steps of three small networks on the GPU against ILGPU's CPU accelerator
+//       (which the test suite checks against a float64 reference), and every kernel's registers and spills;
+//   (b) training throughput and device memory of DenseNet-BC-100 k12 (batch 64, 32x32) and DenseNet-121 (batch 64, 224x224).
+// Writes densegen.json into --out. Exit code 1 when a check fails.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+string outDir = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? "results";
+bool quick = args.Contains("--quick");
+double budgetSeconds = double.Parse(args.SkipWhile(a => a != "--budget").Skip(1).FirstOrDefault() ?? "240");
+Directory.CreateDirectory(outDir);
+var total = Stopwatch.StartNew();
+var results = new Dictionary<string, object>();
+bool ok = true;
+
+using var gpu = ComputeDevice.Open(Environment.GetEnvironmentVariable("DENSEGEN_DEVICE"));
+using var cpu = ComputeDevice.Open("cpu");
+Console.WriteLine($"device: {gpu}");
+results["device"] = gpu.ToString();
+
+// (a) correctness against the CPU accelerator.
+foreach (var model in new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
+{
+    double worst = CompareTwoSteps(model, gpu, cpu);
+    bool pass = worst <= 1e-4;
+    ok &= pass;
+    Console.WriteLine($"check {model.TypeName,-28} worst relative error vs CPU accelerator {worst:E2} {(pass ? "ok" : "FAIL")}");
+    results[$"check.{model.TypeName}"] = worst;
+}
+var resources = KernelResources.Inspect(gpu);
+foreach (var r in resources) Console.WriteLine($"kernel {r.Name,-36} registers {r.Registers,3}  local bytes {r.LocalBytes}");
+results["spilling_kernels"] = resources.Where(r => r.LocalBytes > 0).Select(r => r.Name).ToArray();
+
+// (b) throughput and memory.
+if (!quick)
+{
+    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64);
+    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64);
+}
+results["seconds"] = total.Elapsed.TotalSeconds;
+File.WriteAllText(Path.Combine(outDir, "densegen.json"), System.Text.Json.JsonSerializer.Serialize(results, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+Console.WriteLine($"done in {total.Elapsed.TotalSeconds:F0} s: {(ok ? "all checks passed" : "CHECKS FAILED")}");
+return ok ? 0 : 1;
+
+void Time(string name, ModelDescription model, long plannedBytes, int batch)
+{
+    if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }
+    var random = new Random(1);
+    var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
+    for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
+    var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
+    var sgd = new SgdOptions(0.1f);
+    long freeBefore = FreeDeviceMemory();
+    var first = Stopwatch.StartNew();
+    using var session = new DenseNetSession(model, gpu, batch);
+    float loss = session.TrainStep(images, labels, sgd); // includes kernel compilation on a fresh device
+    double firstStep = first.Elapsed.TotalSeconds;
+    long used = freeBefore - FreeDeviceMemory();
+    var times = new List<double>();
+    double stepBudget = Math.Max(10, budgetSeconds - total.Elapsed.TotalSeconds) / 2;
+    var timed = Stopwatch.StartNew();
+    for (int i = 0; i < 6 && timed.Elapsed.TotalSeconds < stepBudget; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        loss = session.TrainStep(images, labels, sgd); // reads the loss back: the step has finished
+        times.Add(sw.Elapsed.TotalSeconds);
+    }
+    if (times.Count > 1) times.RemoveAt(0); // warm-up
+    times.Sort();
+    double median = times[times.Count / 2];
+    Console.WriteLine($"{name}: batch {batch}, first step {firstStep:F2} s, median step {median * 1000:F1} ms over {times.Count}, {batch / median:F1} images/s, " +
+                      $"arena {session.ArenaBytes / 1048576.0:F1} MiB (planned {plannedBytes / 1048576.0:F1}), device memory used {used / 1048576.0:F1} MiB, loss {loss:F3}");
+    results[$"{name}.images_per_second"] = batch / median;
+    results[$"{name}.median_step_ms"] = median * 1000;
+    results[$"{name}.first_step_s"] = firstStep;
+    results[$"{name}.arena_mib"] = session.ArenaBytes / 1048576.0;
+    results[$"{name}.device_used_mib"] = used / 1048576.0;
+    results[$"{name}.steps_timed"] = times.Count;
+}
+
+static double CompareTwoSteps(ModelDescription model, ComputeDevice a, ComputeDevice b)
+{
+    const int batch = 3;
+    var random = new Random(7);
+    using var sa = new DenseNetSession(model, a, batch);
+    using var sb = new DenseNetSession(model, b, batch);
+    var parameters = sa.GetParameters();
+    foreach (var t in model.Layout.Tensors.Where(t => t.Role is TensorRole.BatchNormWeight or TensorRole.BatchNormBias))
+        for (long i = t.Offset; i < t.Offset + t.Length; i++) parameters[i] = (float)(random.NextDouble() + (t.Role == TensorRole.BatchNormWeight ? 0.5 : -0.5));
+    sa.SetParameters(parameters);
+    sb.SetParameters(parameters);
+    var images = Enumerable.Range(0, batch * model.InputChannels * model.InputSize * model.InputSize).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+    var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
+    double worst = 0;
+    for (int step = 0; step < 2; step++)
+    {
+        float la = sa.ForwardBackward(images, labels), lb = sb.ForwardBackward(images, labels);
+        worst = Math.Max(worst, Math.Abs(la - lb) / Math.Abs(lb));
+        worst = Math.Max(worst, Relative(sa.GetLogits(), sb.GetLogits()));
+        worst = Math.Max(worst, Relative(sa.GetGradients(), sb.GetGradients()));
+        sa.Step(new SgdOptions(0.1f));
+        sb.Step(new SgdOptions(0.1f));
+        worst = Math.Max(worst, Relative(sa.GetParameters(), sb.GetParameters()));
+        worst = Math.Max(worst, Relative(sa.GetRunningStatistics(), sb.GetRunningStatistics()));
+    }
+    worst = Math.Max(worst, Relative(sa.Forward(images, training: false), sb.Forward(images, training: false)));
+    return worst;
+}
+
+static double Relative(float[] x, float[] y)
+{
+    double d = 0, n = 0;
+    for (int i = 0; i < x.Length; i++) { d += (double)(x[i] - y[i]) * (x[i] - y[i]); n += (double)y[i] * y[i]; }
+    return double.IsNaN(d) ? double.PositiveInfinity : Math.Sqrt(d) / Math.Max(Math.Sqrt(n), 1e-12);
+}
+
+static long FreeDeviceMemory()
+{
+    try { return Cuda.MemGetInfo(out var free, out _) == 0 ? (long)free : 0; }
+    catch (DllNotFoundException) { return 0; }
+    catch (EntryPointNotFoundException) { return 0; }
+}
+
+static class Cuda
+{
+    [DllImport("cuda", EntryPoint = "cuMemGetInfo_v2")]
+    public static extern int MemGetInfo(out nuint free, out nuint total);
+}

@@ -1,0 +1,66 @@
+using System;
+using System.Linq;
+using System.Reflection;
+using DenseGen.Kernels;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace DenseGen.Tests;
+
+/// <summary>
+/// Every kernel compiles to PTX for sm_90 (H100) with ILGPU's PTX backend, without a GPU, and ILGPU puts nothing in
+/// local memory. (Spills that ptxas adds later show only on a GPU: benchmarks/gpu-check.sh reads them there.)
+/// </summary>
+public class PtxTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Kernels()
+    {
+        var data = new TheoryData<string>();
+        foreach (var method in KernelMethods()) data.Add($"{method.DeclaringType!.Name}.{method.Name}");
+        return data;
+    }
+
+    private static MethodInfo[] KernelMethods() => typeof(ConvolutionKernels).Assembly.GetTypes()
+        .Where(t => t.Namespace == "DenseGen.Kernels" && t.Name.EndsWith("Kernels", StringComparison.Ordinal))
+        .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.DeclaredOnly))
+        .Where(m => m.ReturnType == typeof(void))
+        .ToArray();
+
+    private static readonly Lazy<(Context Context, PTXBackend Backend)> s_backend = new(() =>
+    {
+        var context = Context.Create(builder => builder.Optimize(OptimizationLevel.O2).EnableAlgorithms()); // as ComputeDevice
+        var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_83, null);
+        return (context, backend);
+    });
+
+    [Theory]
+    [MemberData(nameof(Kernels))]
+    public void Compiles_to_PTX_for_sm_90_without_local_memory(string name)
+    {
+        var method = KernelMethods().Single(m => $"{m.DeclaringType!.Name}.{m.Name}" == name);
+        bool implicitlyGrouped = method.GetParameters()[0].ParameterType == typeof(Index1D);
+        var entry = implicitlyGrouped
+            ? EntryPointDescription.FromImplicitlyGroupedKernel(method)
+            : EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        var compiled = (PTXCompiledKernel)s_backend.Value.Backend.Compile(entry, new KernelSpecialization());
+        string ptx = compiled.PTXAssembly;
+        output.WriteLine($"{name}: {ptx.Length} characters of PTX");
+        Assert.Matches(@"\.target sm_\d+", ptx);
+        output.WriteLine(System.Text.RegularExpressions.Regex.Match(ptx, @"\.target sm_\d+").Value);
+        Assert.DoesNotContain(".local", ptx);
+    }
+
+    [Fact]
+    public void Every_kernel_family_is_covered()
+    {
+        var families = KernelMethods().Select(m => m.DeclaringType!.Name).Distinct().ToList();
+        foreach (string family in new[] { "ConvolutionKernels", "BatchNormKernels", "PoolingKernels", "ClassifierKernels", "OptimizerKernels", "MemoryKernels" })
+            Assert.Contains(family, families);
+    }
+}
