@@ -66,6 +66,8 @@ def measure(name, mode, batch, steps, deadline):
         step()
         torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
+    if not times:
+        raise RuntimeError("the time budget ended before a timed step")
     median = statistics.median(times)
     peak = torch.cuda.max_memory_allocated() / 2**20
     print(f"{name:16s} {mode:17s} first step {first:6.2f} s  median {median * 1e3:8.2f} ms  "
@@ -80,14 +82,16 @@ def main():
     parser.add_argument("--out", default="results")
     parser.add_argument("--budget", type=float, default=150)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--networks", default=",".join(NETWORKS))
+    parser.add_argument("--modes", default="eager,eager-tf32,memory_efficient,compile")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
     deadline = start + args.budget
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}", flush=True)
     results = {"torch": torch.__version__, "device": torch.cuda.get_device_name()}
-    for name in NETWORKS:
-        for mode in ["eager", "eager-tf32", "memory_efficient", "compile"]:
+    for name in args.networks.split(","):
+        for mode in args.modes.split(","):
             if time.perf_counter() > deadline:
                 print(f"{name} {mode}: skipped, time budget spent", flush=True)
                 continue

@@ -16,7 +16,7 @@ using DenseGen.Model;
 // Writes densegen.json into --out. Exit code 1 when a check fails.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string outDir = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? "results";
-bool quick = args.Contains("--quick");
+bool quick = args.Contains("--quick"), skipChecks = args.Contains("--skip-checks");
 double budgetSeconds = double.Parse(args.SkipWhile(a => a != "--budget").Skip(1).FirstOrDefault() ?? "240");
 Directory.CreateDirectory(outDir);
 var total = Stopwatch.StartNew();
@@ -29,7 +29,7 @@ Console.WriteLine($"device: {gpu}");
 results["device"] = gpu.ToString();
 
 // (a) correctness against the CPU accelerator.
-foreach (var model in new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
+foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
 {
     double worst = CompareTwoSteps(model, gpu, cpu);
     bool pass = worst <= 1e-4;
