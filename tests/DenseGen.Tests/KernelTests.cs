@@ -1,0 +1,432 @@
+using System;
+using System.Linq;
+using DenseGen.Kernels;
+using Xunit;
+
+namespace DenseGen.Tests;
+
+/// <summary>
+/// Each kernel against a plain float64 loop, on random inputs and odd shapes (batch 1 and 3, channel counts that
+/// are no tile's multiple, 7x7 and 5x5 images, strides and paddings of the ImageNet stem, channel offsets inside
+/// wider buffers). Outputs start as NaN, so an element a kernel forgets to write fails the test; elements a
+/// kernel must not touch are checked to be still NaN.
+/// </summary>
+[Trait("Backend", "Device")]
+public class KernelTests
+{
+    private const double Tolerance = 1e-4;
+
+    // batch, in channels, in stride, size, out channels, out stride, out offset, kernel, stride, padding, prologue
+    private static readonly System.Collections.Generic.Dictionary<string, (int, int, int, int, int, int, int, int, int, int, bool)> s_convCases = new()
+    {
+        ["dense layer 3x3: reads 5 of 7 channels, appends 3 at channel 2 of 6, batch 1, 7x7"] = (1, 5, 7, 7, 3, 6, 2, 3, 1, 1, true),
+        ["bottleneck 1x1, batch 3, 5x5"] = (3, 4, 4, 5, 6, 6, 0, 1, 1, 0, true),
+        ["ImageNet stem 7x7 stride 2 padding 3 on the raw image, 11x11"] = (3, 3, 3, 11, 5, 5, 0, 7, 2, 3, false),
+        ["3x3 into channel 3 of 5, batch 2, 5x5"] = (2, 6, 9, 5, 2, 5, 3, 3, 1, 1, true),
+    };
+
+    public static TheoryData<string> ConvShapes => new(s_convCases.Keys);
+
+    private static (ConvShape Shape, bool Prologue) Case(string name)
+    {
+        var (n, ci, cs, size, co, os, oo, k, stride, pad, prologue) = s_convCases[name];
+        return (Shape(n, ci, cs, size, co, os, oo, k, stride, pad), prologue);
+    }
+
+    private static ConvShape Shape(int n, int ci, int cs, int size, int co, int os, int oo, int k, int stride, int pad) => new()
+    {
+        Batch = n, InChannels = ci, InStride = cs, InSize = size, OutChannels = co, OutStride = os, OutOffset = oo,
+        OutSize = (size + 2 * pad - k) / stride + 1, Kernel = k, Stride = stride, Padding = pad,
+    };
+
+    private static (int N, int Ci, int Cs, int Size, int Co, int Os, int K, int Stride, int Pad) Unpack(ConvShape s) =>
+        (s.Batch, s.InChannels, s.InStride, s.InSize, s.OutChannels, s.OutStride, s.Kernel, s.Stride, s.Padding);
+
+    /// <summary>relu(x * scale + shift) of the prologue, or x.</summary>
+    private static double Pre(bool on, double x, double scale, double shift) => on ? Math.Max(0, x * scale + shift) : x;
+
+    [Theory]
+    [MemberData(nameof(ConvShapes))]
+    public void Convolution_forward(string name)
+    {
+        using var h = new KernelHarness(1);
+        var (s, prologue) = Case(name);
+        var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
+        var input = h.Upload(h.Random(n * cs * size * size), out var x);
+        var weight = h.Upload(h.Random(co * ci * k * k), out var w);
+        var scale = h.Upload(h.Random(cs, 0.5, 1.5), out var sc);
+        var shift = h.Upload(h.Random(cs, -0.5, 0.5), out var sh);
+        var output = h.Poisoned(n * os * s.OutSize * s.OutSize);
+        h.Kernels.ConvForward(s.OutputElements, s, input, weight, new Prologue { Scale = scale, Shift = shift, Enabled = prologue ? 1 : 0 }, output);
+        var actual = h.Read(output);
+
+        var expected = new double[s.OutputElements];
+        int e = 0;
+        for (int b = 0; b < n; b++)
+        for (int o = 0; o < co; o++)
+        for (int y = 0; y < s.OutSize; y++)
+        for (int xx = 0; xx < s.OutSize; xx++, e++)
+            for (int c = 0; c < ci; c++)
+            for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++)
+            {
+                int iy = y * stride - pad + ky, ix = xx * stride - pad + kx;
+                if (iy < 0 || iy >= size || ix < 0 || ix >= size) continue;
+                expected[e] += Pre(prologue, x[s.InputIndex(b, c, iy, ix)], sc[c], sh[c]) * w[s.WeightIndex(o, c, ky, kx)];
+            }
+        var written = Enumerable.Range(0, n).SelectMany(b => Enumerable.Range(0, co).SelectMany(o =>
+            Enumerable.Range(0, s.OutSize * s.OutSize).Select(p => s.OutputIndex(b, o, p / s.OutSize, p % s.OutSize)))).ToArray();
+        NetworkTests.AssertClose("conv forward", expected, written.Select(i => actual[i]).ToArray(), Tolerance);
+        AssertUntouched(actual, written);
+    }
+
+    [Theory]
+    [MemberData(nameof(ConvShapes))]
+    public void Convolution_backward_weights(string name)
+    {
+        using var h = new KernelHarness(2);
+        var (s, prologue) = Case(name);
+        var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
+        var input = h.Upload(h.Random(n * cs * size * size), out var x);
+        var scale = h.Upload(h.Random(cs, 0.5, 1.5), out var sc);
+        var shift = h.Upload(h.Random(cs, -0.5, 0.5), out var sh);
+        var dOut = h.Upload(h.Random(n * os * s.OutSize * s.OutSize), out var g);
+        var dWeight = h.Poisoned(s.WeightElements);
+        h.Kernels.ConvBackwardWeights(h.Groups(s.WeightElements), s, input, new Prologue { Scale = scale, Shift = shift, Enabled = prologue ? 1 : 0 }, dOut, dWeight);
+
+        var expected = new double[s.WeightElements];
+        for (int b = 0; b < n; b++)
+        for (int o = 0; o < co; o++)
+        for (int y = 0; y < s.OutSize; y++)
+        for (int xx = 0; xx < s.OutSize; xx++)
+            for (int c = 0; c < ci; c++)
+            for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++)
+            {
+                int iy = y * stride - pad + ky, ix = xx * stride - pad + kx;
+                if (iy < 0 || iy >= size || ix < 0 || ix >= size) continue;
+                expected[s.WeightIndex(o, c, ky, kx)] += g[s.OutputIndex(b, o, y, xx)] * Pre(prologue, x[s.InputIndex(b, c, iy, ix)], sc[c], sh[c]);
+            }
+        NetworkTests.AssertClose("conv backward weights", expected, h.Read(dWeight), Tolerance);
+    }
+
+    /// <summary>The transposed convolution: dy[n, c, iy, ix] of the conv's (post-prologue) input.</summary>
+    private static double[] InputGradient(ConvShape s, double[] g, double[] w)
+    {
+        var dy = new double[s.Batch * s.InStride * s.InSize * s.InSize];
+        for (int b = 0; b < s.Batch; b++)
+        for (int o = 0; o < s.OutChannels; o++)
+        for (int y = 0; y < s.OutSize; y++)
+        for (int xx = 0; xx < s.OutSize; xx++)
+            for (int c = 0; c < s.InChannels; c++)
+            for (int ky = 0; ky < s.Kernel; ky++)
+            for (int kx = 0; kx < s.Kernel; kx++)
+            {
+                int iy = y * s.Stride - s.Padding + ky, ix = xx * s.Stride - s.Padding + kx;
+                if (iy < 0 || iy >= s.InSize || ix < 0 || ix >= s.InSize) continue;
+                dy[s.InputIndex(b, c, iy, ix)] += g[s.OutputIndex(b, o, y, xx)] * w[s.WeightIndex(o, c, ky, kx)];
+            }
+        return dy;
+    }
+
+    [Theory]
+    [MemberData(nameof(ConvShapes))]
+    public void Convolution_backward_input(string name)
+    {
+        using var h = new KernelHarness(3);
+        var (s, _) = Case(name);
+        var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
+        var dOut = h.Upload(h.Random(n * os * s.OutSize * s.OutSize), out var g);
+        var weight = h.Upload(h.Random(s.WeightElements), out var w);
+        var dInput = h.Poisoned(n * cs * size * size);
+        h.Kernels.ConvBackwardInput(s.InputElements, s, dOut, weight, dInput);
+        var actual = h.Read(dInput);
+        var expected = InputGradient(s, g, w);
+        var written = Enumerable.Range(0, n).SelectMany(b => Enumerable.Range(0, ci).SelectMany(c =>
+            Enumerable.Range(0, size * size).Select(p => s.InputIndex(b, c, p / size, p % size)))).ToArray();
+        NetworkTests.AssertClose("conv backward input", written.Select(i => expected[i]).ToArray(), written.Select(i => actual[i]).ToArray(), Tolerance);
+        AssertUntouched(actual, written);
+    }
+
+    [Theory]
+    [MemberData(nameof(ConvShapes))]
+    public void Convolution_backward_through_shared_batch_norm(string name)
+    {
+        using var h = new KernelHarness(4);
+        var (s, _) = Case(name);
+        var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
+        var input = h.Upload(h.Random(n * cs * size * size), out var x);
+        var weight = h.Upload(h.Random(s.WeightElements), out var w);
+        var dOut = h.Upload(h.Random(n * os * s.OutSize * s.OutSize), out var g);
+        var scale = h.Upload(h.Random(cs, 0.5, 1.5), out var sc);
+        var shift = h.Upload(h.Random(cs, -0.5, 0.5), out var sh);
+        var gamma = h.Upload(h.Random(cs, 0.5, 1.5), out var gm);
+        var mean = h.Upload(h.Random(cs, -0.2, 0.2), out var mu);
+        var invStd = h.Upload(h.Random(cs, 0.8, 1.2), out var istd);
+        var grad = h.Upload(h.Random(n * cs * size * size), out var g0); // earlier consumers already accumulated here
+        var s1 = h.Upload(h.Random(cs), out var s10);
+        var s2 = h.Upload(h.Random(cs), out var s20);
+        var dGamma = h.Poisoned(ci);
+        var dBeta = h.Poisoned(ci);
+        h.Kernels.ConvBackwardInputThroughBatchNorm(h.Groups(ci), s, dOut, weight, input, new Prologue { Scale = scale, Shift = shift, Enabled = 1 },
+            new BatchNormBackward { Gamma = gamma, Mean = mean, InvStd = invStd, Grad = grad, S1 = s1, S2 = s2, DGamma = dGamma, DBeta = dBeta });
+
+        var dy = InputGradient(s, g, w);
+        var expectedGrad = (double[])g0.Clone();
+        var expectedS1 = (double[])s10.Clone();
+        var expectedS2 = (double[])s20.Clone();
+        var expectedDBeta = new double[ci];
+        var expectedDGamma = new double[ci];
+        for (int c = 0; c < ci; c++)
+        {
+            for (int b = 0; b < n; b++)
+            for (int p = 0; p < size * size; p++)
+            {
+                int i = s.InputIndex(b, c, p / size, p % size);
+                double dA = x[i] * sc[c] + sh[c] > 0 ? dy[i] : 0;
+                expectedGrad[i] += gm[c] * dA;
+                expectedDBeta[c] += dA;
+                expectedDGamma[c] += dA * (x[i] - mu[c]) * istd[c];
+            }
+            expectedS1[c] += gm[c] * expectedDBeta[c];
+            expectedS2[c] += gm[c] * expectedDGamma[c];
+        }
+        NetworkTests.AssertClose("gradient accumulator", expectedGrad, h.Read(grad), Tolerance);
+        NetworkTests.AssertClose("dbeta", expectedDBeta, h.Read(dBeta), Tolerance);
+        NetworkTests.AssertClose("dgamma", expectedDGamma, h.Read(dGamma), Tolerance);
+        NetworkTests.AssertClose("S1", expectedS1, h.Read(s1), Tolerance);
+        NetworkTests.AssertClose("S2", expectedS2, h.Read(s2), Tolerance);
+    }
+
+    [Theory]
+    [InlineData(1, 7, 2, 5, 7)]
+    [InlineData(3, 6, 0, 6, 5)]
+    public void Statistics_and_finalize_of_a_channel_range(int n, int stride, int offset, int count, int size)
+    {
+        using var h = new KernelHarness(5);
+        var range = new ChannelRange { Batch = n, Stride = stride, Offset = offset, Count = count, Size = size };
+        // A mean far from zero: a float32 sum of squares would lose the variance here.
+        var buffer = h.Upload(h.Random(n * stride * size * size, 99, 101), out var x);
+        var mean = h.Poisoned(stride);
+        var variance = h.Poisoned(stride);
+        var invStd = h.Poisoned(stride);
+        h.Kernels.Statistics(h.Groups(count), range, buffer, mean, variance, invStd, 1e-5f);
+        var m = h.Read(mean);
+        var v = h.Read(variance);
+        int area = size * size, perChannel = n * area;
+        var em = new double[count];
+        var ev = new double[count];
+        for (int c = 0; c < count; c++)
+        {
+            var values = Enumerable.Range(0, perChannel).Select(e => x[range.Index(c, e)]).ToArray();
+            em[c] = values.Average();
+            ev[c] = values.Average(value => (value - em[c]) * (value - em[c]));
+        }
+        NetworkTests.AssertClose("mean", em, m.Skip(offset).Take(count).ToArray(), 1e-6);
+        NetworkTests.AssertClose("variance", ev, v.Skip(offset).Take(count).ToArray(), 1e-3);
+        AssertUntouched(m, Enumerable.Range(offset, count).ToArray());
+
+        // Finalize: dx = invstd / M * (M * G - S1 - xhat * S2), in place, only inside the range.
+        var istd = h.Read(invStd).Select(f => (double)f).ToArray();
+        var grad = h.Upload(h.Random(n * stride * size * size), out var g);
+        var s1 = h.Upload(h.Random(stride), out var a1);
+        var s2 = h.Upload(h.Random(stride), out var a2);
+        h.Kernels.Finalize(range.Elements, range, buffer, grad, mean, invStd, s1, s2);
+        var actual = h.Read(grad);
+        var expected = (double[])g.Clone();
+        for (int c = 0; c < count; c++)
+            for (int e = 0; e < perChannel; e++)
+            {
+                int i = range.Index(c, e), ch = offset + c;
+                double xhat = (x[i] - m[ch]) * istd[ch];
+                expected[i] = istd[ch] / perChannel * (perChannel * g[i] - a1[ch] - xhat * a2[ch]);
+            }
+        NetworkTests.AssertClose("finalize", expected, actual, Tolerance);
+    }
+
+    [Theory]
+    [InlineData(1, 3, 7)]
+    [InlineData(3, 5, 5)]
+    public void Pooling_forward_and_backward(int n, int channels, int size)
+    {
+        using var h = new KernelHarness(6);
+        int stride = channels + 2, area = size * size;
+        var input = h.Upload(h.Random(n * stride * area), out var x);
+        var scale = h.Upload(h.Random(stride, 0.5, 1.5), out var sc);
+        var shift = h.Upload(h.Random(stride, -0.3, 0.3), out var sh);
+        var prologue = new Prologue { Scale = scale, Shift = shift, Enabled = 1 };
+        double Y(int b, int c, int yy, int xx) => Pre(true, x[(b * stride + c) * area + yy * size + xx], sc[c], sh[c]);
+
+        // Average pool 2x2 (floor), global average pool, max-pool 3x3/2 pad 1.
+        int half = size / 2, pooled = (size - 1) / 2 + 1;
+        var avg = new PoolShape { Batch = n, Channels = channels, InStride = stride, InSize = size, OutStride = channels, OutSize = half };
+        var max = avg with { OutSize = pooled };
+        var head = avg with { OutSize = 1 };
+        var avgOut = h.Poisoned(n * channels * half * half);
+        var maxOut = h.Poisoned(n * channels * pooled * pooled);
+        var gapOut = h.Poisoned(n * channels);
+        h.Kernels.AveragePoolForward(n * channels * half * half, avg, input, prologue, avgOut);
+        h.Kernels.MaxPoolForward(n * channels * pooled * pooled, max, input, prologue, maxOut);
+        h.Kernels.GlobalPoolForward(n * channels, head, input, prologue, gapOut);
+        var eAvg = new double[n * channels * half * half];
+        var eMax = new double[n * channels * pooled * pooled];
+        var eGap = new double[n * channels];
+        var argmax = new int[eMax.Length];
+        for (int b = 0; b < n; b++)
+        for (int c = 0; c < channels; c++)
+        {
+            for (int yy = 0; yy < half; yy++)
+                for (int xx = 0; xx < half; xx++)
+                    eAvg[((b * channels + c) * half + yy) * half + xx] = 0.25 * (Y(b, c, 2 * yy, 2 * xx) + Y(b, c, 2 * yy, 2 * xx + 1) + Y(b, c, 2 * yy + 1, 2 * xx) + Y(b, c, 2 * yy + 1, 2 * xx + 1));
+            for (int yy = 0; yy < pooled; yy++)
+                for (int xx = 0; xx < pooled; xx++)
+                {
+                    int o = ((b * channels + c) * pooled + yy) * pooled + xx;
+                    eMax[o] = double.NegativeInfinity;
+                    for (int ky = 2 * yy - 1; ky <= 2 * yy + 1; ky++)
+                        for (int kx = 2 * xx - 1; kx <= 2 * xx + 1; kx++)
+                            if (ky >= 0 && ky < size && kx >= 0 && kx < size && Y(b, c, ky, kx) > eMax[o]) { eMax[o] = Y(b, c, ky, kx); argmax[o] = ky * size + kx; }
+                }
+            eGap[b * channels + c] = Enumerable.Range(0, area).Average(p => Y(b, c, p / size, p % size));
+        }
+        NetworkTests.AssertClose("average pool", eAvg, h.Read(avgOut), Tolerance);
+        NetworkTests.AssertClose("max pool", eMax, h.Read(maxOut), Tolerance);
+        NetworkTests.AssertClose("global pool", eGap, h.Read(gapOut), Tolerance);
+
+        // Backward of each through the shared-statistics BN: dA routed to the inputs, masked by the ReLU.
+        var gamma = h.Upload(h.Random(stride, 0.5, 1.5), out var gm);
+        var mean = h.Upload(h.Random(stride, -0.2, 0.2), out var mu);
+        var invStd = h.Upload(h.Random(stride, 0.8, 1.2), out var istd);
+        foreach (var (kind, shape, outputs) in new[] { ("average", avg, eAvg.Length), ("max", max, eMax.Length), ("global", head, eGap.Length) })
+        {
+            var dOut = h.Upload(h.Random(outputs), out var g);
+            var grad = h.Upload(new double[n * stride * area]);
+            var s1 = h.Upload(new double[stride]);
+            var s2 = h.Upload(new double[stride]);
+            var dGamma = h.Poisoned(channels);
+            var dBeta = h.Poisoned(channels);
+            var bn = new BatchNormBackward { Gamma = gamma, Mean = mean, InvStd = invStd, Grad = grad, S1 = s1, S2 = s2, DGamma = dGamma, DBeta = dBeta };
+            if (kind == "average") h.Kernels.AveragePoolBackward(h.Groups(channels), shape, dOut, input, prologue, bn);
+            else if (kind == "max") h.Kernels.MaxPoolBackward(h.Groups(channels), shape, dOut, input, prologue, bn);
+            else h.Kernels.GlobalPoolBackward(h.Groups(channels), shape, dOut, input, prologue, bn);
+
+            var dy = new double[n * stride * area];
+            for (int b = 0; b < n; b++)
+            for (int c = 0; c < channels; c++)
+            {
+                int baseIn = (b * stride + c) * area;
+                if (kind == "average")
+                    for (int yy = 0; yy < half; yy++) for (int xx = 0; xx < half; xx++) for (int d = 0; d < 4; d++)
+                        dy[baseIn + (2 * yy + d / 2) * size + 2 * xx + d % 2] += 0.25 * g[((b * channels + c) * half + yy) * half + xx];
+                else if (kind == "max")
+                    for (int o = 0; o < pooled * pooled; o++)
+                        dy[baseIn + argmax[(b * channels + c) * pooled * pooled + o]] += g[(b * channels + c) * pooled * pooled + o];
+                else
+                    for (int p = 0; p < area; p++) dy[baseIn + p] += g[b * channels + c] / area;
+            }
+            var eGrad = new double[dy.Length];
+            var eBeta = new double[channels];
+            var eGamma = new double[channels];
+            for (int b = 0; b < n; b++)
+            for (int c = 0; c < channels; c++)
+            for (int p = 0; p < area; p++)
+            {
+                int i = (b * stride + c) * area + p;
+                double dA = x[i] * sc[c] + sh[c] > 0 ? dy[i] : 0;
+                eGrad[i] = gm[c] * dA;
+                eBeta[c] += dA;
+                eGamma[c] += dA * (x[i] - mu[c]) * istd[c];
+            }
+            NetworkTests.AssertClose($"{kind} pool backward accumulator", eGrad, h.Read(grad), Tolerance);
+            NetworkTests.AssertClose($"{kind} pool dbeta", eBeta, h.Read(dBeta), Tolerance);
+            NetworkTests.AssertClose($"{kind} pool dgamma", eGamma, h.Read(dGamma), Tolerance);
+        }
+    }
+
+    [Theory]
+    [InlineData(1, 7, 3)]
+    [InlineData(3, 13, 10)]
+    public void Classifier_loss_and_their_backward(int n, int features, int classes)
+    {
+        using var h = new KernelHarness(7);
+        var input = h.Upload(h.Random(n * features), out var x);
+        var weight = h.Upload(h.Random(classes * features), out var w);
+        var bias = h.Upload(h.Random(classes), out var bs);
+        var labelValues = Enumerable.Range(0, n).Select(_ => h.NextInt(classes)).ToArray();
+        var labels = h.Upload(labelValues);
+        var logits = h.Poisoned(n * classes);
+        var loss = h.Poisoned(n);
+        var dLogits = h.Poisoned(n * classes);
+        h.Kernels.LinearForward(n * classes, features, classes, input, weight, bias, logits);
+        h.Kernels.SoftmaxCrossEntropy(n, n, classes, logits, labels, loss, dLogits);
+        var z = new double[n * classes];
+        for (int b = 0; b < n; b++) for (int k = 0; k < classes; k++) z[b * classes + k] = bs[k] + Enumerable.Range(0, features).Sum(f => x[b * features + f] * w[k * features + f]);
+        NetworkTests.AssertClose("logits", z, h.Read(logits), Tolerance);
+        var eLoss = new double[n];
+        var eDz = new double[n * classes];
+        for (int b = 0; b < n; b++)
+        {
+            double lse = Math.Log(Enumerable.Range(0, classes).Sum(k => Math.Exp(z[b * classes + k])));
+            eLoss[b] = lse - z[b * classes + labelValues[b]];
+            for (int k = 0; k < classes; k++) eDz[b * classes + k] = (Math.Exp(z[b * classes + k] - lse) - (k == labelValues[b] ? 1 : 0)) / n;
+        }
+        NetworkTests.AssertClose("loss", eLoss, h.Read(loss), Tolerance);
+        var dz = h.Read(dLogits);
+        NetworkTests.AssertClose("dlogits", eDz, dz, Tolerance);
+
+        var dInput = h.Poisoned(n * features);
+        var dWeight = h.Poisoned(classes * features);
+        var dBias = h.Poisoned(classes);
+        h.Kernels.LinearBackwardInput(n * features, features, classes, dLogits, weight, dInput);
+        h.Kernels.LinearBackwardParameters(classes * (features + 1), n, features, classes, input, dLogits, dWeight, dBias);
+        var g = dz.Select(v => (double)v).ToArray();
+        var eIn = new double[n * features];
+        var eW = new double[classes * features];
+        var eB = new double[classes];
+        for (int b = 0; b < n; b++)
+            for (int k = 0; k < classes; k++)
+            {
+                eB[k] += g[b * classes + k];
+                for (int f = 0; f < features; f++)
+                {
+                    eIn[b * features + f] += g[b * classes + k] * w[k * features + f];
+                    eW[k * features + f] += g[b * classes + k] * x[b * features + f];
+                }
+            }
+        NetworkTests.AssertClose("linear dinput", eIn, h.Read(dInput), Tolerance);
+        NetworkTests.AssertClose("linear dweight", eW, h.Read(dWeight), Tolerance);
+        NetworkTests.AssertClose("linear dbias", eB, h.Read(dBias), Tolerance);
+    }
+
+    [Theory]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    public void Sgd_matches_pytorch(bool nesterov, bool firstStep)
+    {
+        using var h = new KernelHarness(8);
+        const int count = 37;
+        var p = h.Upload(h.Random(count), out var p0);
+        var grad = h.Upload(h.Random(count), out var g);
+        var buffer = h.Upload(h.Random(count), out var m0);
+        h.Kernels.Sgd(count, p, grad, buffer, 0.1f, 0.9f, 1e-4f, nesterov ? 1 : 0, firstStep ? 1 : 0);
+        var eP = new double[count];
+        var eM = new double[count];
+        for (int i = 0; i < count; i++)
+        {
+            double d = g[i] + 1e-4 * p0[i];
+            eM[i] = firstStep ? d : 0.9 * m0[i] + d;
+            eP[i] = p0[i] - 0.1 * (nesterov ? d + 0.9 * eM[i] : eM[i]);
+        }
+        NetworkTests.AssertClose("parameters", eP, h.Read(p), 1e-6);
+        NetworkTests.AssertClose("momentum", eM, h.Read(buffer), 1e-6);
+    }
+
+    /// <summary>Every element outside <paramref name="written"/> still holds the NaN it started with.</summary>
+    private static void AssertUntouched(float[] actual, int[] written)
+    {
+        var set = written.ToHashSet();
+        for (int i = 0; i < actual.Length; i++)
+            if (!set.Contains(i)) Assert.True(float.IsNaN(actual[i]), $"element {i} was written but lies outside the kernel's output");
+    }
+}
