@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Running;
 
-// dotnet run -c Release --project benchmarks/DenseGen.Benchmarks -- --filter '*Generator*'
-BenchmarkSwitcher.FromAssembly(typeof(DenseGen.Benchmarks.GeneratorBenchmarks).Assembly).Run(args);
+// dotnet run -c Release --project benchmarks/DenseGen.Benchmarks -- --filter '*TrainingStep*'
+// The device is the best present; DENSEGEN_DEVICE=cpu|opencl|cuda picks one (OpenCL here: inside ../shared/opencl/run-in-pocl.sh).
+BenchmarkSwitcher.FromAssembly(typeof(DenseGen.Benchmarks.TrainingStepBenchmarks).Assembly).Run(args);

@@ -17,12 +17,13 @@ public class NetworkTests(ITestOutputHelper output)
 {
     private const double Tolerance = 1e-4;
 
-    public static TheoryData<string> Networks => new() { nameof(SmallBC), nameof(SmallPlain), nameof(SmallImageNet) };
+    public static TheoryData<string> Networks => new() { nameof(SmallBC), nameof(SmallPlain), nameof(SmallImageNet), nameof(SmallDropout) };
 
     private static ModelDescription Describe(string name) => name switch
     {
         nameof(SmallBC) => SmallBC.Description,
         nameof(SmallPlain) => SmallPlain.Description,
+        nameof(SmallDropout) => SmallDropout.Description,
         _ => SmallImageNet.Description,
     };
 

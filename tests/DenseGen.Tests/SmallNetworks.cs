@@ -29,3 +29,11 @@ public partial class SmallPlain { }
 [Transition(Compression = 0.5)]
 [DenseBlock(Layers = 2, Growth = 4, Bottleneck = true)]
 public partial class SmallImageNet { }
+
+// Dropout 0.2 on every dense layer's new channels, with and without bottlenecks.
+[DenseNet(Classes = 3, InputChannels = 2, InputSize = 9)]
+[Stem(Channels = 6)]
+[DenseBlock(Layers = 3, Growth = 4, Bottleneck = true, DropRate = 0.2)]
+[Transition(Compression = 0.5)]
+[DenseBlock(Layers = 2, Growth = 5, DropRate = 0.3)]
+public partial class SmallDropout { }

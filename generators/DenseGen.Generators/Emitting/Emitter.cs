@@ -234,7 +234,8 @@ internal static class Emitter
             for (int l = 0; l < block.Layers; l++)
             {
                 w.Line($"b.DenseLayer(\"features.denseblock{block.Index}.denselayer{l + 1}\", inputChannels: {block.LayerInputChannels(l)}, " +
-                       $"bottleneckChannels: {block.BottleneckChannels}, growthRate: {block.Growth}),");
+                       $"bottleneckChannels: {block.BottleneckChannels}, growthRate: {block.Growth}" +
+                       (block.DropRate > 0 ? $", dropRate: {F(block.DropRate)}" : "") + "),");
             }
             w.Unindent();
             w.Line("]);");

@@ -28,6 +28,8 @@ public sealed class DenseNetSession : IDisposable
     private readonly Prologue _prologue1, _prologue2;
     private readonly int _n, _stemConvSize;
     private bool _firstStep = true;
+    private int _dropoutSeed;
+    private uint _forwardCount;
 
     /// <summary>Lays out the arena and compiles the kernels. Parameters start at the paper's initialisation (seed 0).</summary>
     public DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize)
@@ -123,6 +125,8 @@ public sealed class DenseNetSession : IDisposable
         SetParameters(parameters);
         SetRunningStatistics(running);
         Array.Clear(BatchesTracked);
+        _dropoutSeed = seed;
+        _forwardCount = 0;
         _k.Zero(_momentum);
         _firstStep = true;
     }
@@ -196,7 +200,11 @@ public sealed class DenseNetSession : IDisposable
 
     private void RunForward(bool training)
     {
-        if (training) for (int i = 0; i < BatchesTracked.Length; i++) BatchesTracked[i]++;
+        if (training)
+        {
+            for (int i = 0; i < BatchesTracked.Length; i++) BatchesTracked[i]++;
+            _forwardCount++;
+        }
         StemForward(training);
         for (int b = 0; b < _blocks.Length; b++)
         {
@@ -248,8 +256,24 @@ public sealed class DenseNetSession : IDisposable
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
             _k.ConvForward(shape.OutputElements, shape, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, block.Value.Value);
         }
+        if (training && layer.DropRate > 0) Dropout(block, l, block.Value.Value);
         if (training) Statistics(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
     }
+
+    /// <summary>
+    /// Dropout on layer l's new channels: forward on the values, backward on their finalized gradient. The mask is a
+    /// hash of the seed, the training step, the layer and the element: recomputed, never stored.
+    /// </summary>
+    private void Dropout(Block block, int l, ArrayView<float> buffer)
+    {
+        var layer = block.Tensors.Layers[l];
+        var range = new ChannelRange { Batch = _n, Stride = block.Channels, Offset = layer.InputChannels, Count = layer.GrowthRate, Size = block.Size };
+        _k.Dropout(range.Elements, range, buffer, DropoutSeed(_dropoutSeed, _forwardCount, block.Tensors.Index, l), (float)layer.DropRate);
+    }
+
+    /// <summary>The dropout seed of one layer in one training step.</summary>
+    internal static uint DropoutSeed(int seed, uint step, int block, int layer) =>
+        DropoutKernels.Hash(DropoutKernels.Hash((uint)seed, step), (uint)(block * 65536 + layer));
 
     private void TransitionForward(int b, bool training)
     {
@@ -305,6 +329,7 @@ public sealed class DenseNetSession : IDisposable
     {
         var layer = block.Tensors.Layers[l];
         FinalizeGradient(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
+        if (layer.DropRate > 0) Dropout(block, l, block.Value.Grad); // d(dropout)/d(conv output) is the same mask
         Normalize(layer.Norm1, block.Value, _prologue1, training: true);
         if (layer.Conv2 is { } conv2)
         {

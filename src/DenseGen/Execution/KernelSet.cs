@@ -29,6 +29,7 @@ internal sealed class KernelSet
         SoftmaxCrossEntropy = a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.SoftmaxCrossEntropy);
         LinearBackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardInput);
         LinearBackwardParameters = a.LoadAutoGroupedStreamKernel<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardParameters);
+        Dropout = a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, uint, float>(DropoutKernels.Apply);
         Fill = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(MemoryKernels.Fill);
         Sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(OptimizerKernels.Sgd);
     }
@@ -53,6 +54,7 @@ internal sealed class KernelSet
     public Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>> LinearBackwardInput { get; }
     public Action<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LinearBackwardParameters { get; }
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int> Sgd { get; }
+    public Action<Index1D, ChannelRange, ArrayView<float>, uint, float> Dropout { get; }
     private Action<Index1D, ArrayView<float>, float> Fill { get; }
 
     /// <summary>Sets a view to zero (on the stream, like every other launch).</summary>

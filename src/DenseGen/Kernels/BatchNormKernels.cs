@@ -15,11 +15,16 @@ internal static class BatchNormKernels
         var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int c = Grid.IdxX;
         double sum = 0, sumSquares = 0;
-        for (int e = Group.IdxX; e < r.PerChannel; e += Group.DimX)
+        int area = r.Size * r.Size;
+        for (int n = 0; n < r.Batch; n++)
         {
-            double x = buffer[r.Index(c, e)];
-            sum += x;
-            sumSquares += x * x;
+            int start = (n * r.Stride + r.Offset + c) * area;
+            for (int p = Group.IdxX; p < area; p += Group.DimX)
+            {
+                double x = buffer[start + p];
+                sum += x;
+                sumSquares += x * x;
+            }
         }
         double total = GroupReduce.Sum(shared, sum);
         double totalSquares = GroupReduce.Sum(shared, sumSquares);

@@ -4,15 +4,16 @@ namespace DenseGen.Kernels;
 
 /// <summary>
 /// BN-ReLU-Conv, forward and backward (float32, NCHW, no bias).
-/// Version 1 (this file): direct convolution, one thread per output element; backward reductions one group per
-/// channel or weight, summed in float64 through shared memory. Simple, correct on every backend, and the baseline
+/// Version 1 (this file): direct convolution, one thread per output element (window clipped once, indices advanced
+/// by addition); backward reductions one group per channel or weight, summed in float64 through shared memory. Simple, correct on every backend, and the baseline
 /// the tiled CUDA versions of a later issue are checked against. The float64 references live in the tests.
 /// </summary>
 internal static class ConvolutionKernels
 {
     /// <summary>
     /// out[n, OutOffset+co, oy, ox] = sum over ci, ky, kx of w[co, ci, ky, kx] * relu(bn(in[n, ci, iy, ix])), with
-    /// BN-ReLU applied while loading (zero padding lies outside the BN-ReLU, as in PyTorch). One thread per output.
+    /// BN-ReLU applied while loading (zero padding lies outside the BN-ReLU, as in PyTorch). One thread per output;
+    /// the window is clipped to the image once, and indices advance by addition in the inner loops.
     /// </summary>
     public static void Forward(Index1D index, ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output)
     {
@@ -21,19 +22,24 @@ internal static class ConvolutionKernels
         int oy = i % s.OutSize; i /= s.OutSize;
         int co = i % s.OutChannels;
         int n = i / s.OutChannels;
+        int k = s.Kernel, area = s.InSize * s.InSize;
+        int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
+        int kyStart = y0 < 0 ? -y0 : 0, kyEnd = s.InSize - y0 < k ? s.InSize - y0 : k;
+        int kxStart = x0 < 0 ? -x0 : 0, kxEnd = s.InSize - x0 < k ? s.InSize - x0 : k;
+        int inChannel = n * s.InStride * area + y0 * s.InSize + x0;
+        int w = co * s.InChannels * k * k;
         float sum = 0f;
-        for (int ci = 0; ci < s.InChannels; ci++)
+        for (int ci = 0; ci < s.InChannels; ci++, inChannel += area, w += k * k)
         {
-            for (int ky = 0; ky < s.Kernel; ky++)
+            float scale = prologue.Enabled != 0 ? prologue.Scale[ci] : 1f, shift = prologue.Enabled != 0 ? prologue.Shift[ci] : 0f;
+            for (int ky = kyStart; ky < kyEnd; ky++)
             {
-                int iy = oy * s.Stride - s.Padding + ky;
-                if (iy < 0 || iy >= s.InSize) continue;
-                for (int kx = 0; kx < s.Kernel; kx++)
+                int row = inChannel + ky * s.InSize, wRow = w + ky * k;
+                for (int kx = kxStart; kx < kxEnd; kx++)
                 {
-                    int ix = ox * s.Stride - s.Padding + kx;
-                    if (ix < 0 || ix >= s.InSize) continue;
-                    float x = prologue.Apply(ci, input[s.InputIndex(n, ci, iy, ix)]);
-                    sum += x * weight[s.WeightIndex(co, ci, ky, kx)];
+                    float x = input[row + kx];
+                    if (prologue.Enabled != 0) { x = x * scale + shift; x = x > 0f ? x : 0f; }
+                    sum += x * weight[wRow + kx];
                 }
             }
         }
@@ -44,6 +50,7 @@ internal static class ConvolutionKernels
     private static float InputGradient(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, int n, int ci, int iy, int ix)
     {
         float sum = 0f;
+        int outArea = s.OutSize * s.OutSize, weightStride = s.InChannels * s.Kernel * s.Kernel;
         for (int ky = 0; ky < s.Kernel; ky++)
         {
             int ty = iy + s.Padding - ky;
@@ -56,8 +63,10 @@ internal static class ConvolutionKernels
                 if (tx < 0 || tx % s.Stride != 0) continue;
                 int ox = tx / s.Stride;
                 if (ox >= s.OutSize) continue;
-                for (int co = 0; co < s.OutChannels; co++)
-                    sum += dOut[s.OutputIndex(n, co, oy, ox)] * weight[s.WeightIndex(co, ci, ky, kx)];
+                int g = ((n * s.OutStride + s.OutOffset) * s.OutSize + oy) * s.OutSize + ox;
+                int w = (ci * s.Kernel + ky) * s.Kernel + kx;
+                for (int co = 0; co < s.OutChannels; co++, g += outArea, w += weightStride)
+                    sum += dOut[g] * weight[w];
             }
         }
         return sum;
@@ -92,11 +101,12 @@ internal static class ConvolutionKernels
         int ci = Grid.IdxX;
         float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci];
         double sumA = 0, sumAX = 0;
-        int area = s.InSize * s.InSize, count = s.Batch * area;
-        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        int area = s.InSize * s.InSize;
+        for (int n = 0; n < s.Batch; n++)
+        for (int p = Group.IdxX; p < area; p += Group.DimX)
         {
-            int n = e / area, iy = e % area / s.InSize, ix = e % s.InSize;
-            int at = s.InputIndex(n, ci, iy, ix);
+            int iy = p / s.InSize, ix = p - iy * s.InSize;
+            int at = (n * s.InStride + ci) * area + p;
             float x = input[at];
             if (x * prologue.Scale[ci] + prologue.Shift[ci] <= 0f) continue; // ReLU mask: no gradient
             float dA = InputGradient(s, dOut, weight, n, ci, iy, ix);
@@ -117,14 +127,25 @@ internal static class ConvolutionKernels
         int w = Grid.IdxX;
         int kx = w % s.Kernel, ky = w / s.Kernel % s.Kernel;
         int ci = w / (s.Kernel * s.Kernel) % s.InChannels, co = w / (s.Kernel * s.Kernel * s.InChannels);
-        int area = s.OutSize * s.OutSize, count = s.Batch * area;
+        // Threads take whole output rows (n, oy), so the inner loop runs along x without divisions.
         double sum = 0;
-        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        int rows = s.Batch * s.OutSize, inArea = s.InSize * s.InSize;
+        float scale = prologue.Enabled != 0 ? prologue.Scale[ci] : 1f, shift = prologue.Enabled != 0 ? prologue.Shift[ci] : 0f;
+        for (int r = Group.IdxX; r < rows; r += Group.DimX)
         {
-            int n = e / area, oy = e % area / s.OutSize, ox = e % s.OutSize;
-            int iy = oy * s.Stride - s.Padding + ky, ix = ox * s.Stride - s.Padding + kx;
-            if (iy < 0 || iy >= s.InSize || ix < 0 || ix >= s.InSize) continue;
-            sum += dOut[s.OutputIndex(n, co, oy, ox)] * prologue.Apply(ci, input[s.InputIndex(n, ci, iy, ix)]);
+            int n = r / s.OutSize, oy = r - n * s.OutSize;
+            int iy = oy * s.Stride - s.Padding + ky;
+            if (iy < 0 || iy >= s.InSize) continue;
+            int inRow = (n * s.InStride + ci) * inArea + iy * s.InSize;
+            int outRow = ((n * s.OutStride + s.OutOffset + co) * s.OutSize + oy) * s.OutSize;
+            for (int ox = 0; ox < s.OutSize; ox++)
+            {
+                int ix = ox * s.Stride - s.Padding + kx;
+                if (ix < 0 || ix >= s.InSize) continue;
+                float x = input[inRow + ix];
+                if (prologue.Enabled != 0) { x = x * scale + shift; x = x > 0f ? x : 0f; }
+                sum += dOut[outRow + ox] * x;
+            }
         }
         double total = GroupReduce.Sum(shared, sum);
         if (Group.IdxX == 0) dWeight[w] = (float)total;

@@ -35,20 +35,21 @@ public sealed class LayoutBuilder
 
     /// <summary>
     /// A composite layer: norm1, conv1, and with a bottleneck (<paramref name="bottleneckChannels"/> &gt; 0) norm2
-    /// and conv2. Without one, conv1 is the 3x3 convolution to the growth rate.
+    /// and conv2. Without one, conv1 is the 3x3 convolution to the growth rate. <paramref name="dropRate"/> is the
+    /// dropout rate on the layer's new channels in training.
     /// </summary>
-    public DenseLayerTensors DenseLayer(string name, int inputChannels, int bottleneckChannels, int growthRate)
+    public DenseLayerTensors DenseLayer(string name, int inputChannels, int bottleneckChannels, int growthRate, double dropRate = 0)
     {
         var norm1 = BatchNorm($"{name}.norm1", inputChannels);
         if (bottleneckChannels <= 0)
         {
             var conv = Convolution($"{name}.conv1", growthRate, inputChannels, kernel: 3, padding: 1);
-            return new(name, inputChannels, growthRate, norm1, conv, null, null);
+            return new(name, inputChannels, growthRate, norm1, conv, null, null) { DropRate = dropRate };
         }
         var conv1 = Convolution($"{name}.conv1", bottleneckChannels, inputChannels, kernel: 1);
         var norm2 = BatchNorm($"{name}.norm2", bottleneckChannels);
         var conv2 = Convolution($"{name}.conv2", growthRate, bottleneckChannels, kernel: 3, padding: 1);
-        return new(name, inputChannels, growthRate, norm1, conv1, norm2, conv2);
+        return new(name, inputChannels, growthRate, norm1, conv1, norm2, conv2) { DropRate = dropRate };
     }
 
     /// <summary>A transition: norm, then a 1x1 conv from <paramref name="inputChannels"/> to <paramref name="outputChannels"/>.</summary>

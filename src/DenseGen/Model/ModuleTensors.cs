@@ -33,6 +33,9 @@ public sealed record DenseLayerTensors(
     string Name, int InputChannels, int GrowthRate,
     BatchNormTensors Norm1, ConvolutionTensors Conv1, BatchNormTensors? Norm2, ConvolutionTensors? Conv2)
 {
+    /// <summary>Dropout rate applied in training to the layer's new channels (torchvision's drop_rate); 0 for none.</summary>
+    public double DropRate { get; init; }
+
     /// <summary>True for a DenseNet-B layer (1x1 bottleneck before the 3x3 convolution).</summary>
     public bool HasBottleneck => Conv2 is not null;
 }

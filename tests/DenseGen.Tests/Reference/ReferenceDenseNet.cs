@@ -30,6 +30,7 @@ internal sealed class ReferenceDenseNet
     public double[] Momentum { get; }
     public double[] Logits { get; private set; } = [];
     private bool _firstStep = true;
+    private uint _trainingRuns;
 
     /// <summary>Forward (and in training, backward) of one batch; returns the mean loss.</summary>
     public double Run(double[] images, int[] labels, bool training)
@@ -47,16 +48,21 @@ internal sealed class ReferenceDenseNet
         Var Convolve(Var x, ConvolutionTensors c) => Conv(tape, x, P(c.Weight), G(c.Weight), c.OutputChannels, c.Kernel, c.Stride, c.Padding);
 
         int n = labels.Length;
+        if (training) _trainingRuns++;
         var x = new Var(n, _model.InputChannels, _model.InputSize, _model.InputSize, (double[])images.Clone());
         x = Convolve(x, layout.Stem.Conv0);
         if (layout.Stem.Norm0 is { } norm0) x = MaxPool3(tape, Bn(x, norm0));
         for (int b = 0; b < layout.Blocks.Count; b++)
         {
             var features = new List<Var> { x };
-            foreach (var layer in layout.Blocks[b].Layers)
+            for (int l = 0; l < layout.Blocks[b].Layers.Count; l++)
             {
+                var layer = layout.Blocks[b].Layers[l];
                 var h = Convolve(Bn(Concat(tape, features), layer.Norm1), layer.Conv1);
                 if (layer.Conv2 is not null) h = Convolve(Bn(h, layer.Norm2!), layer.Conv2);
+                // Dropout on the new features; the mask (a random input) uses the session's seed and numbering.
+                if (training && layer.DropRate > 0)
+                    h = Dropout(tape, h, DenseGen.Execution.DenseNetSession.DropoutSeed(0, _trainingRuns, layout.Blocks[b].Index, l), (float)layer.DropRate);
                 features.Add(h);
             }
             x = Concat(tape, features);

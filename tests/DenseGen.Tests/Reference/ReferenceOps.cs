@@ -115,6 +115,15 @@ internal static class ReferenceOps
                 yield return (n * x.C + c) * x.H * x.W + i;
     }
 
+    public static Var Dropout(Tape tape, Var x, uint seed, float rate)
+    {
+        var y = new Var(x.N, x.C, x.H, x.W);
+        var factor = Enumerable.Range(0, x.Data.Length).Select(i => (double)DenseGen.Kernels.DropoutKernels.Factor(seed, (uint)i, rate)).ToArray();
+        for (int i = 0; i < x.Data.Length; i++) y.Data[i] = x.Data[i] * factor[i];
+        tape.Record(() => { for (int i = 0; i < x.Data.Length; i++) x.Grad[i] += y.Grad[i] * factor[i]; });
+        return y;
+    }
+
     public static Var Relu(Tape tape, Var x)
     {
         var y = new Var(x.N, x.C, x.H, x.W);

@@ -7,7 +7,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.Text;
 
-namespace DenseGen.Benchmarks;
+namespace DenseGen.Generators.Benchmarks;
 
 /// <summary>
 /// What the generator costs a build and an editor on the largest network of the paper, DenseNet-264

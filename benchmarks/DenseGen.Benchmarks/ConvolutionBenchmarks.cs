@@ -1,0 +1,90 @@
+using System;
+using System.Linq;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Engines;
+using DenseGen.Execution;
+using DenseGen.Kernels;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace DenseGen.Benchmarks;
+
+/// <summary>
+/// The fused conv kernels on the shapes of DenseNet-BC-100's widest layer (block 1, layer 16, batch 64, 32x32):
+/// the bottleneck BN-ReLU-Conv1x1 (204 -> 48 channels) and the BN-ReLU-Conv3x3 (48 -> 12, appended at channel 204
+/// of the block's 216-channel buffer). Each invocation launches the kernel and waits for it.
+/// </summary>
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+public class ConvolutionBenchmarks
+{
+    private ComputeDevice _device = null!;
+    private KernelSet _k = null!;
+    private MemoryBuffer1D<float, Stride1D.Dense>[] _buffers = null!;
+    private ConvShape _bottleneck, _growth;
+    private Prologue _prologue;
+    private BatchNormBackward _bn;
+    private ArrayView<float> _block, _bottleneckOut, _w1, _w2, _dW1, _dW2, _grad;
+
+    [Params("1x1 bottleneck", "3x3 growth")]
+    public string Layer { get; set; } = "";
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _device = ComputeDevice.Open();
+        _k = _device.KernelsFor();
+        _bottleneck = new ConvShape { Batch = 64, InChannels = 204, InStride = 216, InSize = 32, OutChannels = 48, OutStride = 48, OutSize = 32, Kernel = 1, Stride = 1 };
+        _growth = new ConvShape { Batch = 64, InChannels = 48, InStride = 48, InSize = 32, OutChannels = 12, OutStride = 216, OutOffset = 204, OutSize = 32, Kernel = 3, Stride = 1, Padding = 1 };
+        var random = new Random(1);
+        ArrayView<float> Make(long length, double low = -1, double high = 1)
+        {
+            var buffer = _device.Accelerator.Allocate1D(Enumerable.Range(0, (int)length).Select(_ => (float)(low + (high - low) * random.NextDouble())).ToArray());
+            _buffers = [.. _buffers ?? [], buffer];
+            return buffer.View;
+        }
+        _block = Make(64L * 216 * 32 * 32);
+        _grad = Make(64L * 216 * 32 * 32);
+        _bottleneckOut = Make(64L * 48 * 32 * 32);
+        _w1 = Make(48 * 204);
+        _w2 = Make(12 * 48 * 9);
+        _dW1 = Make(48 * 204);
+        _dW2 = Make(12 * 48 * 9);
+        _prologue = new Prologue { Scale = Make(216, 0.5, 1.5), Shift = Make(216, -0.5, 0.5), Enabled = 1 };
+        _bn = new BatchNormBackward { Gamma = Make(216), Mean = Make(216), InvStd = Make(216), Grad = _grad, S1 = Make(216), S2 = Make(216), DGamma = Make(216), DBeta = Make(216) };
+        Console.WriteLine($"// Convolution kernels on {_device}");
+    }
+
+    private (ConvShape Shape, ArrayView<float> Input, ArrayView<float> Weight, ArrayView<float> Output, ArrayView<float> DWeight) Current =>
+        Layer == "1x1 bottleneck" ? (_bottleneck, _block, _w1, _bottleneckOut, _dW1) : (_growth, _bottleneckOut, _w2, _block, _dW2);
+
+    [Benchmark]
+    public void Forward()
+    {
+        var (s, input, weight, output, _) = Current;
+        _k.ConvForward(s.OutputElements, s, input, weight, _prologue, output);
+        _device.Synchronize();
+    }
+
+    [Benchmark]
+    public void BackwardWeights()
+    {
+        var (s, input, _, output, dWeight) = Current;
+        _k.ConvBackwardWeights(new KernelConfig(s.WeightElements, _device.ReductionGroupSize), s, input, _prologue, output, dWeight);
+        _device.Synchronize();
+    }
+
+    [Benchmark]
+    public void BackwardInputThroughBatchNorm()
+    {
+        var (s, input, weight, output, _) = Current;
+        _k.ConvBackwardInputThroughBatchNorm(new KernelConfig(s.InChannels, _device.ReductionGroupSize), s, output, weight, input, _prologue, _bn);
+        _device.Synchronize();
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        foreach (var buffer in _buffers) buffer.Dispose();
+        _device.Dispose();
+    }
+}
