@@ -1,7 +1,6 @@
 using System;
 using System.Linq;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Engines;
 using DenseGen.Execution;
 using DenseGen.Kernels;
 using ILGPU;
@@ -14,7 +13,6 @@ namespace DenseGen.Benchmarks;
 /// the bottleneck BN-ReLU-Conv1x1 (204 -> 48 channels) and the BN-ReLU-Conv3x3 (48 -> 12, appended at channel 204
 /// of the block's 216-channel buffer). Each invocation launches the kernel and waits for it.
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
 public class ConvolutionBenchmarks
 {
     private ComputeDevice _device = null!;

@@ -1,7 +1,6 @@
 using System;
 using System.Linq;
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Engines;
 using DenseGen.Execution;
 
 namespace DenseGen.Benchmarks;
@@ -11,7 +10,6 @@ namespace DenseGen.Benchmarks;
 /// 64 / Mean. A step takes seconds on a CPU, so each iteration is one step (Monitoring strategy, no pilot).
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
 public class TrainingStepBenchmarks
 {
     private ComputeDevice _device = null!;

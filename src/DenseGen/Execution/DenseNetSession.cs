@@ -171,7 +171,7 @@ public sealed class DenseNetSession : IDisposable
         for (int i = 0; i < labels.Length; i++)
             if ((uint)labels[i] >= (uint)Model.Classes)
                 throw new ArgumentException($"Label {labels[i]} at position {i} is outside [0, {Model.Classes}).", nameof(labels));
-        _labels.CopyFromCPU(labels.ToArray());
+        _labels.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(labels), labels.Length);
         RunForward(training: true);
         RunBackward();
         return CopyOut(_loss).Average();
@@ -481,7 +481,8 @@ public sealed class DenseNetSession : IDisposable
     {
         if (values.Length != target.Length)
             throw new ArgumentException($"Expected {target.Length} {what}, got {values.Length}.");
-        target.CopyFromCPU(values.ToArray());
+        // Straight from the caller's memory: no managed copy per step.
+        target.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(values), values.Length);
     }
 
     private static float[] CopyOut(ArrayView<float> source)
