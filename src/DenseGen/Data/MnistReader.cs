@@ -44,7 +44,9 @@ public static class MnistReader
         var data = ReadAll(path);
         Expect(path, data, 2051, "an IDX3 image file", 16);
         int count = Dimension(path, data, 4), rows = Dimension(path, data, 8), columns = Dimension(path, data, 12);
-        long expected = 16 + (long)count * rows * columns;
+        long expected;
+        try { expected = checked(16 + (long)count * rows * columns); }
+        catch (OverflowException) { throw new DataFormatException(path, 4, $"dimensions {count} x {rows} x {columns} are too large for an image file"); }
         if (data.Length < expected)
             throw new DataFormatException(path, data.Length, $"truncated: the header promises {count} images of {rows}x{columns} ({expected} bytes) but the file ends here");
         if (data.Length > expected)
