@@ -206,13 +206,62 @@ public sealed class DenseNetSession : IDisposable
             _forwardCount++;
         }
         StemForward(training);
+        _afterLayer?.Invoke("features.conv0", StemOutput());
         for (int b = 0; b < _blocks.Length; b++)
         {
             var block = _blocks[b];
-            for (int l = 0; l < block.Tensors.Layers.Count; l++) DenseLayerForward(block, l, training);
-            if (b + 1 < _blocks.Length) TransitionForward(b, training);
+            for (int l = 0; l < block.Tensors.Layers.Count; l++)
+            {
+                DenseLayerForward(block, l, training);
+                _afterLayer?.Invoke(block.Tensors.Layers[l].Name, LayerOutput(block, l));
+            }
+            if (b + 1 < _blocks.Length)
+            {
+                TransitionForward(b, training);
+                _afterLayer?.Invoke(_layout.Transitions[b].Name, LayerOutput(_blocks[b + 1], -1));
+            }
         }
         HeadForward(training);
+        _afterLayer?.Invoke("classifier", _logits);
+    }
+
+    // Set only while locating a non-finite value: called after each layer with the values it wrote.
+    private Action<string, ArrayView<float>>? _afterLayer;
+
+    private ArrayView<float> StemOutput() => _layout.Stem.Norm0 is null ? LayerOutput(_blocks[0], -1) : _stem.Value;
+
+    /// <summary>The block buffer holding layer l's output (l = -1: the block input); later channels are still zero.</summary>
+    private static ArrayView<float> LayerOutput(Block block, int l) => block.Value.Value;
+
+    /// <summary>
+    /// Runs a training-mode forward of <paramref name="images"/> layer by layer and returns the torchvision name of
+    /// the first layer whose output holds NaN or infinity (null when every output is finite). Running statistics,
+    /// step counters and the dropout stream are left as they were. For diagnosing a diverged run; slow.
+    /// </summary>
+    public string? LocateNonFinite(ReadOnlySpan<float> images)
+    {
+        CopyIn(_images, images, "images");
+        var running = GetRunningStatistics();
+        var counters = (long[])BatchesTracked.Clone();
+        uint forwardCount = _forwardCount;
+        // Channels not yet rewritten still hold the diverged step's values: clear them so only fresh outputs count.
+        foreach (var block in _blocks) _k.Zero(block.Value.Value);
+        if (_layout.Stem.Norm0 is not null) _k.Zero(_stem.Value);
+        string? first = null;
+        _afterLayer = (name, values) =>
+        {
+            if (first is not null) return;
+            foreach (float v in CopyOut(values)) if (!float.IsFinite(v)) { first = name; return; }
+        };
+        try { RunForward(training: true); }
+        finally
+        {
+            _afterLayer = null;
+            SetRunningStatistics(running);
+            Array.Copy(counters, BatchesTracked, counters.Length);
+            _forwardCount = forwardCount;
+        }
+        return first;
     }
 
     private void StemForward(bool training)

@@ -68,7 +68,7 @@ public sealed class Trainer
                     labels[i] = Train.Labels[index];
                 }
                 float loss = _session.ForwardBackward(images, labels);
-                if (!float.IsFinite(loss) || !AllFinite(_session.GetGradients(), out _)) throw Diverged(epoch, step, loss);
+                if (!float.IsFinite(loss) || !AllFinite(_session.GetGradients(), out _)) throw Diverged(epoch, step, loss, images);
                 _session.Step(sgd);
                 lossSum += loss;
                 onStep?.Invoke(epoch, s + 1, loss);
@@ -121,14 +121,21 @@ public sealed class Trainer
         return true;
     }
 
-    private TrainingDivergedException Diverged(int epoch, int step, float loss)
+    private TrainingDivergedException Diverged(int epoch, int step, float loss, float[] images)
     {
+        // Name the first layer whose forward output is not finite; if the forward is finite, the first parameter
+        // whose gradient is not.
+        string? layer = _session.LocateNonFinite(images);
+        if (layer is not null)
+            return new TrainingDivergedException(epoch, step, layer,
+                $"Training diverged at epoch {epoch}, step {step}: the loss is {loss}, and the first layer whose output is not " +
+                $"finite is {layer}. {(layer == "features.conv0" && !AllFinite(images, out _) ? "The input batch holds NaN or infinity: check the data." : "Lower the learning rate, or check the input data.")}");
         string tensor = "loss";
         if (!AllFinite(_session.GetGradients(), out long bad))
             tensor = _session.Model.Layout.Tensors.First(t => t.Storage == TensorStorage.Parameters && bad >= t.Offset && bad < t.Offset + t.Length).Name;
         return new TrainingDivergedException(epoch, step, tensor,
             $"Training diverged at epoch {epoch}, step {step}: the loss is {loss}" +
-            (tensor == "loss" ? "." : $" and the gradient of {tensor} is not finite.") +
-            " Lower the learning rate, or check the input data for NaN.");
+            (tensor == "loss" ? "." : $" and the gradient of {tensor} is not finite (every layer's output is finite).") +
+            " Lower the learning rate, or check the input data.");
     }
 }
