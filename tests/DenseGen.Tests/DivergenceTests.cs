@@ -40,6 +40,21 @@ public class DivergenceTests
     }
 
     [Fact]
+    public void Training_with_augmentation_is_repeatable_for_a_seed_and_differs_from_plain()
+    {
+        double Run(bool augment, int seed)
+        {
+            using var session = SmallPlain.CreateSession(TestDevice.Instance, 4);
+            var trainer = new Trainer(session, Digits(8, 1), Digits(4, 2));
+            return trainer.Run(new TrainingOptions(1, Seed: seed, Augment: augment)).TrainLoss;
+        }
+        double augmented = Run(true, 3);
+        Assert.Equal(augmented, Run(true, 3));
+        Assert.NotEqual(augmented, Run(false, 3));
+        Assert.True(double.IsFinite(augmented));
+    }
+
+    [Fact]
     public void The_first_finite_layers_are_not_blamed_for_a_later_nan()
     {
         using var session = SmallPlain.CreateSession(TestDevice.Instance, 4);

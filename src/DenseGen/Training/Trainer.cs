@@ -8,14 +8,14 @@ using DenseGen.Model;
 namespace DenseGen.Training;
 
 /// <summary>
-/// The training loop: seeded shuffling, per-channel normalisation, batches of the session's size, the paper's
-/// learning-rate schedule, evaluation after every epoch, and a stop naming the step and tensor when the loss or a
+/// The training loop: seeded shuffling, per-channel normalisation, optional CIFAR augmentation, batches of the
+/// session's size, the paper's learning-rate schedule, evaluation after every epoch, and a stop naming the step and tensor when the loss or a
 /// gradient stops being finite.
 /// </summary>
 public sealed class Trainer
 {
     private readonly DenseNetSession _session;
-    private readonly float[] _mean, _std;
+    private readonly float[] _mean, _std, _zero;
 
     /// <summary>Prepares training; normalisation statistics come from <paramref name="train"/>.</summary>
     public Trainer(DenseNetSession session, ImageSet train, ImageSet test)
@@ -29,6 +29,7 @@ public sealed class Trainer
                 throw new ArgumentException($"{set.Source}: images are {set.Channels}x{set.Size}x{set.Size} with {set.Classes} classes, " +
                                             $"but {model.Name} takes {model.InputChannels}x{model.InputSize}x{model.InputSize} with {model.Classes} classes.");
         (_mean, _std) = train.ChannelStatistics();
+        _zero = _mean.Select((m, c) => -m / _std[c]).ToArray(); // a black pixel after normalisation: the padding
     }
 
     /// <summary>The training set.</summary>
@@ -49,6 +50,7 @@ public sealed class Trainer
         var order = Enumerable.Range(0, Train.Count).ToArray();
         var images = new float[batch * perImage];
         var labels = new int[batch];
+        var plain = new float[perImage];
         EpochReport? report = null;
         int step = 0;
         for (int epoch = 1; epoch <= options.Epochs; epoch++)
@@ -64,7 +66,12 @@ public sealed class Trainer
                 for (int i = 0; i < batch; i++)
                 {
                     int index = order[s * batch + i];
-                    Normalize(Train, index, images, i * perImage);
+                    if (options.Augment)
+                    {
+                        Normalize(Train, index, plain, 0);
+                        Augmentation.PadCropFlip(plain, images.AsSpan(i * perImage, perImage), Train.Channels, Train.Size, _zero, random);
+                    }
+                    else Normalize(Train, index, images, i * perImage);
                     labels[i] = Train.Labels[index];
                 }
                 float loss = _session.ForwardBackward(images, labels);

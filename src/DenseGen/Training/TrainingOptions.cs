@@ -8,8 +8,9 @@ namespace DenseGen.Training;
 /// <param name="LearningRate">Initial learning rate.</param>
 /// <param name="Momentum">Nesterov momentum.</param>
 /// <param name="WeightDecay">L2 penalty on every parameter.</param>
-/// <param name="Seed">Seeds the initialisation and the shuffling: the same seed gives the same run on one device.</param>
-public sealed record TrainingOptions(int Epochs, float LearningRate = 0.1f, float Momentum = 0.9f, float WeightDecay = 1e-4f, int Seed = 0)
+/// <param name="Seed">Seeds the initialisation, shuffling and augmentation: the same seed gives the same run on one device.</param>
+/// <param name="Augment">The paper's CIFAR augmentation on training images: 4-pixel zero padding, random crop, horizontal flip.</param>
+public sealed record TrainingOptions(int Epochs, float LearningRate = 0.1f, float Momentum = 0.9f, float WeightDecay = 1e-4f, int Seed = 0, bool Augment = false)
 {
     /// <summary>The paper's step schedule: lr, lr/10 from 50% of the epochs, lr/100 from 75%.</summary>
     public float LearningRateAt(int epoch) =>
