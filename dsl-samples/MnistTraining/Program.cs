@@ -27,8 +27,6 @@ try
         Console.WriteLine($"epoch {report.Epoch}: lr {report.LearningRate:G3}, train loss {report.TrainLoss:F4}, " +
                           $"test accuracy {report.TestAccuracy:P2}, {report.ImagesPerSecond:F0} images/s"));
     Console.WriteLine($"test accuracy {last.TestAccuracy:P2}");
-    if (Environment.GetEnvironmentVariable("DIAG") == "1")
-        Console.WriteLine($"diag: train-set eval-mode {trainer.Evaluate(train):P2}, test with batch statistics {trainer.Evaluate(test, batchStatistics: true):P2}");
     return 0;
 }
 catch (Exception error) when (error is DataFormatException or FileNotFoundException or TrainingDivergedException)

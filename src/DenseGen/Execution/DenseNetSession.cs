@@ -213,12 +213,12 @@ public sealed class DenseNetSession : IDisposable
             for (int l = 0; l < block.Tensors.Layers.Count; l++)
             {
                 DenseLayerForward(block, l, training);
-                _afterLayer?.Invoke(block.Tensors.Layers[l].Name, LayerOutput(block, l));
+                _afterLayer?.Invoke(block.Tensors.Layers[l].Name, block.Value.Value);
             }
             if (b + 1 < _blocks.Length)
             {
                 TransitionForward(b, training);
-                _afterLayer?.Invoke(_layout.Transitions[b].Name, LayerOutput(_blocks[b + 1], -1));
+                _afterLayer?.Invoke(_layout.Transitions[b].Name, _blocks[b + 1].Value.Value);
             }
         }
         HeadForward(training);
@@ -228,10 +228,8 @@ public sealed class DenseNetSession : IDisposable
     // Set only while locating a non-finite value: called after each layer with the values it wrote.
     private Action<string, ArrayView<float>>? _afterLayer;
 
-    private ArrayView<float> StemOutput() => _layout.Stem.Norm0 is null ? LayerOutput(_blocks[0], -1) : _stem.Value;
-
-    /// <summary>The block buffer holding layer l's output (l = -1: the block input); later channels are still zero.</summary>
-    private static ArrayView<float> LayerOutput(Block block, int l) => block.Value.Value;
+    // A layer's output is checked as its whole block buffer: channels not yet written are zero during the diagnosis.
+    private ArrayView<float> StemOutput() => _layout.Stem.Norm0 is null ? _blocks[0].Value.Value : _stem.Value;
 
     /// <summary>
     /// Runs a training-mode forward of <paramref name="images"/> layer by layer and returns the torchvision name of
