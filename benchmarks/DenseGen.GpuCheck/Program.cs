@@ -7,6 +7,7 @@ using System.Linq;
 using System.Runtime.InteropServices;
 using DenseGen.Execution;
 using DenseGen.GpuCheck;
+using DenseGen.Tests;
 using DenseGen.Model;
 
 // DenseGen's half of the GPU check (benchmarks/gpu-check.sh runs it, then the PyTorch half):

@@ -5,6 +5,7 @@ using System.Text.RegularExpressions;
 using DenseGen.Generators.Infrastructure;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Text;
+using DenseGen.TestSupport;
 using Xunit;
 
 namespace DenseGen.Generators.Tests;

@@ -1,6 +1,7 @@
 using System.IO;
 using System.Linq;
 using System.Runtime.CompilerServices;
+using DenseGen.TestSupport;
 using Xunit;
 
 namespace DenseGen.Generators.Tests;

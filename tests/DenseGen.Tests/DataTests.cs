@@ -4,6 +4,7 @@ using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using DenseGen.Data;
+using DenseGen.TestSupport;
 using Xunit;
 
 namespace DenseGen.Tests;

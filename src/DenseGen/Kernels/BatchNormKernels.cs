@@ -75,6 +75,17 @@ internal static class BatchNormKernels
         grad[at] = invStd[ch] / m * (m * grad[at] - s1[ch] - xhat * s2[ch]);
     }
 
+    /// <summary>
+    /// One element of a consumer's backward through BN-ReLU: dA (already masked by the ReLU) goes into the shared
+    /// accumulator as gamma * dA, and into the channel's sums of dA and dA * xhat.
+    /// </summary>
+    internal static void Accumulate(BatchNormBackward bn, int at, float x, float dA, float gamma, float mean, float invStd, ref double sumA, ref double sumAX)
+    {
+        bn.Grad[at] += gamma * dA;
+        sumA += dA;
+        sumAX += dA * (x - mean) * invStd;
+    }
+
     /// <summary>End of a consumer's per-channel backward: write its gamma/beta gradients and add to S1, S2.</summary>
     internal static void FinishChannel(BatchNormBackward bn, int c, float gamma, double sumA, double sumAX)
     {

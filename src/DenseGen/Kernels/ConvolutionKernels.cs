@@ -110,9 +110,7 @@ internal static class ConvolutionKernels
             float x = input[at];
             if (x * prologue.Scale[ci] + prologue.Shift[ci] <= 0f) continue; // ReLU mask: no gradient
             float dA = InputGradient(s, dOut, weight, n, ci, iy, ix);
-            bn.Grad[at] += gamma * dA;
-            sumA += dA;
-            sumAX += dA * (x - mean) * invStd;
+            BatchNormKernels.Accumulate(bn, at, x, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
         BatchNormKernels.FinishChannel(bn, ci, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }

@@ -38,9 +38,7 @@ internal static class PoolingKernels
             float v = input[at];
             if (v * prologue.Scale[c] + prologue.Shift[c] <= 0f) continue;
             float dA = 0.25f * dOut[p.OutputIndex(n, c, y / 2, x / 2)];
-            bn.Grad[at] += gamma * dA;
-            sumA += dA;
-            sumAX += dA * (v - mean) * invStd;
+            BatchNormKernels.Accumulate(bn, at, v, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
         BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }
@@ -102,9 +100,7 @@ internal static class PoolingKernels
                         dA += dOut[p.OutputIndex(n, c, oy, ox)];
                 }
             }
-            bn.Grad[at] += gamma * dA;
-            sumA += dA;
-            sumAX += dA * (v - mean) * invStd;
+            BatchNormKernels.Accumulate(bn, at, v, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
         BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }
@@ -135,9 +131,7 @@ internal static class PoolingKernels
             float v = input[at];
             if (v * prologue.Scale[c] + prologue.Shift[c] <= 0f) continue;
             float dA = dFeatures[n * p.Channels + c] / area;
-            bn.Grad[at] += gamma * dA;
-            sumA += dA;
-            sumAX += dA * (v - mean) * invStd;
+            BatchNormKernels.Accumulate(bn, at, v, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
         BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }

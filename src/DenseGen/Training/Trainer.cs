@@ -88,7 +88,7 @@ public sealed class Trainer
     }
 
     /// <summary>Top-1 accuracy in evaluation mode; a last partial batch is padded with zeros and its padding ignored.</summary>
-    public double Evaluate(ImageSet set, bool batchStatistics = false)
+    public double Evaluate(ImageSet set)
     {
         int batch = _session.BatchSize, perImage = set.Channels * set.Size * set.Size, classes = _session.Model.Classes;
         var images = new float[batch * perImage];
@@ -98,7 +98,7 @@ public sealed class Trainer
             int count = Math.Min(batch, set.Count - start);
             Array.Clear(images);
             for (int i = 0; i < count; i++) Normalize(set, start + i, images, i * perImage);
-            var logits = _session.Forward(images, training: batchStatistics);
+            var logits = _session.Forward(images, training: false);
             for (int i = 0; i < count; i++)
             {
                 int best = 0;

@@ -1,11 +1,11 @@
 using System;
 using System.IO;
 
-namespace DenseGen.Tests;
+namespace DenseGen.TestSupport;
 
+/// <summary>The folder holding DenseGen.sln, found from the test binaries upward (shared by the test projects).</summary>
 internal static class Repository
 {
-    /// <summary>The folder holding DenseGen.sln, found from the test binaries upward.</summary>
     public static string Root { get; } = Find();
 
     private static string Find()
