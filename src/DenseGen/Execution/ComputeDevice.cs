@@ -7,9 +7,10 @@ using ILGPU.Runtime;
 namespace DenseGen.Execution;
 
 /// <summary>
-/// One ILGPU accelerator chosen for DenseGen: CUDA if present, then OpenCL, then ILGPU's CPU accelerator. The
-/// environment variable <c>DENSEGEN_DEVICE=cpu|opencl|cuda[:index]</c> (or <see cref="Open(string?)"/>'s argument)
-/// overrides the choice. Owns the ILGPU context and accelerator.
+/// One device chosen for DenseGen: CUDA if present, then OpenCL, then the host's cores (<see cref="DeviceKind.Cpu"/>).
+/// The environment variable <c>DENSEGEN_DEVICE=cpu|opencl|cuda[:index]|ilgpu-cpu</c> (or <see cref="Open(string?)"/>'s
+/// argument) overrides the choice. Owns the ILGPU context and accelerator (on the host: ILGPU's CPU accelerator,
+/// whose memory the host kernels work in).
 /// </summary>
 public sealed class ComputeDevice : IDisposable
 {
@@ -36,8 +37,8 @@ public sealed class ComputeDevice : IDisposable
     /// <summary>Threads per group of the reduction kernels: a power of two, at most 256.</summary>
     public int ReductionGroupSize { get; }
 
-    /// <summary>The device's name, e.g. "NVIDIA H100 80GB HBM3" or "CPUAccelerator".</summary>
-    public string Name => Accelerator.Name;
+    /// <summary>The device's name, e.g. "NVIDIA H100 80GB HBM3", or "host, 2 cores".</summary>
+    public string Name => Kind == DeviceKind.Cpu ? $"host, {Environment.ProcessorCount} cores" : Accelerator.Name;
 
     /// <summary>
     /// Opens the best device present, or the one <paramref name="request"/> (else DENSEGEN_DEVICE) names:
@@ -63,7 +64,7 @@ public sealed class ComputeDevice : IDisposable
                 null => Of(AcceleratorType.Cuda).FirstOrDefault() ?? Of(AcceleratorType.OpenCL).FirstOrDefault() ?? Of(AcceleratorType.CPU).First(),
                 DeviceKind.Cuda => Of(AcceleratorType.Cuda).ElementAtOrDefault(index),
                 DeviceKind.OpenCL => Of(AcceleratorType.OpenCL).ElementAtOrDefault(index),
-                _ => Of(AcceleratorType.CPU).ElementAtOrDefault(index),
+                _ => Of(AcceleratorType.CPU).ElementAtOrDefault(kind == DeviceKind.IlgpuCpu ? index : 0),
             };
             if (device is null)
             {
@@ -77,7 +78,7 @@ public sealed class ComputeDevice : IDisposable
             {
                 AcceleratorType.Cuda => DeviceKind.Cuda,
                 AcceleratorType.OpenCL => DeviceKind.OpenCL,
-                _ => DeviceKind.Cpu,
+                _ => kind == DeviceKind.IlgpuCpu ? DeviceKind.IlgpuCpu : DeviceKind.Cpu,
             };
             return new ComputeDevice(context, accelerator, actualKind);
         }
@@ -95,10 +96,11 @@ public sealed class ComputeDevice : IDisposable
         string[] parts = request.Trim().ToLowerInvariant().Split(':');
         DeviceKind kind = parts[0] switch
         {
-            "cpu" => DeviceKind.Cpu,
+            "cpu" or "host" => DeviceKind.Cpu,
+            "ilgpu-cpu" => DeviceKind.IlgpuCpu,
             "opencl" or "cl" => DeviceKind.OpenCL,
             "cuda" or "gpu" => DeviceKind.Cuda,
-            _ => throw new ArgumentException($"DENSEGEN_DEVICE='{request}' is not a device; use cpu, opencl or cuda, optionally with :index (cuda:1)."),
+            _ => throw new ArgumentException($"DENSEGEN_DEVICE='{request}' is not a device; use cpu, opencl, cuda or ilgpu-cpu, optionally with :index (cuda:1)."),
         };
         int index = 0;
         if (parts.Length > 2 || (parts.Length == 2 && (!int.TryParse(parts[1], out index) || index < 0)))
@@ -109,7 +111,7 @@ public sealed class ComputeDevice : IDisposable
     private KernelSet? _kernels;
 
     /// <summary>The compiled kernels of this device, loaded on first use and shared by its sessions.</summary>
-    internal KernelSet KernelsFor() => _kernels ??= new KernelSet(Accelerator);
+    internal KernelSet KernelsFor() => _kernels ??= Kind == DeviceKind.Cpu ? KernelSet.ForHost() : new KernelSet(Accelerator);
 
     /// <summary>Waits for all launched work to finish.</summary>
     public void Synchronize() => Accelerator.Synchronize();

@@ -15,20 +15,30 @@ internal static class BatchNormKernels
         var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int c = Grid.IdxX;
         double sum = 0, sumSquares = 0;
+        StatisticsPart(r, buffer, c, Group.IdxX, Group.DimX, ref sum, ref sumSquares);
+        double total = GroupReduce.Sum(shared, sum);
+        double totalSquares = GroupReduce.Sum(shared, sumSquares);
+        if (Group.IdxX == 0) FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon);
+    }
+
+    /// <summary>One thread's share of channel c's sum and sum of squares.</summary>
+    internal static void StatisticsPart(ChannelRange r, ArrayView<float> buffer, int c, int thread, int threads, ref double sum, ref double sumSquares)
+    {
         int area = r.Size * r.Size;
         for (int n = 0; n < r.Batch; n++)
         {
             int start = (n * r.Stride + r.Offset + c) * area;
-            for (int p = Group.IdxX; p < area; p += Group.DimX)
+            for (int p = thread; p < area; p += threads)
             {
                 double x = buffer[start + p];
                 sum += x;
                 sumSquares += x * x;
             }
         }
-        double total = GroupReduce.Sum(shared, sum);
-        double totalSquares = GroupReduce.Sum(shared, sumSquares);
-        if (Group.IdxX != 0) return;
+    }
+
+    internal static void FinishStatistics(ChannelRange r, int c, double total, double totalSquares, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon)
+    {
         double m = total / r.PerChannel;
         double v = totalSquares / r.PerChannel - m * m;
         if (v < 0) v = 0;
@@ -87,12 +97,21 @@ internal static class BatchNormKernels
     }
 
     /// <summary>End of a consumer's per-channel backward: write its gamma/beta gradients and add to S1, S2.</summary>
-    internal static void FinishChannel(BatchNormBackward bn, int c, float gamma, double sumA, double sumAX)
+    internal static void FinishChannel(BatchNormBackward bn, int c, double sumA, double sumAX)
     {
-        if (Group.IdxX != 0) return;
+        float gamma = bn.Gamma[c];
         bn.DBeta[c] = (float)sumA;
         bn.DGamma[c] = (float)sumAX;
         bn.S1[c] += (float)(gamma * sumA);
         bn.S2[c] += (float)(gamma * sumAX);
+    }
+
+    /// <summary>Sums a per-channel backward's two partial sums over the group; thread 0 finishes the channel.</summary>
+    internal static void FinishChannelInGroup(BatchNormBackward bn, int c, double sumA, double sumAX)
+    {
+        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        double a = GroupReduce.Sum(sharedA, sumA), ax = GroupReduce.Sum(sharedAX, sumAX);
+        if (Group.IdxX == 0) FinishChannel(bn, c, a, ax);
     }
 }

@@ -96,14 +96,19 @@ internal static class ConvolutionKernels
     public static void BackwardInputThroughBatchNorm(
         ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
     {
-        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
-        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int ci = Grid.IdxX;
-        float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci];
         double sumA = 0, sumAX = 0;
+        BackwardInputThroughBatchNormPart(s, dOut, weight, input, prologue, bn, ci, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
+        BatchNormKernels.FinishChannelInGroup(bn, ci, sumA, sumAX);
+    }
+
+    internal static void BackwardInputThroughBatchNormPart(
+        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, int ci, int thread, int threads, ref double sumA, ref double sumAX)
+    {
+        float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci];
         int area = s.InSize * s.InSize;
         for (int n = 0; n < s.Batch; n++)
-        for (int p = Group.IdxX; p < area; p += Group.DimX)
+        for (int p = thread; p < area; p += threads)
         {
             int iy = p / s.InSize, ix = p - iy * s.InSize;
             int at = (n * s.InStride + ci) * area + p;
@@ -112,7 +117,6 @@ internal static class ConvolutionKernels
             float dA = InputGradient(s, dOut, weight, n, ci, iy, ix);
             BatchNormKernels.Accumulate(bn, at, x, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
-        BatchNormKernels.FinishChannel(bn, ci, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }
 
     /// <summary>
@@ -123,13 +127,20 @@ internal static class ConvolutionKernels
     {
         var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int w = Grid.IdxX;
+        double total = GroupReduce.Sum(shared, BackwardWeightsPart(s, input, prologue, dOut, w, Group.IdxX, Group.DimX));
+        if (Group.IdxX == 0) dWeight[w] = (float)total;
+    }
+
+    /// <summary>One thread's share (rows thread, thread + threads, ...) of weight element w's gradient.</summary>
+    internal static double BackwardWeightsPart(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int w, int thread, int threads)
+    {
         int kx = w % s.Kernel, ky = w / s.Kernel % s.Kernel;
         int ci = w / (s.Kernel * s.Kernel) % s.InChannels, co = w / (s.Kernel * s.Kernel * s.InChannels);
         // Threads take whole output rows (n, oy), so the inner loop runs along x without divisions.
         double sum = 0;
         int rows = s.Batch * s.OutSize, inArea = s.InSize * s.InSize;
         float scale = prologue.Enabled != 0 ? prologue.Scale[ci] : 1f, shift = prologue.Enabled != 0 ? prologue.Shift[ci] : 0f;
-        for (int r = Group.IdxX; r < rows; r += Group.DimX)
+        for (int r = thread; r < rows; r += threads)
         {
             int n = r / s.OutSize, oy = r - n * s.OutSize;
             int iy = oy * s.Stride - s.Padding + ky;
@@ -145,7 +156,6 @@ internal static class ConvolutionKernels
                 sum += dOut[outRow + ox] * x;
             }
         }
-        double total = GroupReduce.Sum(shared, sum);
-        if (Group.IdxX == 0) dWeight[w] = (float)total;
+        return sum;
     }
 }

@@ -24,13 +24,17 @@ internal static class PoolingKernels
 
     public static void AveragePoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
     {
-        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
-        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int c = Grid.IdxX;
-        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
         double sumA = 0, sumAX = 0;
+        AveragePoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
+        BatchNormKernels.FinishChannelInGroup(bn, c, sumA, sumAX);
+    }
+
+    internal static void AveragePoolBackwardThroughBatchNormPart(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, int c, int thread, int threads, ref double sumA, ref double sumAX)
+    {
+        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
         int area = p.InSize * p.InSize, count = p.Batch * area;
-        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        for (int e = thread; e < count; e += threads)
         {
             int n = e / area, y = e % area / p.InSize, x = e % p.InSize;
             if (y / 2 >= p.OutSize || x / 2 >= p.OutSize) continue; // dropped by the floor
@@ -40,7 +44,6 @@ internal static class PoolingKernels
             float dA = 0.25f * dOut[p.OutputIndex(n, c, y / 2, x / 2)];
             BatchNormKernels.Accumulate(bn, at, v, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
-        BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }
 
     /// <summary>The first maximum of relu(bn(in)) in the 3x3 window (stride 2, padding 1) of output (oy, ox), as a flat y*size+x.</summary>
@@ -76,13 +79,17 @@ internal static class PoolingKernels
 
     public static void MaxPoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
     {
-        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
-        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int c = Grid.IdxX;
-        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
         double sumA = 0, sumAX = 0;
+        MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
+        BatchNormKernels.FinishChannelInGroup(bn, c, sumA, sumAX);
+    }
+
+    internal static void MaxPoolBackwardThroughBatchNormPart(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, int c, int thread, int threads, ref double sumA, ref double sumAX)
+    {
+        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
         int area = p.InSize * p.InSize, count = p.Batch * area;
-        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        for (int e = thread; e < count; e += threads)
         {
             int n = e / area, y = e % area / p.InSize, x = e % p.InSize;
             int at = p.InputIndex(n, c, y, x);
@@ -102,7 +109,6 @@ internal static class PoolingKernels
             }
             BatchNormKernels.Accumulate(bn, at, v, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
-        BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }
 
     /// <summary>Head: features[n, c] = mean over the image of relu(bn(in)). One thread per (n, c).</summary>
@@ -118,13 +124,17 @@ internal static class PoolingKernels
 
     public static void GlobalPoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dFeatures, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
     {
-        var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
-        var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int c = Grid.IdxX;
-        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
         double sumA = 0, sumAX = 0;
+        GlobalPoolBackwardThroughBatchNormPart(p, dFeatures, input, prologue, bn, c, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
+        BatchNormKernels.FinishChannelInGroup(bn, c, sumA, sumAX);
+    }
+
+    internal static void GlobalPoolBackwardThroughBatchNormPart(PoolShape p, ArrayView<float> dFeatures, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, int c, int thread, int threads, ref double sumA, ref double sumAX)
+    {
+        float gamma = bn.Gamma[c], mean = bn.Mean[c], invStd = bn.InvStd[c];
         int area = p.InSize * p.InSize, count = p.Batch * area;
-        for (int e = Group.IdxX; e < count; e += Group.DimX)
+        for (int e = thread; e < count; e += threads)
         {
             int n = e / area;
             int at = p.InputIndex(n, c, e % area / p.InSize, e % p.InSize);
@@ -133,6 +143,5 @@ internal static class PoolingKernels
             float dA = dFeatures[n * p.Channels + c] / area;
             BatchNormKernels.Accumulate(bn, at, v, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }
-        BatchNormKernels.FinishChannel(bn, c, gamma, GroupReduce.Sum(sharedA, sumA), GroupReduce.Sum(sharedAX, sumAX));
     }
 }
