@@ -20,13 +20,13 @@ try
                       $"{train.Count} training and {test.Count} test digits from {folder}; {session.ArenaBytes / 1048576.0:F1} MiB on the device");
     var trainer = new Trainer(session, train, test);
     var clock = System.Diagnostics.Stopwatch.StartNew();
-    var last = trainer.Run(new TrainingOptions(epochs, LearningRate: 0.1f), onStep: (epoch, step, loss) =>
+    var history = trainer.Run(new TrainingOptions(epochs, LearningRate: 0.1f), onStep: (epoch, step, loss) =>
     {
         if (step % 25 == 0) Console.WriteLine($"  epoch {epoch} step {step}: loss {loss:F4} ({clock.Elapsed.TotalSeconds:F0} s)");
     }, onEpoch: report =>
         Console.WriteLine($"epoch {report.Epoch}: lr {report.LearningRate:G3}, train loss {report.TrainLoss:F4}, " +
                           $"test accuracy {report.TestAccuracy:P2}, {report.ImagesPerSecond:F0} images/s"));
-    Console.WriteLine($"test accuracy {last.TestAccuracy:P2}");
+    Console.WriteLine($"test accuracy {history[^1].TestAccuracy:P2}");
     return 0;
 }
 catch (Exception error) when (error is DataFormatException or FileNotFoundException or TrainingDivergedException)

@@ -17,8 +17,19 @@ public static class MnistReader
     {
         string images = Find(folder, $"{split}-images-idx3-ubyte");
         string labels = Find(folder, $"{split}-labels-idx1-ubyte");
-        var (pixels, count, rows, columns) = ReadImages(images);
-        var labelBytes = ReadLabels(labels);
+        using var imageStream = File.OpenRead(images);
+        using var labelStream = File.OpenRead(labels);
+        return ReadSplit(images, imageStream, labels, labelStream);
+    }
+
+    /// <summary>
+    /// Reads a split from two streams of IDX data (gzipped or not), e.g. resources embedded in an assembly;
+    /// <paramref name="images"/> and <paramref name="labels"/> name them in messages.
+    /// </summary>
+    public static ImageSet ReadSplit(string images, Stream imageStream, string labels, Stream labelStream)
+    {
+        var (pixels, count, rows, columns) = ReadImages(images, imageStream);
+        var labelBytes = ReadLabels(labels, labelStream);
         if (labelBytes.Length != count)
             throw new DataFormatException(labels, 4, $"holds {labelBytes.Length} labels but {images} holds {count} images");
         if (rows != columns)
@@ -41,7 +52,13 @@ public static class MnistReader
     /// <summary>Reads an IDX3 image file: pixels, count, rows, columns.</summary>
     public static (byte[] Pixels, int Count, int Rows, int Columns) ReadImages(string path)
     {
-        var data = ReadAll(path);
+        using var file = File.OpenRead(path);
+        return ReadImages(path, file);
+    }
+
+    private static (byte[] Pixels, int Count, int Rows, int Columns) ReadImages(string path, Stream file)
+    {
+        var data = ReadAll(path, file);
         Expect(path, data, 2051, "an IDX3 image file", 16);
         int count = Dimension(path, data, 4), rows = Dimension(path, data, 8), columns = Dimension(path, data, 12);
         long expected;
@@ -57,7 +74,13 @@ public static class MnistReader
     /// <summary>Reads an IDX1 label file.</summary>
     public static byte[] ReadLabels(string path)
     {
-        var data = ReadAll(path);
+        using var file = File.OpenRead(path);
+        return ReadLabels(path, file);
+    }
+
+    private static byte[] ReadLabels(string path, Stream file)
+    {
+        var data = ReadAll(path, file);
         Expect(path, data, 2049, "an IDX1 label file", 8);
         int count = Dimension(path, data, 4);
         if (data.Length < 8L + count)
@@ -84,13 +107,21 @@ public static class MnistReader
     }
 
     /// <summary>The file's bytes, through gzip when it starts with gzip's magic; at most 1 GiB.</summary>
-    private static byte[] ReadAll(string path)
+    private static byte[] ReadAll(string path, Stream source)
     {
-        using var file = File.OpenRead(path);
-        Span<byte> head = stackalloc byte[2];
-        int got = file.Read(head);
-        file.Position = 0;
-        Stream stream = got == 2 && head[0] == 0x1f && head[1] == 0x8b ? new GZipStream(file, CompressionMode.Decompress) : file;
+        // Buffered so that the gzip check can look ahead on streams that do not seek (embedded resources may not).
+        var file = new BufferedStream(source);
+        var head = new byte[2];
+        int got = 0;
+        while (got < 2)
+        {
+            int n = file.Read(head, got, 2 - got);
+            if (n == 0) break;
+            got += n;
+        }
+        bool gzip = got == 2 && head[0] == 0x1f && head[1] == 0x8b;
+        Stream rest = new PrefixedStream(head.AsSpan(0, got).ToArray(), file);
+        Stream stream = gzip ? new GZipStream(rest, CompressionMode.Decompress) : rest;
         using var buffer = new MemoryStream();
         try
         {
@@ -108,8 +139,34 @@ public static class MnistReader
         }
         finally
         {
-            if (stream != file) stream.Dispose();
+            if (stream != rest) stream.Dispose();
         }
         return buffer.ToArray();
+    }
+
+    /// <summary>A few bytes already read, then the rest of a stream.</summary>
+    private sealed class PrefixedStream(byte[] prefix, Stream rest) : Stream
+    {
+        private int _at;
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (_at < prefix.Length)
+            {
+                int n = Math.Min(count, prefix.Length - _at);
+                Array.Copy(prefix, _at, buffer, offset, n);
+                _at += n;
+                return n;
+            }
+            return rest.Read(buffer, offset, count);
+        }
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -3,11 +3,12 @@ using System.Linq;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
+using ILGPU.Runtime.OpenCL;
 
 namespace DenseGen.Execution;
 
 /// <summary>
-/// One device chosen for DenseGen: CUDA if present, then OpenCL, then the host's cores (<see cref="DeviceKind.Cpu"/>).
+/// One device chosen for DenseGen: CUDA if present, then an OpenCL GPU, then the host's cores (<see cref="DeviceKind.Cpu"/>).
 /// The environment variable <c>DENSEGEN_DEVICE=cpu|opencl|cuda[:index]|ilgpu-cpu</c> (or <see cref="Open(string?)"/>'s
 /// argument) overrides the choice. Owns the ILGPU context and accelerator (on the host: ILGPU's CPU accelerator,
 /// whose memory the host kernels work in).
@@ -61,7 +62,10 @@ public sealed class ComputeDevice : IDisposable
             Device[] Of(AcceleratorType type) => context.Devices.Where(d => d.AcceleratorType == type).ToArray();
             Device? device = kind switch
             {
-                null => Of(AcceleratorType.Cuda).FirstOrDefault() ?? Of(AcceleratorType.OpenCL).FirstOrDefault() ?? Of(AcceleratorType.CPU).First(),
+                // An OpenCL device that is the CPU itself (PoCL) is slower than the host kernels: used only when asked for.
+                null => Of(AcceleratorType.Cuda).FirstOrDefault()
+                        ?? Of(AcceleratorType.OpenCL).FirstOrDefault(d => d is not CLDevice { DeviceType: CLDeviceType.CL_DEVICE_TYPE_CPU })
+                        ?? Of(AcceleratorType.CPU).First(),
                 DeviceKind.Cuda => Of(AcceleratorType.Cuda).ElementAtOrDefault(index),
                 DeviceKind.OpenCL => Of(AcceleratorType.OpenCL).ElementAtOrDefault(index),
                 _ => Of(AcceleratorType.CPU).ElementAtOrDefault(kind == DeviceKind.IlgpuCpu ? index : 0),

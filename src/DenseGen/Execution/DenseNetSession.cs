@@ -15,7 +15,7 @@ namespace DenseGen.Execution;
 /// </summary>
 public sealed class DenseNetSession : IDisposable
 {
-    private const float Epsilon = 1e-5f, BatchNormMomentum = 0.1f;
+    internal const float Epsilon = 1e-5f, BatchNormMomentum = 0.1f;
 
     private readonly ComputeDevice _device;
     private readonly KernelSet _k;
@@ -177,6 +177,18 @@ public sealed class DenseNetSession : IDisposable
         return CopyOut(_loss).Average();
     }
 
+    /// <summary>
+    /// Training-mode forward and backward on the images already in the session (those of the last call): what a
+    /// benchmark of the device alone measures, with no host-to-device copy of images.
+    /// </summary>
+    internal float ForwardBackwardResident(ReadOnlySpan<int> labels)
+    {
+        _labels.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(labels), labels.Length);
+        RunForward(training: true);
+        RunBackward();
+        return CopyOut(_loss).Average();
+    }
+
     /// <summary>The logits of the last forward.</summary>
     public float[] GetLogits() => CopyOut(_logits);
 
@@ -186,6 +198,23 @@ public sealed class DenseNetSession : IDisposable
         _k.Sgd((int)_layout.ParameterCount, _parameters, _gradients, _momentum, options.LearningRate, options.Momentum,
             options.WeightDecay, options.Nesterov ? 1 : 0, _firstStep ? 1 : 0);
         _firstStep = false;
+    }
+
+    /// <summary>
+    /// Everything besides parameters and running statistics that the next training step depends on: the SGD momentum
+    /// buffers, whether they have started, and the dropout stream's seed and position. With it a checkpoint resumes
+    /// a run exactly.
+    /// </summary>
+    public OptimizerState GetOptimizerState() => new(CopyOut(_momentum), !_firstStep, _dropoutSeed, _forwardCount);
+
+    /// <summary>Restores what <see cref="GetOptimizerState"/> returned.</summary>
+    public void SetOptimizerState(OptimizerState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        CopyIn(_momentum, state.Momentum, "momentum values");
+        _firstStep = !state.MomentumStarted;
+        _dropoutSeed = state.DropoutSeed;
+        _forwardCount = state.ForwardCount;
     }
 
     /// <summary>Forward, backward and one SGD step; returns the mean loss of the batch.</summary>

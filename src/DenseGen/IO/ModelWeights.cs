@@ -14,7 +14,11 @@ namespace DenseGen.IO;
 public static class ModelWeights
 {
     /// <summary>Saves the state dict (atomically).</summary>
-    public static void Save(DenseNetSession session, string path, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void Save(DenseNetSession session, string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+        SafeTensorsFile.Write(path, StateDict(session), metadata ?? new Dictionary<string, string> { ["format"] = "pt", ["model"] = session.Model.Name });
+
+    /// <summary>The session's state dict under torchvision's names, in layout order.</summary>
+    internal static IEnumerable<(string Name, IReadOnlyList<int> Shape, Array Values)> StateDict(DenseNetSession session)
     {
         var parameters = session.GetParameters();
         var running = session.GetRunningStatistics();
@@ -25,7 +29,7 @@ public static class ModelWeights
             TensorStorage.RunningStatistics => running.AsSpan((int)t.Offset, (int)t.Length).ToArray(),
             _ => new[] { session.BatchesTracked[counter++] },
         })));
-        SafeTensorsFile.Write(path, tensors, metadata ?? new Dictionary<string, string> { ["format"] = "pt", ["model"] = session.Model.Name });
+        return tensors.ToList();
     }
 
     /// <summary>
@@ -33,14 +37,17 @@ public static class ModelWeights
     /// shape mismatches. Float16, bfloat16 and float64 tensors are converted; num_batches_tracked is optional.
     /// </summary>
     /// <exception cref="DataFormatException">The file does not fit the model; the message lists every name at fault.</exception>
-    public static void Load(DenseNetSession session, string path)
+    public static void Load(DenseNetSession session, string path) => Load(session, SafeTensorsFile.Open(path), extra: _ => false);
+
+    /// <summary>Loads the state dict from an open file; names for which <paramref name="extra"/> holds are someone else's.</summary>
+    internal static void Load(DenseNetSession session, SafeTensorsFile file, Func<string, bool> extra)
     {
-        var file = SafeTensorsFile.Open(path);
+        string path = file.Path;
         var layout = session.Model.Layout;
         var problems = new List<string>();
         var missing = layout.Tensors.Where(t => t.Role != TensorRole.BatchesTracked && !file.Tensors.ContainsKey(t.Name)).Select(t => t.Name).ToList();
         var expected = layout.Tensors.Select(t => t.Name).ToHashSet();
-        var unexpected = file.Tensors.Keys.Where(name => !expected.Contains(name)).ToList();
+        var unexpected = file.Tensors.Keys.Where(name => !expected.Contains(name) && !extra(name)).ToList();
         if (missing.Count > 0) problems.Add($"missing {missing.Count}: {string.Join(", ", missing.Take(20))}{(missing.Count > 20 ? ", ..." : "")}");
         if (unexpected.Count > 0) problems.Add($"unexpected {unexpected.Count}: {string.Join(", ", unexpected.Take(20))}{(unexpected.Count > 20 ? ", ..." : "")}");
         foreach (var t in layout.Tensors)

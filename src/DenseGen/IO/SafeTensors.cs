@@ -210,8 +210,9 @@ public sealed class SafeTensorsFile
         var headerBytes = json.Concat(Enumerable.Repeat((byte)' ', padding)).ToArray();
 
         string temporary = path + ".tmp-" + Environment.ProcessId;
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
+        using (var stream = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None))
         {
+            Stream file = WriteInterceptor?.Invoke(stream) ?? stream;
             Span<byte> prefix = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64LittleEndian(prefix, (ulong)headerBytes.Length);
             file.Write(prefix);
@@ -223,8 +224,15 @@ public sealed class SafeTensorsFile
                 if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("safetensors is little-endian");
                 file.Write(raw);
             }
-            file.Flush(flushToDisk: true);
+            file.Flush();
+            stream.Flush(flushToDisk: true);
         }
         File.Move(temporary, path, overwrite: true);
     }
+
+    /// <summary>
+    /// Tests only: wraps the temporary file's stream, e.g. to fail part-way as a killed process would. Per thread, so
+    /// tests running side by side do not see each other's.
+    /// </summary>
+    [ThreadStatic] internal static Func<Stream, Stream>? WriteInterceptor;
 }
