@@ -7,7 +7,20 @@ using DenseGen.Model;
 namespace DenseGen.Cli;
 
 /// <summary>A training and a test split, and a sentence saying where they came from.</summary>
-internal sealed record DataSplits(ImageSet Train, ImageSet Test, string Description, bool Cifar);
+internal sealed record DataSplits(ImageSet Train, ImageSet Test, string Description, bool Cifar)
+{
+    /// <summary>Keeps the first <paramref name="count"/> training images (and as many test images at most).</summary>
+    public DataSplits Limit(int count)
+    {
+        if (count >= Train.Count) return this;
+        static ImageSet First(ImageSet set, int n)
+        {
+            int per = set.Channels * set.Size * set.Size;
+            return new ImageSet(set.Pixels.AsSpan(0, n * per).ToArray(), set.Labels.AsSpan(0, n).ToArray(), set.Channels, set.Size, set.Classes, set.Source);
+        }
+        return this with { Train = First(Train, count), Test = First(Test, Math.Min(count, Test.Count)), Description = Description + $"; limited to the first {count:N0} training and {Math.Min(count, Test.Count):N0} test images" };
+    }
+}
 
 /// <summary>Finds and reads the data a command names: an official-format folder, an image folder, or the embedded digits.</summary>
 internal static class DataSets

@@ -42,6 +42,7 @@ namespace DenseGen.Cli
             Console.WriteLine("""
                 densegen train   [--model NAME] [--data FOLDER] [--epochs N] [--batch N] [--lr X] [--schedule step|cosine]
                                  [--seed N] [--augment|--no-augment] [--out FOLDER] [--resume] [--device cpu|opencl|cuda[:i]]
+                                 [--limit N (the first N training images: a quick look)]
                 densegen eval    --model NAME --weights FILE [--data FOLDER] [--batch N] [--device D]
                 densegen summary [--model NAME] [--list]
                 densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D]
@@ -57,7 +58,7 @@ namespace DenseGen.Cli
         {
             string? data = a.String("data");
             var model = Networks.Find(a.String("model") ?? (data is null ? "densenet-mnist" : "densenet-bc-100-k12"));
-            var splits = DataSets.Load(data, model);
+            var splits = DataSets.Load(data, model).Limit(a.Int("limit", int.MaxValue, min: 1));
             int epochs = a.Int("epochs", data is null ? 5 : splits.Cifar ? 300 : 90, min: 1);
             int batch = a.Int("batch", 64, min: 1);
             bool augment = a.Flag("augment") || (splits.Cifar && !a.Flag("no-augment"));
