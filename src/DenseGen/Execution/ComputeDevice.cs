@@ -12,6 +12,8 @@ namespace DenseGen.Execution;
 /// The environment variable <c>DENSEGEN_DEVICE=cpu|opencl|cuda[:index]|ilgpu-cpu</c> (or <see cref="Open(string?)"/>'s
 /// argument) overrides the choice. Owns the ILGPU context and accelerator (on the host: ILGPU's CPU accelerator,
 /// whose memory the host kernels work in).
+/// Drive a device from one thread at a time: on OpenCL, launching one kernel from two threads at once can mix their
+/// arguments (kernel objects are shared, and setting their arguments is not thread-safe).
 /// </summary>
 public sealed class ComputeDevice : IDisposable
 {
