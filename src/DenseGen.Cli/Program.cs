@@ -148,12 +148,18 @@ namespace DenseGen.Cli
             var splits = DataSets.Load(data, model);
             using var gpu = ComputeDevice.Open(device);
             using var session = new DenseNetSession(model, gpu, batch);
-            var file = SafeTensorsFile.Open(weights);
-            if (file.Metadata.TryGetValue("format", out var format) && format == Checkpoint.Format) Checkpoint.Load(weights, session);
-            else ModelWeights.Load(session, weights);
+            LoadWeights(session, weights);
             var result = new Trainer(session, splits.Train, splits.Test).Evaluate(splits.Test);
             Console.WriteLine($"{model.Name} on {splits.Description}: test loss {result.Loss:F4}, top-1 error {1 - result.Top1:P2}, top-5 error {1 - result.Top5:P2}");
             return 0;
+        }
+
+        /// <summary>A plain weights file (torchvision names) or a densegen checkpoint, told apart by its metadata.</summary>
+        private static void LoadWeights(DenseNetSession session, string path)
+        {
+            var file = SafeTensorsFile.Open(path);
+            if (file.Metadata.TryGetValue("format", out var format) && format == Checkpoint.Format) Checkpoint.Load(path, session);
+            else ModelWeights.Load(session, path);
         }
 
         public static int Summary(Arguments a)
@@ -228,12 +234,7 @@ namespace DenseGen.Cli
             using var gpu = ComputeDevice.Open("cpu");
             using var session = new DenseNetSession(model, gpu, 1);
             if (weights is null) session.InitializeParameters(0);
-            else
-            {
-                var file = SafeTensorsFile.Open(weights);
-                if (file.Metadata.TryGetValue("format", out var format) && format == Checkpoint.Format) Checkpoint.Load(weights, session);
-                else ModelWeights.Load(session, weights);
-            }
+            else LoadWeights(session, weights);
             OnnxExport.Write(session, onnx);
             Console.WriteLine($"wrote {onnx}: {model.Name} evaluation graph, opset {OnnxExport.Opset}, {model.ParameterCount:N0} parameters{(weights is null ? " (freshly initialised: no --weights)" : $" from {weights}")}");
             return 0;
