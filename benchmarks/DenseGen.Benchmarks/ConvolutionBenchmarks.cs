@@ -59,7 +59,7 @@ public class ConvolutionBenchmarks
     public void Forward()
     {
         var (s, input, weight, output, _) = Current;
-        _k.ConvForward(s.OutputElements, s, input, weight, _prologue, output);
+        _k.ConvForward(s, input, weight, _prologue, output);
         _device.Synchronize();
     }
 
@@ -67,7 +67,7 @@ public class ConvolutionBenchmarks
     public void BackwardWeights()
     {
         var (s, input, _, output, dWeight) = Current;
-        _k.ConvBackwardWeights(new KernelConfig(s.WeightElements, _device.ReductionGroupSize), s, input, _prologue, output, dWeight);
+        _k.ConvBackwardWeights(s, input, _prologue, output, dWeight);
         _device.Synchronize();
     }
 
@@ -75,7 +75,7 @@ public class ConvolutionBenchmarks
     public void BackwardInputThroughBatchNorm()
     {
         var (s, input, weight, output, _) = Current;
-        _k.ConvBackwardInputThroughBatchNorm(new KernelConfig(s.InChannels, _device.ReductionGroupSize), s, output, weight, input, _prologue, _bn);
+        _k.ConvBackwardInputThroughBatchNorm(s, output, weight, input, _prologue, _bn);
         _device.Synchronize();
     }
 

@@ -13,11 +13,12 @@ internal sealed class KernelHarness : IDisposable
     private readonly List<IDisposable> _buffers = [];
     private readonly Random _random;
 
-    public KernelHarness(int seed)
+    /// <param name="seed">Seed of the random inputs.</param>
+    /// <param name="variant">A convolution variant of <see cref="TestDevice.ConvolutionVariants"/>, or "" for the test device's kernels.</param>
+    public KernelHarness(int seed, string variant = "")
     {
         _random = new Random(seed);
-        Device = TestDevice.Instance;
-        Kernels = Device.KernelsFor();
+        (Device, Kernels) = TestDevice.For(variant);
     }
 
     public ComputeDevice Device { get; }

@@ -23,9 +23,22 @@ public class KernelTests
         ["bottleneck 1x1, batch 3, 5x5"] = (3, 4, 4, 5, 6, 6, 0, 1, 1, 0, true),
         ["ImageNet stem 7x7 stride 2 padding 3 on the raw image, 11x11"] = (3, 3, 3, 11, 5, 5, 0, 7, 2, 3, false),
         ["3x3 into channel 3 of 5, batch 2, 5x5"] = (2, 6, 9, 5, 2, 5, 3, 3, 1, 1, true),
+        // Wider than one 32 x 64 tile in every direction (rows, columns, and more than one split of the weight gradient).
+        ["several tiles 3x3: reads 40 of 45 channels, appends 35 at channel 10 of 50, batch 4, 12x12"] = (4, 40, 45, 12, 35, 50, 10, 3, 1, 1, true),
+        ["several tiles 1x1: 70 -> 40 channels, batch 3, 10x10"] = (3, 70, 70, 10, 40, 40, 0, 1, 1, 0, true),
     };
 
-    public static TheoryData<string> ConvShapes => new(s_convCases.Keys);
+    /// <summary>Every convolution case with every variant this run checks (host, direct, tiled).</summary>
+    public static TheoryData<string, string> ConvShapes
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (string variant in TestDevice.ConvolutionVariants)
+                foreach (string name in s_convCases.Keys) data.Add(variant, name);
+            return data;
+        }
+    }
 
     private static (ConvShape Shape, bool Prologue) Case(string name)
     {
@@ -47,9 +60,9 @@ public class KernelTests
 
     [Theory]
     [MemberData(nameof(ConvShapes))]
-    public void Convolution_forward(string name)
+    public void Convolution_forward(string variant, string name)
     {
-        using var h = new KernelHarness(1);
+        using var h = new KernelHarness(1, variant);
         var (s, prologue) = Case(name);
         var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
         var input = h.Upload(h.Random(n * cs * size * size), out var x);
@@ -57,7 +70,7 @@ public class KernelTests
         var scale = h.Upload(h.Random(cs, 0.5, 1.5), out var sc);
         var shift = h.Upload(h.Random(cs, -0.5, 0.5), out var sh);
         var output = h.Poisoned(n * os * s.OutSize * s.OutSize);
-        h.Kernels.ConvForward(s.OutputElements, s, input, weight, new Prologue { Scale = scale, Shift = shift, Enabled = prologue ? 1 : 0 }, output);
+        h.Kernels.ConvForward(s, input, weight, new Prologue { Scale = scale, Shift = shift, Enabled = prologue ? 1 : 0 }, output);
         var actual = h.Read(output);
 
         var expected = new double[s.OutputElements];
@@ -82,9 +95,9 @@ public class KernelTests
 
     [Theory]
     [MemberData(nameof(ConvShapes))]
-    public void Convolution_backward_weights(string name)
+    public void Convolution_backward_weights(string variant, string name)
     {
-        using var h = new KernelHarness(2);
+        using var h = new KernelHarness(2, variant);
         var (s, prologue) = Case(name);
         var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
         var input = h.Upload(h.Random(n * cs * size * size), out var x);
@@ -92,7 +105,7 @@ public class KernelTests
         var shift = h.Upload(h.Random(cs, -0.5, 0.5), out var sh);
         var dOut = h.Upload(h.Random(n * os * s.OutSize * s.OutSize), out var g);
         var dWeight = h.Poisoned(s.WeightElements);
-        h.Kernels.ConvBackwardWeights(h.Groups(s.WeightElements), s, input, new Prologue { Scale = scale, Shift = shift, Enabled = prologue ? 1 : 0 }, dOut, dWeight);
+        h.Kernels.ConvBackwardWeights(s, input, new Prologue { Scale = scale, Shift = shift, Enabled = prologue ? 1 : 0 }, dOut, dWeight);
 
         var expected = new double[s.WeightElements];
         for (int b = 0; b < n; b++)
@@ -131,15 +144,15 @@ public class KernelTests
 
     [Theory]
     [MemberData(nameof(ConvShapes))]
-    public void Convolution_backward_input(string name)
+    public void Convolution_backward_input(string variant, string name)
     {
-        using var h = new KernelHarness(3);
+        using var h = new KernelHarness(3, variant);
         var (s, _) = Case(name);
         var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
         var dOut = h.Upload(h.Random(n * os * s.OutSize * s.OutSize), out var g);
         var weight = h.Upload(h.Random(s.WeightElements), out var w);
         var dInput = h.Poisoned(n * cs * size * size);
-        h.Kernels.ConvBackwardInput(s.InputElements, s, dOut, weight, dInput);
+        h.Kernels.ConvBackwardInput(s, dOut, weight, dInput);
         var actual = h.Read(dInput);
         var expected = InputGradient(s, g, w);
         var written = Enumerable.Range(0, n).SelectMany(b => Enumerable.Range(0, ci).SelectMany(c =>
@@ -150,9 +163,9 @@ public class KernelTests
 
     [Theory]
     [MemberData(nameof(ConvShapes))]
-    public void Convolution_backward_through_shared_batch_norm(string name)
+    public void Convolution_backward_through_shared_batch_norm(string variant, string name)
     {
-        using var h = new KernelHarness(4);
+        using var h = new KernelHarness(4, variant);
         var (s, _) = Case(name);
         var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
         var input = h.Upload(h.Random(n * cs * size * size), out var x);
@@ -168,7 +181,7 @@ public class KernelTests
         var s2 = h.Upload(h.Random(cs), out var s20);
         var dGamma = h.Poisoned(ci);
         var dBeta = h.Poisoned(ci);
-        h.Kernels.ConvBackwardInputThroughBatchNorm(h.Groups(ci), s, dOut, weight, input, new Prologue { Scale = scale, Shift = shift, Enabled = 1 },
+        h.Kernels.ConvBackwardInputThroughBatchNorm(s, dOut, weight, input, new Prologue { Scale = scale, Shift = shift, Enabled = 1 },
             new BatchNormBackward { Gamma = gamma, Mean = mean, InvStd = invStd, Grad = grad, S1 = s1, S2 = s2, DGamma = dGamma, DBeta = dBeta });
 
         var dy = InputGradient(s, g, w);

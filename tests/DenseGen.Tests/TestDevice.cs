@@ -15,4 +15,22 @@ internal static class TestDevice
         ComputeDevice.Open(Environment.GetEnvironmentVariable("DENSEGEN_DEVICE") is { Length: > 0 } requested ? requested : "cpu"));
 
     public static ComputeDevice Instance => s_device.Value;
+
+    // ILGPU's CPU accelerator, for the GPU convolution kernels when the tests run on the host kernels.
+    private static readonly Lazy<ComputeDevice> s_ilgpuCpu = new(() => ComputeDevice.Open("ilgpu-cpu"));
+
+    /// <summary>
+    /// The convolution variants this run checks: on the host, the host kernels and both GPU versions (on ILGPU's CPU
+    /// accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), both GPU versions there.
+    /// </summary>
+    public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu ? ["host", "direct", "tiled"] : ["direct", "tiled"];
+
+    /// <summary>The device and kernels of a variant of <see cref="ConvolutionVariants"/> ("" = the test device's own kernels).</summary>
+    public static (ComputeDevice Device, KernelSet Kernels) For(string variant)
+    {
+        if (variant is "" or "host") return (Instance, Instance.KernelsFor());
+        var version = variant == "tiled" ? ConvolutionVersion.Tiled : ConvolutionVersion.Direct;
+        var device = Instance.Kind == DeviceKind.Cpu ? s_ilgpuCpu.Value : Instance;
+        return (device, device.KernelsFor(version));
+    }
 }

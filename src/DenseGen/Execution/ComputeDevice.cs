@@ -3,6 +3,7 @@ using System.Linq;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 using ILGPU.Runtime.OpenCL;
 
 namespace DenseGen.Execution;
@@ -22,11 +23,26 @@ public sealed class ComputeDevice : IDisposable
         Context = context;
         Accelerator = accelerator;
         Kind = kind;
-        // A power of two that every backend accepts; never derived from WarpSize (PoCL reports 4096 there).
+        // A power of two that every backend accepts; never derived from WarpSize (PoCL reports 4096 there). On ILGPU's
+        // CPU accelerator every thread of a group is an OS thread: small groups keep its barriers cheap.
         int group = 1;
-        while (group * 2 <= Math.Min(256, accelerator.MaxNumThreadsPerGroup)) group *= 2;
+        while (group * 2 <= Math.Min(kind == DeviceKind.IlgpuCpu ? 16 : 256, accelerator.MaxNumThreadsPerGroup)) group *= 2;
         ReductionGroupSize = group;
+        Convolution = ParseConvolution(Environment.GetEnvironmentVariable("DENSEGEN_CONVOLUTION"));
     }
+
+    /// <summary>
+    /// The convolution kernels this device's sessions launch (CUDA, OpenCL, ILGPU-CPU; the host has its own):
+    /// DENSEGEN_CONVOLUTION=direct|tiled, tiled by default.
+    /// </summary>
+    public ConvolutionVersion Convolution { get; }
+
+    internal static ConvolutionVersion ParseConvolution(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" or "tiled" or "2" => ConvolutionVersion.Tiled,
+        "direct" or "1" => ConvolutionVersion.Direct,
+        _ => throw new ArgumentException($"DENSEGEN_CONVOLUTION='{value}' is not a convolution version; use tiled (the default) or direct."),
+    };
 
     /// <summary>The ILGPU context (kernels are compiled in it).</summary>
     public Context Context { get; }
@@ -70,7 +86,9 @@ public sealed class ComputeDevice : IDisposable
                         ?? Of(AcceleratorType.CPU).First(),
                 DeviceKind.Cuda => Of(AcceleratorType.Cuda).ElementAtOrDefault(index),
                 DeviceKind.OpenCL => Of(AcceleratorType.OpenCL).ElementAtOrDefault(index),
-                _ => Of(AcceleratorType.CPU).ElementAtOrDefault(kind == DeviceKind.IlgpuCpu ? index : 0),
+                // ILGPU's CPU accelerator with groups of up to 128 threads (the tiled convolutions need them) on every core.
+                DeviceKind.IlgpuCpu => index == 0 ? new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 4, numMultiprocessors: Environment.ProcessorCount) : null,
+                _ => Of(AcceleratorType.CPU).First(),
             };
             if (device is null)
             {
@@ -114,10 +132,19 @@ public sealed class ComputeDevice : IDisposable
         return (kind, index);
     }
 
-    private KernelSet? _kernels;
+    private KernelSet? _kernels, _other;
 
-    /// <summary>The compiled kernels of this device, loaded on first use and shared by its sessions.</summary>
-    internal KernelSet KernelsFor() => _kernels ??= Kind == DeviceKind.Cpu ? KernelSet.ForHost() : new KernelSet(Accelerator);
+    /// <summary>
+    /// The compiled kernels of this device (with <see cref="Convolution"/>'s convolutions, or <paramref name="convolution"/>'s
+    /// where given), loaded on first use and shared by its sessions.
+    /// </summary>
+    internal KernelSet KernelsFor(ConvolutionVersion? convolution = null)
+    {
+        if (Kind == DeviceKind.Cpu) return _kernels ??= KernelSet.ForHost();
+        var version = convolution ?? Convolution;
+        if (version == Convolution) return _kernels ??= new KernelSet(Accelerator, ReductionGroupSize, version);
+        return _other ??= new KernelSet(Accelerator, ReductionGroupSize, version);
+    }
 
     /// <summary>Waits for all launched work to finish.</summary>
     public void Synchronize() => Accelerator.Synchronize();

@@ -298,12 +298,12 @@ public sealed class DenseNetSession : IDisposable
         if (_layout.Stem.Norm0 is not { } norm0)
         {
             var shape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, first.Channels, 0, first.Size);
-            _k.ConvForward(shape.OutputElements, shape, _images, Param(conv0.Weight), default, first.Value.Value);
+            _k.ConvForward(shape, _images, Param(conv0.Weight), default, first.Value.Value);
             if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size);
             return;
         }
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
-        _k.ConvForward(stemShape.OutputElements, stemShape, _images, Param(conv0.Weight), default, _stem.Value);
+        _k.ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem.Value);
         if (training) Statistics(_stem, conv0.OutputChannels, 0, conv0.OutputChannels, _stemConvSize);
         Normalize(norm0, _stem, _prologue1, training);
         if (training) UpdateRunning(norm0, _stem, _stemConvSize);
@@ -320,17 +320,17 @@ public sealed class DenseNetSession : IDisposable
         if (layer.Conv2 is { } conv2)
         {
             var shape1 = BottleneckConv(block, layer);
-            _k.ConvForward(shape1.OutputElements, shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, BottleneckValue(block));
+            _k.ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, BottleneckValue(block));
             if (training) Statistics(_bottleneck with { Value = BottleneckValue(block) }, block.Width, 0, block.Width, block.Size);
             Normalize(layer.Norm2!, _bottleneck, _prologue2, training);
             if (training) UpdateRunning(layer.Norm2!, _bottleneck, block.Size);
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
-            _k.ConvForward(shape2.OutputElements, shape2, BottleneckValue(block), Param(conv2.Weight), _prologue2, block.Value.Value);
+            _k.ConvForward(shape2, BottleneckValue(block), Param(conv2.Weight), _prologue2, block.Value.Value);
         }
         else
         {
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
-            _k.ConvForward(shape.OutputElements, shape, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, block.Value.Value);
+            _k.ConvForward(shape, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, block.Value.Value);
         }
         if (training && layer.DropRate > 0) Dropout(block, l, block.Value.Value);
         if (training) Statistics(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
@@ -360,7 +360,7 @@ public sealed class DenseNetSession : IDisposable
         var pool = TransitionPool(from, to);
         _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, PooledValue(from, to));
         var shape = TransitionConv(from, to, t);
-        _k.ConvForward(shape.OutputElements, shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value.Value);
+        _k.ConvForward(shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value.Value);
         if (training) Statistics(to.Value, to.Channels, 0, t.Conv.OutputChannels, to.Size);
     }
 
@@ -414,24 +414,24 @@ public sealed class DenseNetSession : IDisposable
             var value = BottleneckValue(block);
             var grad = BottleneckGrad(block);
             var bottleneck = _bottleneck with { Value = value, Grad = grad };
-            _k.ConvForward(shape1.OutputElements, shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, value);
+            _k.ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, value);
             Statistics(bottleneck, block.Width, 0, block.Width, block.Size);
             Normalize(layer.Norm2!, bottleneck, _prologue2, training: true);
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
-            _k.ConvBackwardWeights(Groups(shape2.WeightElements), shape2, value, _prologue2, block.Value.Grad, Grad(conv2.Weight));
+            _k.ConvBackwardWeights(shape2, value, _prologue2, block.Value.Grad, Grad(conv2.Weight));
             _k.Zero(grad); _k.Zero(bottleneck.S1); _k.Zero(bottleneck.S2);
-            _k.ConvBackwardInputThroughBatchNorm(Groups(block.Width), shape2, block.Value.Grad, Param(conv2.Weight), value, _prologue2, BackwardOf(layer.Norm2!, bottleneck));
+            _k.ConvBackwardInputThroughBatchNorm(shape2, block.Value.Grad, Param(conv2.Weight), value, _prologue2, BackwardOf(layer.Norm2!, bottleneck));
             FinalizeGradient(bottleneck, block.Width, 0, block.Width, block.Size);
 
-            _k.ConvBackwardWeights(Groups(shape1.WeightElements), shape1, block.Value.Value, _prologue1, grad, Grad(layer.Conv1.Weight));
-            _k.ConvBackwardInputThroughBatchNorm(Groups(layer.InputChannels), shape1, grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
+            _k.ConvBackwardWeights(shape1, block.Value.Value, _prologue1, grad, Grad(layer.Conv1.Weight));
+            _k.ConvBackwardInputThroughBatchNorm(shape1, grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
         }
         else
         {
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
-            _k.ConvBackwardWeights(Groups(shape.WeightElements), shape, block.Value.Value, _prologue1, block.Value.Grad, Grad(layer.Conv1.Weight));
-            _k.ConvBackwardInputThroughBatchNorm(Groups(layer.InputChannels), shape, block.Value.Grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
+            _k.ConvBackwardWeights(shape, block.Value.Value, _prologue1, block.Value.Grad, Grad(layer.Conv1.Weight));
+            _k.ConvBackwardInputThroughBatchNorm(shape, block.Value.Grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
         }
     }
 
@@ -445,8 +445,8 @@ public sealed class DenseNetSession : IDisposable
         var dPooled = PooledGrad(from, to);
         _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, pooled);
         var shape = TransitionConv(from, to, t);
-        _k.ConvBackwardWeights(Groups(shape.WeightElements), shape, pooled, default, to.Value.Grad, Grad(t.Conv.Weight));
-        _k.ConvBackwardInput(shape.InputElements, shape, to.Value.Grad, Param(t.Conv.Weight), dPooled);
+        _k.ConvBackwardWeights(shape, pooled, default, to.Value.Grad, Grad(t.Conv.Weight));
+        _k.ConvBackwardInput(shape, to.Value.Grad, Param(t.Conv.Weight), dPooled);
         _k.AveragePoolBackward(Groups(from.Channels), pool, dPooled, from.Value.Value, _prologue1, BackwardOf(t.Norm, from.Value));
     }
 
@@ -457,7 +457,7 @@ public sealed class DenseNetSession : IDisposable
         if (_layout.Stem.Norm0 is not { } norm0)
         {
             var shape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, first.Channels, 0, first.Size);
-            _k.ConvBackwardWeights(Groups(shape.WeightElements), shape, _images, default, first.Value.Grad, Grad(conv0.Weight));
+            _k.ConvBackwardWeights(shape, _images, default, first.Value.Grad, Grad(conv0.Weight));
             return;
         }
         _k.Zero(_stem.Grad); _k.Zero(_stem.S1); _k.Zero(_stem.S2);
@@ -465,7 +465,7 @@ public sealed class DenseNetSession : IDisposable
         _k.MaxPoolBackward(Groups(norm0.Channels), StemPool(first), first.Value.Grad, _stem.Value, _prologue1, BackwardOf(norm0, _stem));
         FinalizeGradient(_stem, norm0.Channels, 0, norm0.Channels, _stemConvSize);
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
-        _k.ConvBackwardWeights(Groups(stemShape.WeightElements), stemShape, _images, default, _stem.Grad, Grad(conv0.Weight));
+        _k.ConvBackwardWeights(stemShape, _images, default, _stem.Grad, Grad(conv0.Weight));
     }
 
     // ----- shared pieces -----

@@ -21,30 +21,30 @@ internal sealed partial class KernelSet
         var conv = new HostConvolution();
         return new KernelSet
         {
-            ConvForward = (count, s, input, weight, prologue, output) =>
+            ConvForward = (s, input, weight, prologue, output) =>
             {
                 if (s.Stride == 1) conv.Forward(s, input, weight, prologue, output);
-                else ForEach(count, i => ConvolutionKernels.Forward(i, s, input, weight, prologue, output));
+                else ForEach(s.OutputElements, i => ConvolutionKernels.Forward(i, s, input, weight, prologue, output));
             },
-            ConvBackwardInput = (count, s, dOut, weight, dInput) =>
+            ConvBackwardInput = (s, dOut, weight, dInput) =>
             {
                 if (s.Stride == 1) conv.BackwardInput(s, dOut, weight, dInput);
-                else ForEach(count, i => ConvolutionKernels.BackwardInput(i, s, dOut, weight, dInput));
+                else ForEach(s.InputElements, i => ConvolutionKernels.BackwardInput(i, s, dOut, weight, dInput));
             },
-            ConvBackwardInputThroughBatchNorm = (config, s, dOut, weight, input, prologue, bn) =>
+            ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) =>
             {
                 if (s.Stride == 1) { conv.BackwardInputThroughBatchNorm(s, dOut, weight, input, prologue, bn); return; }
-                PerChannel(config, ci =>
+                PerChannel(s.InChannels, ci =>
                 {
                     double sumA = 0, sumAX = 0;
                     ConvolutionKernels.BackwardInputThroughBatchNormPart(s, dOut, weight, input, prologue, bn, ci, 0, 1, ref sumA, ref sumAX);
                     BatchNormKernels.FinishChannel(bn, ci, sumA, sumAX);
                 });
             },
-            ConvBackwardWeights = (config, s, input, prologue, dOut, dWeight) =>
+            ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
                 if (s.Stride == 1) conv.BackwardWeights(s, input, prologue, dOut, dWeight);
-                else PerChannel(config, w => dWeight[w] = (float)ConvolutionKernels.BackwardWeightsPart(s, input, prologue, dOut, w, 0, 1));
+                else PerChannel(s.WeightElements, w => dWeight[w] = (float)ConvolutionKernels.BackwardWeightsPart(s, input, prologue, dOut, w, 0, 1));
             },
             Statistics = (config, r, buffer, mean, variance, invStd, epsilon) => PerChannel(config, c =>
             {
@@ -117,7 +117,9 @@ internal sealed partial class KernelSet
     }
 
     /// <summary>One body per group of a grouped launch (each the group's whole work, with one thread).</summary>
-    private static void PerChannel(KernelConfig config, Action<int> body) => Parallel.For(0, config.GridDim.X, body);
+    private static void PerChannel(KernelConfig config, Action<int> body) => PerChannel(config.GridDim.X, body);
+
+    private static void PerChannel(int groups, Action<int> body) => Parallel.For(0, groups, body);
 }
 
 internal static class HostMemory

@@ -14,14 +14,57 @@ internal sealed partial class KernelSet
 {
     private KernelSet() { }
 
-    /// <summary>Compiles every kernel for <paramref name="a"/> (CUDA, OpenCL, or ILGPU's CPU accelerator).</summary>
+    /// <summary>
+    /// Compiles every kernel for <paramref name="a"/> (CUDA, OpenCL, or ILGPU's CPU accelerator), with the convolution
+    /// kernels of <paramref name="convolution"/>. <paramref name="reductionGroupSize"/>: threads per group of the
+    /// per-channel reductions.
+    /// </summary>
     [SetsRequiredMembers]
-    public KernelSet(Accelerator a)
+    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution)
     {
-        ConvForward = a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.Forward);
-        ConvBackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardInput);
-        ConvBackwardInputThroughBatchNorm = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(ConvolutionKernels.BackwardInputThroughBatchNorm);
-        ConvBackwardWeights = a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardWeights);
+        _accelerator = a;
+        Convolution = convolution;
+        KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
+        if (convolution == ConvolutionVersion.Direct)
+        {
+            var forward = a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.Forward);
+            var backwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardInput);
+            var throughBatchNorm = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(ConvolutionKernels.BackwardInputThroughBatchNorm);
+            var backwardWeights = a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardWeights);
+            ConvForward = (s, input, weight, prologue, output) => forward(s.OutputElements, s, input, weight, prologue, output);
+            ConvBackwardInput = (s, dOut, weight, dInput) => backwardInput(s.InputElements, s, dOut, weight, dInput);
+            ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) => throughBatchNorm(PerGroup(s.InChannels), s, dOut, weight, input, prologue, bn);
+            ConvBackwardWeights = (s, input, prologue, dOut, dWeight) => backwardWeights(PerGroup(s.WeightElements), s, input, prologue, dOut, dWeight);
+        }
+        else
+        {
+            var forward = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.ForwardTiled);
+            var backwardInput = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardInputTiled);
+            var throughBatchNorm = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>(ConvolutionKernels.BackwardInputThroughBatchNormTiled);
+            var finishChannels = a.LoadStreamKernel<int, int, ArrayView<double>, BatchNormBackward>(ConvolutionKernels.FinishChannelsFromTiles);
+            var backwardWeights = a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardWeightsTiled);
+            var sumSplits = a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplits);
+            KernelConfig Tiles(int rows, int columns, int splits = 1) => new(ConvolutionKernels.TileGroups(rows, columns) * splits, ConvolutionKernels.TileThreads);
+            ConvForward = (s, input, weight, prologue, output) =>
+                forward(Tiles(s.OutChannels, s.Batch * s.OutSize * s.OutSize), s, input, weight, prologue, output);
+            ConvBackwardInput = (s, dOut, weight, dInput) =>
+                backwardInput(Tiles(s.InChannels, s.Batch * s.InSize * s.InSize), s, dOut, weight, dInput);
+            ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) =>
+            {
+                int pixels = s.Batch * s.InSize * s.InSize, tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileColumns);
+                var partials = DoubleScratch(2L * tiles * s.InChannels);
+                throughBatchNorm(Tiles(s.InChannels, pixels), s, dOut, weight, input, prologue, bn, partials);
+                finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, partials, bn);
+            };
+            ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
+            {
+                int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements;
+                var (splits, chunk) = WeightGradientSplits(s.Batch * s.OutSize * s.OutSize, weights);
+                var partials = FloatScratch((long)splits * weights);
+                backwardWeights(Tiles(s.OutChannels, depth, splits), s, input, prologue, dOut, partials, chunk);
+                sumSplits(weights, weights, splits, partials, dWeight);
+            };
+        }
         Statistics = a.LoadStreamKernel<ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.Statistics);
         ScaleShiftTraining = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.ScaleShiftTraining);
         ScaleShiftEvaluation = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.ScaleShiftEvaluation);
@@ -42,10 +85,17 @@ internal sealed partial class KernelSet
         Sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(OptimizerKernels.Sgd);
     }
 
-    public required Action<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>> ConvForward { get; init; }
-    public required Action<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>> ConvBackwardInput { get; init; }
-    public required Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> ConvBackwardInputThroughBatchNorm { get; init; }
-    public required Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>> ConvBackwardWeights { get; init; }
+    /// <summary>Which convolution kernels this set launches.</summary>
+    public ConvolutionVersion Convolution { get; init; }
+
+    /// <summary>out = conv(relu(bn(input))) (BN-ReLU when the prologue is enabled), written at the shape's channel offset.</summary>
+    public required Action<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>> ConvForward { get; init; }
+    /// <summary>dInput = the gradient with respect to a plain input (no prologue).</summary>
+    public required Action<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>> ConvBackwardInput { get; init; }
+    /// <summary>Backward through BN-ReLU into a shared-statistics tensor (DESIGN §4.5): G, S1, S2, dGamma, dBeta.</summary>
+    public required Action<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> ConvBackwardInputThroughBatchNorm { get; init; }
+    /// <summary>dWeight = the weight gradient (overwritten).</summary>
+    public required Action<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>> ConvBackwardWeights { get; init; }
     public required Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> Statistics { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> ScaleShiftTraining { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> ScaleShiftEvaluation { get; init; }
@@ -64,6 +114,49 @@ internal sealed partial class KernelSet
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int> Sgd { get; init; }
     public required Action<Index1D, ChannelRange, ArrayView<float>, uint, float> Dropout { get; init; }
     public required Action<Index1D, ArrayView<float>, float> Fill { get; init; }
+
+    /// <summary>
+    /// Split-K of the tiled weight gradient: pixels per split a multiple of the tile depth and at least 256, at most
+    /// 64 splits, and at most 4 Mi partial floats (16 MiB of scratch).
+    /// </summary>
+    internal static (int Splits, int Chunk) WeightGradientSplits(int pixels, int weights)
+    {
+        int splits = Math.Min(64, Math.Max(1, pixels / 256));
+        splits = Math.Max(1, Math.Min(splits, (4 << 20) / Math.Max(1, weights)));
+        int chunk = ConvolutionKernels.Ceiling(ConvolutionKernels.Ceiling(pixels, splits), ConvolutionKernels.TileDepth) * ConvolutionKernels.TileDepth;
+        return (ConvolutionKernels.Ceiling(pixels, chunk), chunk);
+    }
+
+    // Scratch for the tiled kernels' partial sums: grown on demand (in the first step; growth waits for queued work,
+    // which may still read the old buffer), then reused by every launch, which the stream orders.
+    private readonly Accelerator? _accelerator;
+    private MemoryBuffer1D<float, Stride1D.Dense>? _floatScratch;
+    private MemoryBuffer1D<double, Stride1D.Dense>? _doubleScratch;
+
+    private ArrayView<float> FloatScratch(long length)
+    {
+        if (_floatScratch is null || _floatScratch.Length < length)
+        {
+            _accelerator!.Synchronize();
+            _floatScratch?.Dispose();
+            _floatScratch = _accelerator.Allocate1D<float>(length);
+        }
+        return _floatScratch.View.SubView(0, length);
+    }
+
+    private ArrayView<double> DoubleScratch(long length)
+    {
+        if (_doubleScratch is null || _doubleScratch.Length < length)
+        {
+            _accelerator!.Synchronize();
+            _doubleScratch?.Dispose();
+            _doubleScratch = _accelerator.Allocate1D<double>(length);
+        }
+        return _doubleScratch.View.SubView(0, length);
+    }
+
+    /// <summary>Bytes of scratch the tiled kernels hold now (part of a session's device memory).</summary>
+    public long ScratchBytes => (_floatScratch?.LengthInBytes ?? 0) + (_doubleScratch?.LengthInBytes ?? 0);
 
     /// <summary>Sets a view to zero (on the stream, like every other launch).</summary>
     public void Zero(ArrayView<float> view)

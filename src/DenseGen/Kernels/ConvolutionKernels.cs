@@ -5,10 +5,12 @@ namespace DenseGen.Kernels;
 /// <summary>
 /// BN-ReLU-Conv, forward and backward (float32, NCHW, no bias).
 /// Version 1 (this file): direct convolution, one thread per output element (window clipped once, indices advanced
-/// by addition); backward reductions one group per channel or weight, summed in float64 through shared memory. Simple, correct on every backend, and the baseline
-/// the tiled CUDA versions of a later issue are checked against. The float64 references live in the tests.
+/// by addition); backward reductions one group per channel or weight, summed in float64 through shared memory.
+/// Simple, correct on every backend, and kept as the baseline that version 2 (tiled implicit GEMM,
+/// <c>ConvolutionKernels.Tiled.cs</c>) is compared with. The float64 references live in the tests; both versions are
+/// checked against them.
 /// </summary>
-internal static class ConvolutionKernels
+internal static partial class ConvolutionKernels
 {
     /// <summary>
     /// out[n, OutOffset+co, oy, ox] = sum over ci, ky, kx of w[co, ci, ky, kx] * relu(bn(in[n, ci, iy, ix])), with
