@@ -26,11 +26,15 @@ public class ConvolutionBenchmarks
     [Params("1x1 bottleneck", "3x3 growth")]
     public string Layer { get; set; } = "";
 
+    /// <summary>The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so).</summary>
+    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled)]
+    public ConvolutionVersion Convolution { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
         _device = ComputeDevice.Open();
-        _k = _device.KernelsFor();
+        _k = _device.KernelsFor(Convolution);
         _bottleneck = new ConvShape { Batch = 64, InChannels = 204, InStride = 216, InSize = 32, OutChannels = 48, OutStride = 48, OutSize = 32, Kernel = 1, Stride = 1 };
         _growth = new ConvShape { Batch = 64, InChannels = 48, InStride = 48, InSize = 32, OutChannels = 12, OutStride = 216, OutOffset = 204, OutSize = 32, Kernel = 3, Stride = 1, Padding = 1 };
         var random = new Random(1);
@@ -49,7 +53,7 @@ public class ConvolutionBenchmarks
         _dW2 = Make(12 * 48 * 9);
         _prologue = new Prologue { Scale = Make(216, 0.5, 1.5), Shift = Make(216, -0.5, 0.5), Enabled = 1 };
         _bn = new BatchNormBackward { Gamma = Make(216), Mean = Make(216), InvStd = Make(216), Grad = _grad, S1 = Make(216), S2 = Make(216), DGamma = Make(216), DBeta = Make(216) };
-        Console.WriteLine($"// Convolution kernels on {_device}");
+        Console.WriteLine($"// Convolution kernels on {_device}: {(_device.Kind == DeviceKind.Cpu ? "host kernels (Convolution ignored)" : Convolution.ToString())}");
     }
 
     private (ConvShape Shape, ArrayView<float> Input, ArrayView<float> Weight, ArrayView<float> Output, ArrayView<float> DWeight) Current =>

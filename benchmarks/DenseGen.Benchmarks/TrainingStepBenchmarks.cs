@@ -18,15 +18,19 @@ public class TrainingStepBenchmarks
     private int[] _labels = null!;
     private readonly SgdOptions _sgd = new(0.1f);
 
+    /// <summary>The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so).</summary>
+    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled)]
+    public ConvolutionVersion Convolution { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
         _device = ComputeDevice.Open();
-        _session = DenseNetBC100.CreateSession(_device, batchSize: 64);
+        _session = new DenseNetSession(DenseNetBC100.Description, _device, batchSize: 64, Convolution);
         var random = new Random(1);
         _images = Enumerable.Range(0, 64 * 3 * 32 * 32).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
         _labels = Enumerable.Range(0, 64).Select(_ => random.Next(10)).ToArray();
-        Console.WriteLine($"// TrainingStep on {_device}, arena {_session.ArenaBytes / 1048576.0:F1} MiB");
+        Console.WriteLine($"// TrainingStep on {_device}, {(_device.Kind == DeviceKind.Cpu ? "host kernels (Convolution ignored)" : Convolution + " convolutions")}, arena {_session.ArenaBytes / 1048576.0:F1} MiB");
     }
 
     [Benchmark]

@@ -23,9 +23,10 @@ public class KernelTests
         ["bottleneck 1x1, batch 3, 5x5"] = (3, 4, 4, 5, 6, 6, 0, 1, 1, 0, true),
         ["ImageNet stem 7x7 stride 2 padding 3 on the raw image, 11x11"] = (3, 3, 3, 11, 5, 5, 0, 7, 2, 3, false),
         ["3x3 into channel 3 of 5, batch 2, 5x5"] = (2, 6, 9, 5, 2, 5, 3, 3, 1, 1, true),
-        // Wider than one 32 x 64 tile in every direction (rows, columns, and more than one split of the weight gradient).
-        ["several tiles 3x3: reads 40 of 45 channels, appends 35 at channel 10 of 50, batch 4, 12x12"] = (4, 40, 45, 12, 35, 50, 10, 3, 1, 1, true),
-        ["several tiles 1x1: 70 -> 40 channels, batch 3, 10x10"] = (3, 70, 70, 10, 40, 40, 0, 1, 1, 0, true),
+        // More than one tile in every direction, both tile shapes of the tiled version (35 and 70 rows take 16-row tiles,
+        // 60 rows 32-row tiles) in each of its kernels, and two splits of the weight gradient (576 pixels).
+        ["several tiles 3x3: reads 60 of 64 channels, appends 35 at channel 10 of 50, batch 4, 12x12"] = (4, 60, 64, 12, 35, 50, 10, 3, 1, 1, true),
+        ["several tiles 1x1: 70 -> 60 channels, batch 3, 10x10"] = (3, 70, 70, 10, 60, 60, 0, 1, 1, 0, true),
     };
 
     /// <summary>Every convolution case with every variant this run checks (host, direct, tiled).</summary>

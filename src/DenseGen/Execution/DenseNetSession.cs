@@ -33,6 +33,15 @@ public sealed class DenseNetSession : IDisposable
 
     /// <summary>Lays out the arena and compiles the kernels. Parameters start at the paper's initialisation (seed 0).</summary>
     public DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize)
+        : this(model, device, batchSize, convolution: null)
+    {
+    }
+
+    /// <summary>
+    /// As the public constructor, with the convolution kernels of <paramref name="convolution"/> instead of the device's
+    /// choice (benchmarks compare the versions in one process).
+    /// </summary>
+    internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, ConvolutionVersion? convolution)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(device);
@@ -41,7 +50,7 @@ public sealed class DenseNetSession : IDisposable
         _layout = model.Layout;
         _n = batchSize;
         Plan = new MemoryPlan(model, batchSize);
-        _k = device.KernelsFor();
+        _k = device.KernelsFor(convolution);
         _arena = device.Accelerator.Allocate1D<float>(Plan.Elements);
         _k.Zero(_arena.View);
 

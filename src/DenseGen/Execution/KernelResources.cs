@@ -21,19 +21,25 @@ public static class KernelResources
     [DllImport("cuda", EntryPoint = "cuFuncGetAttribute")]
     private static extern int FuncGetAttribute(out int value, int attribute, IntPtr function);
 
-    /// <summary>One entry per kernel; empty on backends other than CUDA.</summary>
+    /// <summary>One entry per kernel, convolutions of both versions included; empty on backends other than CUDA.</summary>
     public static IReadOnlyList<KernelResource> Inspect(ComputeDevice device)
     {
         var result = new List<KernelResource>();
         if (device.Kind != DeviceKind.Cuda) return result;
         var kernels = device.KernelsFor();
         foreach (var property in typeof(KernelSet).GetProperties(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+            if (property.GetValue(kernels) is Delegate launcher) Add(property.Name, launcher);
+        foreach (var version in new[] { ConvolutionVersion.Direct, ConvolutionVersion.Tiled })
+            foreach (var (name, launcher) in device.KernelsFor(version).ConvolutionLaunchers) Add($"ConvolutionKernels.{name}", launcher);
+        return result;
+
+        void Add(string name, Delegate launcher)
         {
-            if (property.GetValue(kernels) is not Delegate launcher || launcher.GetKernel() is not CudaKernel kernel) continue;
+            // The conv delegates are closures (launch geometry, scratch): their kernels come from ConvolutionLaunchers.
+            if (!launcher.TryGetKernel(out var resolved) || resolved is not CudaKernel kernel) return;
             FuncGetAttribute(out int registers, NumRegisters, kernel.FunctionPtr);
             FuncGetAttribute(out int local, LocalSizeBytes, kernel.FunctionPtr);
-            result.Add(new KernelResource(property.Name, registers, local));
+            result.Add(new KernelResource(name, registers, local));
         }
-        return result;
     }
 }

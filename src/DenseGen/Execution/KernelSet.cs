@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Diagnostics.CodeAnalysis;
 using DenseGen.Kernels;
 using ILGPU;
@@ -25,12 +26,17 @@ internal sealed partial class KernelSet
         _accelerator = a;
         Convolution = convolution;
         KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
+        T Named<T>(string name, T launcher) where T : Delegate
+        {
+            _convolutionLaunchers.Add((name, launcher));
+            return launcher;
+        }
         if (convolution == ConvolutionVersion.Direct)
         {
-            var forward = a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.Forward);
-            var backwardInput = a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardInput);
-            var throughBatchNorm = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(ConvolutionKernels.BackwardInputThroughBatchNorm);
-            var backwardWeights = a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardWeights);
+            var forward = Named("Forward", a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.Forward));
+            var backwardInput = Named("BackwardInput", a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardInput));
+            var throughBatchNorm = Named("BackwardInputThroughBatchNorm", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(ConvolutionKernels.BackwardInputThroughBatchNorm));
+            var backwardWeights = Named("BackwardWeights", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardWeights));
             ConvForward = (s, input, weight, prologue, output) => forward(s.OutputElements, s, input, weight, prologue, output);
             ConvBackwardInput = (s, dOut, weight, dInput) => backwardInput(s.InputElements, s, dOut, weight, dInput);
             ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) => throughBatchNorm(PerGroup(s.InChannels), s, dOut, weight, input, prologue, bn);
@@ -38,30 +44,39 @@ internal sealed partial class KernelSet
         }
         else
         {
-            var forward = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.ForwardTiled);
-            var backwardInput = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardInputTiled);
-            var throughBatchNorm = a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>(ConvolutionKernels.BackwardInputThroughBatchNormTiled);
-            var finishChannels = a.LoadStreamKernel<int, int, ArrayView<double>, BatchNormBackward>(ConvolutionKernels.FinishChannelsFromTiles);
-            var backwardWeights = a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardWeightsTiled);
-            var sumSplits = a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplits);
-            KernelConfig Tiles(int rows, int columns, int splits = 1) => new(ConvolutionKernels.TileGroups(rows, columns) * splits, ConvolutionKernels.TileThreads);
+            var forward = Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int>(ConvolutionKernels.ForwardTiled));
+            var backwardInput = Named("BackwardInputTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputTiled));
+            var throughBatchNorm = Named("BackwardInputThroughBatchNormTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormTiled));
+            var finishChannels = Named("FinishChannelsFromTiles", a.LoadStreamKernel<int, int, ArrayView<double>, BatchNormBackward>(ConvolutionKernels.FinishChannelsFromTiles));
+            var backwardWeights = Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
+            var sumSplits = Named("SumSplits", a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplits));
+            // 16-row tiles where the rows (channels) are few, 32-row tiles otherwise (ConvolutionKernels.TileRowsFor).
+            KernelConfig Tiles(int rows, int columns, int tileRows, int splits = 1) =>
+                new(ConvolutionKernels.TileGroups(rows, columns, tileRows) * splits, ConvolutionKernels.TileThreads);
             ConvForward = (s, input, weight, prologue, output) =>
-                forward(Tiles(s.OutChannels, s.Batch * s.OutSize * s.OutSize), s, input, weight, prologue, output);
+            {
+                int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels);
+                forward(Tiles(s.OutChannels, s.Batch * s.OutSize * s.OutSize, tileRows), s, input, weight, prologue, output, tileRows);
+            };
             ConvBackwardInput = (s, dOut, weight, dInput) =>
-                backwardInput(Tiles(s.InChannels, s.Batch * s.InSize * s.InSize), s, dOut, weight, dInput);
+            {
+                int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
+                backwardInput(Tiles(s.InChannels, s.Batch * s.InSize * s.InSize, tileRows), s, dOut, weight, dInput, tileRows);
+            };
             ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) =>
             {
-                int pixels = s.Batch * s.InSize * s.InSize, tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileColumns);
+                int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
+                int pixels = s.Batch * s.InSize * s.InSize, tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
                 var partials = DoubleScratch(2L * tiles * s.InChannels);
-                throughBatchNorm(Tiles(s.InChannels, pixels), s, dOut, weight, input, prologue, bn, partials);
+                throughBatchNorm(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, input, prologue, bn, partials, tileRows);
                 finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, partials, bn);
             };
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
-                int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements;
+                int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements, tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels);
                 var (splits, chunk) = WeightGradientSplits(s.Batch * s.OutSize * s.OutSize, weights);
                 var partials = FloatScratch((long)splits * weights);
-                backwardWeights(Tiles(s.OutChannels, depth, splits), s, input, prologue, dOut, partials, chunk);
+                backwardWeights(Tiles(s.OutChannels, depth, tileRows, splits), s, input, prologue, dOut, partials, chunk, tileRows);
                 sumSplits(weights, weights, splits, partials, dWeight);
             };
         }
@@ -84,6 +99,14 @@ internal sealed partial class KernelSet
         Fill = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(MemoryKernels.Fill);
         Sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(OptimizerKernels.Sgd);
     }
+
+    private readonly List<(string Name, Delegate Launcher)> _convolutionLaunchers = [];
+
+    /// <summary>
+    /// The compiled convolution kernels behind <see cref="ConvForward"/> and the other conv delegates (which are
+    /// closures choosing launch geometry and scratch), for inspecting registers and spills.
+    /// </summary>
+    internal IReadOnlyList<(string Name, Delegate Launcher)> ConvolutionLaunchers => _convolutionLaunchers;
 
     /// <summary>Which convolution kernels this set launches.</summary>
     public ConvolutionVersion Convolution { get; init; }

@@ -8,11 +8,12 @@ namespace DenseGen.Kernels;
 /// - Each conv is a matrix product whose operands are gathered while loading, never materialised (no im2col buffer):
 ///   forward out[co, p] = W[co, K] * X[K, p] with K = (ci, ky, kx) and p = (n, oy, ox); backward-input
 ///   dX[ci, q] = W^T[ci, K'] * dY[K', q] with K' = (co, ky, kx); backward-weights dW[co, K] = dY[co, p] * X[K, p]^T.
-/// - A group of 128 threads computes a 32 x 64 tile of the product in steps of 8 along the reduction: the two operand
+/// - A group of 128 threads computes a 32 x 64 tile of the product (or 16 x 128 where the rows are few: a growth conv
+///   writes k = 12 channels, which a 32-row tile would pad to 32) in steps of 8 along the reduction: the two operand
 ///   tiles go to shared memory once per step (the BN-ReLU prologue is applied once per loaded element, not once per
 ///   use), and each thread keeps a 4 x 4 block of the result in registers (16 scalar locals, not an array, so ILGPU
-///   keeps them in registers). A thread's rows are ty, ty+8, ty+16, ty+24 and its columns tx, tx+16, tx+32, tx+48, so
-///   neighbouring threads read neighbouring shared words (no bank conflicts) and write neighbouring output pixels.
+///   keeps them in registers). A thread's rows are ty + i * rows/4 and its columns tx + j * columns/4, so neighbouring
+///   threads read neighbouring shared words (no bank conflicts) and write neighbouring output pixels.
 /// - Backward-weights reduces over N*H*W pixels: the pixels are split into chunks (split-K), each group writes a partial
 ///   product for its chunk, and <see cref="SumSplits"/> adds the chunks in a fixed order in float64 (deterministic).
 /// - Backward-input through BN computes the BN-backward terms (G += gamma * dA, sum dA, sum dA * xhat) in the epilogue,
@@ -24,16 +25,20 @@ namespace DenseGen.Kernels;
 /// </summary>
 internal static partial class ConvolutionKernels
 {
-    /// <summary>Rows of a tile: output channels (forward, backward-weights) or input channels (backward-input).</summary>
-    public const int TileRows = 32;
-    /// <summary>Columns of a tile: pixels (forward, backward-input) or weight columns K (backward-weights).</summary>
-    public const int TileColumns = 64;
+    // A tile has TileArea = rows x columns elements: 32 x 64 (wide) or 16 x 128 (narrow). Rows are output channels
+    // (forward, backward-weights) or input channels (backward-input); columns are pixels (forward, backward-input) or
+    // weight columns K (backward-weights).
+    public const int TileArea = 2048;
+    public const int MaxTileRows = 32, MaxTileColumns = 128;
     /// <summary>Reduction elements per shared-memory step.</summary>
     public const int TileDepth = 8;
     public const int TileThreads = 128;
 
+    /// <summary>16-row tiles where they waste fewer rows than 32-row ones (12 or 48 channels), else 32.</summary>
+    public static int TileRowsFor(int rows) => Ceiling(rows, 16) * 16 < Ceiling(rows, 32) * 32 ? 16 : 32;
+
     /// <summary>Groups for a rows x columns product: column tiles vary fastest (neighbouring groups share weights).</summary>
-    public static int TileGroups(int rows, int columns) => Ceiling(rows, TileRows) * Ceiling(columns, TileColumns);
+    public static int TileGroups(int rows, int columns, int tileRows) => Ceiling(rows, tileRows) * Ceiling(columns, TileArea / tileRows);
 
     public static int Ceiling(int a, int b) => (a + b - 1) / b;
 
@@ -42,11 +47,11 @@ internal static partial class ConvolutionKernels
     {
         public float A00, A01, A02, A03, A10, A11, A12, A13, A20, A21, A22, A23, A30, A31, A32, A33;
 
-        /// <summary>Adds one step of the product: rows at left[ty + 8i], columns at right[tx + 16j].</summary>
-        public void Step(ArrayView<float> left, int leftAt, ArrayView<float> right, int rightAt)
+        /// <summary>Adds one step of the product: rows at left[leftAt + i * rowStride], columns at right[rightAt + j * columnStride].</summary>
+        public void Step(ArrayView<float> left, int leftAt, int rowStride, ArrayView<float> right, int rightAt, int columnStride)
         {
-            float a0 = left[leftAt], a1 = left[leftAt + 8], a2 = left[leftAt + 16], a3 = left[leftAt + 24];
-            float b0 = right[rightAt], b1 = right[rightAt + 16], b2 = right[rightAt + 32], b3 = right[rightAt + 48];
+            float a0 = left[leftAt], a1 = left[leftAt + rowStride], a2 = left[leftAt + 2 * rowStride], a3 = left[leftAt + 3 * rowStride];
+            float b0 = right[rightAt], b1 = right[rightAt + columnStride], b2 = right[rightAt + 2 * columnStride], b3 = right[rightAt + 3 * columnStride];
             A00 += a0 * b0; A01 += a0 * b1; A02 += a0 * b2; A03 += a0 * b3;
             A10 += a1 * b0; A11 += a1 * b1; A12 += a1 * b2; A13 += a1 * b3;
             A20 += a2 * b0; A21 += a2 * b1; A22 += a2 * b2; A23 += a2 * b3;
@@ -72,6 +77,22 @@ internal static partial class ConvolutionKernels
         }
     }
 
+    /// <summary>A tile's geometry for a group: 32 x 64 or 16 x 128, and where this thread's 4 x 4 block sits.</summary>
+    private readonly struct TileGeometry
+    {
+        public readonly int Rows, Columns, RowStride, ColumnStride, Tx, Ty;
+
+        public TileGeometry(int tileRows)
+        {
+            Rows = tileRows;
+            Columns = TileArea / tileRows;
+            RowStride = tileRows / 4;
+            ColumnStride = Columns / 4;
+            Tx = Group.IdxX % ColumnStride;
+            Ty = Group.IdxX / ColumnStride;
+        }
+    }
+
     /// <summary>relu(bn(x)) of the prologue, or x; zero outside the image (padding lies outside BN-ReLU, as in PyTorch).</summary>
     private static float LoadInput(ConvShape s, ArrayView<float> input, Prologue prologue, int imageBase, int y0, int x0, int k)
     {
@@ -93,19 +114,20 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// Forward, version 2: out = W * relu(bn(X)) as a tiled implicit GEMM. Launch with <see cref="TileGroups"/>(OutChannels,
-    /// Batch * OutSize^2) groups of <see cref="TileThreads"/> threads.
+    /// Batch * OutSize^2, tileRows) groups of <see cref="TileThreads"/> threads; tileRows from <see cref="TileRowsFor"/>.
     /// </summary>
-    public static void ForwardTiled(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output)
+    public static void ForwardTiled(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output, int tileRows)
     {
-        var weightTile = SharedMemory.Allocate<float>(TileDepth * TileRows);
-        var inputTile = SharedMemory.Allocate<float>(TileDepth * TileColumns);
-        int t = Group.IdxX, tx = t % 16, ty = t / 16;
+        var weightTile = SharedMemory.Allocate<float>(TileDepth * MaxTileRows);
+        var inputTile = SharedMemory.Allocate<float>(TileDepth * MaxTileColumns);
+        var g = new TileGeometry(tileRows);
+        int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
-        int columnTiles = Ceiling(pixels, TileColumns);
-        int pixel0 = Grid.IdxX % columnTiles * TileColumns, co0 = Grid.IdxX / columnTiles * TileRows;
+        int columnTiles = Ceiling(pixels, g.Columns);
+        int pixel0 = Grid.IdxX % columnTiles * g.Columns, co0 = Grid.IdxX / columnTiles * g.Rows;
 
         // The pixel this thread loads for the input tile (fixed for the whole reduction): decoded once.
-        int loadColumn = t % TileColumns, loadRow = t / TileColumns;
+        int loadColumn = t % g.Columns, loadRow = t / g.Columns;
         int p = pixel0 + loadColumn;
         bool pixelValid = p < pixels;
         int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
@@ -115,36 +137,36 @@ internal static partial class ConvolutionKernels
         var block = default(Block4x4);
         for (int k0 = 0; k0 < depth; k0 += TileDepth)
         {
-            // Weight tile [TileDepth][TileRows]: W[co, k0 + kk]; threads run along k (contiguous in memory).
-            for (int e = t; e < TileDepth * TileRows; e += TileThreads)
+            // Weight tile [TileDepth][rows]: W[co, k0 + kk]; threads run along k (contiguous in memory).
+            for (int e = t; e < TileDepth * g.Rows; e += TileThreads)
             {
                 int kk = e % TileDepth, m = e / TileDepth;
                 int co = co0 + m, k = k0 + kk;
-                weightTile[kk * TileRows + m] = co < s.OutChannels && k < depth ? weight[co * depth + k] : 0f;
+                weightTile[kk * g.Rows + m] = co < s.OutChannels && k < depth ? weight[co * depth + k] : 0f;
             }
-            // Input tile [TileDepth][TileColumns]: relu(bn(x)) gathered from the image, threads run along pixels.
-            for (int kk = loadRow; kk < TileDepth; kk += TileThreads / TileColumns)
+            // Input tile [TileDepth][columns]: relu(bn(x)) gathered from the image, threads run along pixels.
+            for (int kk = loadRow; kk < TileDepth; kk += TileThreads / g.Columns)
             {
                 int k = k0 + kk;
-                inputTile[kk * TileColumns + loadColumn] = pixelValid && k < depth ? LoadInput(s, input, prologue, imageBase, y0, x0, k) : 0f;
+                inputTile[kk * g.Columns + loadColumn] = pixelValid && k < depth ? LoadInput(s, input, prologue, imageBase, y0, x0, k) : 0f;
             }
             Group.Barrier();
-            for (int kk = 0; kk < TileDepth; kk++) block.Step(weightTile, kk * TileRows + ty, inputTile, kk * TileColumns + tx);
+            for (int kk = 0; kk < TileDepth; kk++) block.Step(weightTile, kk * g.Rows + g.Ty, g.RowStride, inputTile, kk * g.Columns + g.Tx, g.ColumnStride);
             Group.Barrier();
         }
 
         for (int j = 0; j < 4; j++)
         {
-            int q = pixel0 + tx + 16 * j;
+            int q = pixel0 + g.Tx + g.ColumnStride * j;
             if (q >= pixels) continue;
             int qn = q / outArea, qr = q - qn * outArea;
             int at = (qn * s.OutStride + s.OutOffset) * outArea + qr; // channel 0 of this pixel
             block.Column(j, out float r0, out float r1, out float r2, out float r3);
-            int co = co0 + ty;
+            int co = co0 + g.Ty, stride = g.RowStride;
             if (co < s.OutChannels) output[at + co * outArea] = r0;
-            if (co + 8 < s.OutChannels) output[at + (co + 8) * outArea] = r1;
-            if (co + 16 < s.OutChannels) output[at + (co + 16) * outArea] = r2;
-            if (co + 24 < s.OutChannels) output[at + (co + 24) * outArea] = r3;
+            if (co + stride < s.OutChannels) output[at + (co + stride) * outArea] = r1;
+            if (co + 2 * stride < s.OutChannels) output[at + (co + 2 * stride) * outArea] = r2;
+            if (co + 3 * stride < s.OutChannels) output[at + (co + 3 * stride) * outArea] = r3;
         }
     }
 
@@ -171,20 +193,20 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// The product dX = W^T dY for one 32 x 64 tile (input channels x input pixels): the shared body of both
-    /// backward-input kernels. Returns the thread's block; ci0 and q0 are the tile's first channel and pixel.
+    /// The product dX = W^T dY for one tile (input channels x input pixels): the shared body of both backward-input
+    /// kernels. Returns the thread's block; ci0 and q0 are the tile's first channel and pixel.
     /// </summary>
-    private static Block4x4 InputGradientTile(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, out int ci0, out int q0)
+    private static Block4x4 InputGradientTile(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, out int ci0, out int q0)
     {
-        var weightTile = SharedMemory.Allocate<float>(TileDepth * TileRows);
-        var gradientTile = SharedMemory.Allocate<float>(TileDepth * TileColumns);
-        int t = Group.IdxX, tx = t % 16, ty = t / 16;
+        var weightTile = SharedMemory.Allocate<float>(TileDepth * MaxTileRows);
+        var gradientTile = SharedMemory.Allocate<float>(TileDepth * MaxTileColumns);
+        int t = Group.IdxX;
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, kk2 = s.Kernel * s.Kernel, depth = s.OutChannels * kk2;
-        int columnTiles = Ceiling(pixels, TileColumns);
-        q0 = Grid.IdxX % columnTiles * TileColumns;
-        ci0 = Grid.IdxX / columnTiles * TileRows;
+        int columnTiles = Ceiling(pixels, g.Columns);
+        q0 = Grid.IdxX % columnTiles * g.Columns;
+        ci0 = Grid.IdxX / columnTiles * g.Rows;
 
-        int loadColumn = t % TileColumns, loadRow = t / TileColumns;
+        int loadColumn = t % g.Columns, loadRow = t / g.Columns;
         int q = q0 + loadColumn;
         bool pixelValid = q < pixels;
         int n = q / inArea, qr = q - n * inArea, iy = qr / s.InSize, ix = qr - iy * s.InSize;
@@ -194,7 +216,7 @@ internal static partial class ConvolutionKernels
         var block = default(Block4x4);
         for (int k0 = 0; k0 < depth; k0 += TileDepth)
         {
-            for (int e = t; e < TileDepth * TileRows; e += TileThreads)
+            for (int e = t; e < TileDepth * g.Rows; e += TileThreads)
             {
                 int kk = e % TileDepth, m = e / TileDepth;
                 int ci = ci0 + m, k = k0 + kk;
@@ -204,15 +226,15 @@ internal static partial class ConvolutionKernels
                     int co = k / kk2, r = k - co * kk2;
                     w = weight[co * weightRow + ci * kk2 + r];
                 }
-                weightTile[kk * TileRows + m] = w;
+                weightTile[kk * g.Rows + m] = w;
             }
-            for (int kk = loadRow; kk < TileDepth; kk += TileThreads / TileColumns)
+            for (int kk = loadRow; kk < TileDepth; kk += TileThreads / g.Columns)
             {
                 int k = k0 + kk;
-                gradientTile[kk * TileColumns + loadColumn] = pixelValid && k < depth ? LoadOutputGradient(s, dOut, gradientBase, iy, ix, k) : 0f;
+                gradientTile[kk * g.Columns + loadColumn] = pixelValid && k < depth ? LoadOutputGradient(s, dOut, gradientBase, iy, ix, k) : 0f;
             }
             Group.Barrier();
-            for (int kk = 0; kk < TileDepth; kk++) block.Step(weightTile, kk * TileRows + ty, gradientTile, kk * TileColumns + tx);
+            for (int kk = 0; kk < TileDepth; kk++) block.Step(weightTile, kk * g.Rows + g.Ty, g.RowStride, gradientTile, kk * g.Columns + g.Tx, g.ColumnStride);
             Group.Barrier();
         }
         return block;
@@ -220,60 +242,63 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// Backward-input of a conv with a plain input (the transition's 1x1 conv after pooling), version 2. Launch with
-    /// <see cref="TileGroups"/>(InChannels, Batch * InSize^2) groups of <see cref="TileThreads"/> threads.
+    /// <see cref="TileGroups"/>(InChannels, Batch * InSize^2, tileRows) groups of <see cref="TileThreads"/> threads.
     /// </summary>
-    public static void BackwardInputTiled(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput)
+    public static void BackwardInputTiled(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int tileRows)
     {
-        var block = InputGradientTile(s, dOut, weight, out int ci0, out int q0);
-        int tx = Group.IdxX % 16, ty = Group.IdxX / 16, inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
+        var g = new TileGeometry(tileRows);
+        var block = InputGradientTile(s, dOut, weight, g, out int ci0, out int q0);
+        int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
         for (int j = 0; j < 4; j++)
         {
-            int q = q0 + tx + 16 * j;
+            int q = q0 + g.Tx + g.ColumnStride * j;
             if (q >= pixels) continue;
             int n = q / inArea, at = n * s.InStride * inArea + (q - n * inArea);
             block.Column(j, out float r0, out float r1, out float r2, out float r3);
-            int ci = ci0 + ty;
+            int ci = ci0 + g.Ty, stride = g.RowStride;
             if (ci < s.InChannels) dInput[at + ci * inArea] = r0;
-            if (ci + 8 < s.InChannels) dInput[at + (ci + 8) * inArea] = r1;
-            if (ci + 16 < s.InChannels) dInput[at + (ci + 16) * inArea] = r2;
-            if (ci + 24 < s.InChannels) dInput[at + (ci + 24) * inArea] = r3;
+            if (ci + stride < s.InChannels) dInput[at + (ci + stride) * inArea] = r1;
+            if (ci + 2 * stride < s.InChannels) dInput[at + (ci + 2 * stride) * inArea] = r2;
+            if (ci + 3 * stride < s.InChannels) dInput[at + (ci + 3 * stride) * inArea] = r3;
         }
     }
 
     /// <summary>
     /// Backward through BN-ReLU into a shared-statistics tensor (DESIGN §4.5), version 2: the tile's dX = W^T dY, then
     /// in the epilogue dA = dX where the consumer's ReLU let the value through, G += gamma * dA, and the channel sums
-    /// of dA and dA * xhat over the tile's pixels, written to <paramref name="partials"/>[(tile * InChannels + ci) * 2].
-    /// <see cref="FinishChannelsFromTiles"/> then finishes the channels. Launch as <see cref="BackwardInputTiled"/>.
+    /// of dA and dA * xhat over the tile's pixels, written to <paramref name="partials"/>[(tile * InChannels + ci) * 2],
+    /// tile = first pixel / tile columns. <see cref="FinishChannelsFromTiles"/> then finishes the channels. Launch as
+    /// <see cref="BackwardInputTiled"/>.
     /// </summary>
     public static void BackwardInputThroughBatchNormTiled(
-        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials)
+        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials, int tileRows)
     {
         var sums = SharedMemory.Allocate<double>(2 * TileThreads);
-        var block = InputGradientTile(s, dOut, weight, out int ci0, out int q0);
-        int t = Group.IdxX, tx = t % 16, ty = t / 16, inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
-        int tile = q0 / TileColumns;
+        var g = new TileGeometry(tileRows);
+        var block = InputGradientTile(s, dOut, weight, g, out int ci0, out int q0);
+        int t = Group.IdxX, inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
+        int tile = q0 / g.Columns, step = g.ColumnStride, first = q0 + g.Tx;
         for (int i = 0; i < 4; i++)
         {
-            int ci = ci0 + ty + 8 * i;
+            int ci = ci0 + g.Ty + g.RowStride * i;
             double sumA = 0, sumAX = 0;
             if (ci < s.InChannels)
             {
                 block.Row(i, out float d0, out float d1, out float d2, out float d3);
                 float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci], scale = prologue.Scale[ci], shift = prologue.Shift[ci];
-                AccumulateBatchNorm(s, input, bn, ci, q0 + tx, pixels, inArea, d0, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, q0 + tx + 16, pixels, inArea, d1, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, q0 + tx + 32, pixels, inArea, d2, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, q0 + tx + 48, pixels, inArea, d3, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                AccumulateBatchNorm(s, input, bn, ci, first, pixels, inArea, d0, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                AccumulateBatchNorm(s, input, bn, ci, first + step, pixels, inArea, d1, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                AccumulateBatchNorm(s, input, bn, ci, first + 2 * step, pixels, inArea, d2, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                AccumulateBatchNorm(s, input, bn, ci, first + 3 * step, pixels, inArea, d3, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
             }
-            // The 16 threads of a row (same ty) hold the same channel: sum them in a fixed order.
+            // The threads of a row (same Ty, consecutive t) hold the same channel: sum them in a fixed order.
             sums[2 * t] = sumA;
             sums[2 * t + 1] = sumAX;
             Group.Barrier();
-            if (tx == 0 && ci < s.InChannels)
+            if (g.Tx == 0 && ci < s.InChannels)
             {
                 double a = 0, ax = 0;
-                for (int u = 0; u < 16; u++) { a += sums[2 * (t + u)]; ax += sums[2 * (t + u) + 1]; }
+                for (int u = 0; u < g.ColumnStride; u++) { a += sums[2 * (t + u)]; ax += sums[2 * (t + u) + 1]; }
                 int at = (tile * s.InChannels + ci) * 2;
                 partials[at] = a;
                 partials[at + 1] = ax;
@@ -312,25 +337,26 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// Backward-weights, version 2: dW[co, K] = sum over pixels of dY[co, p] * relu(bn(X))[K, p], a 32 x 64 tile of
-    /// (output channels x weight columns) per group, over one chunk of <paramref name="chunk"/> pixels (a multiple of
+    /// Backward-weights, version 2: dW[co, K] = sum over pixels of dY[co, p] * relu(bn(X))[K, p], a tile of (output
+    /// channels x weight columns) per group, over one chunk of <paramref name="chunk"/> pixels (a multiple of
     /// <see cref="TileDepth"/>). Writes partials[split][co * K + k]; <see cref="SumSplits"/> adds the splits. Launch
-    /// with TileGroups(OutChannels, InChannels * Kernel^2) * splits groups of <see cref="TileThreads"/> threads.
+    /// with TileGroups(OutChannels, InChannels * Kernel^2, tileRows) * splits groups of <see cref="TileThreads"/> threads.
     /// </summary>
-    public static void BackwardWeightsTiled(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
+    public static void BackwardWeightsTiled(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk, int tileRows)
     {
-        var gradientTile = SharedMemory.Allocate<float>(TileDepth * TileRows);
-        var inputTile = SharedMemory.Allocate<float>(TileDepth * TileColumns);
-        int t = Group.IdxX, tx = t % 16, ty = t / 16;
+        var gradientTile = SharedMemory.Allocate<float>(TileDepth * MaxTileRows);
+        var inputTile = SharedMemory.Allocate<float>(TileDepth * MaxTileColumns);
+        var g = new TileGeometry(tileRows);
+        int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, kk2 = s.Kernel * s.Kernel, depth = s.InChannels * kk2;
-        int tiles = TileGroups(s.OutChannels, depth), columnTiles = Ceiling(depth, TileColumns);
+        int tiles = TileGroups(s.OutChannels, depth, tileRows), columnTiles = Ceiling(depth, g.Columns);
         int split = Grid.IdxX / tiles, tileIndex = Grid.IdxX - split * tiles;
-        int k0 = tileIndex % columnTiles * TileColumns, co0 = tileIndex / columnTiles * TileRows;
+        int k0 = tileIndex % columnTiles * g.Columns, co0 = tileIndex / columnTiles * g.Rows;
         int begin = split * chunk, end = begin + chunk < pixels ? begin + chunk : pixels;
 
-        // Each thread loads one pixel per step (pp) for two gradient rows and four weight columns: decoded once here.
+        // Each thread loads one pixel per step (pp), decoded once per step, for rows lane, lane + 16 of the gradient tile
+        // and columns lane, lane + 16, ... of the input tile: neighbouring threads read neighbouring pixels.
         int pp = t % TileDepth, lane = t / TileDepth; // lane 0..15
-        int column0 = k0 + lane, column1 = column0 + 16, column2 = column0 + 32, column3 = column0 + 48;
 
         var block = default(Block4x4);
         for (int p0 = begin; p0 < end; p0 += TileDepth)
@@ -339,30 +365,33 @@ internal static partial class ConvolutionKernels
             bool valid = p < end;
             int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
             int gradientAt = (n * s.OutStride + s.OutOffset) * outArea + pr;
-            int co = co0 + lane;
-            gradientTile[pp * TileRows + lane] = valid && co < s.OutChannels ? dOut[gradientAt + co * outArea] : 0f;
-            gradientTile[pp * TileRows + lane + 16] = valid && co + 16 < s.OutChannels ? dOut[gradientAt + (co + 16) * outArea] : 0f;
+            for (int m = lane; m < g.Rows; m += 16)
+            {
+                int co = co0 + m;
+                gradientTile[pp * g.Rows + m] = valid && co < s.OutChannels ? dOut[gradientAt + co * outArea] : 0f;
+            }
             int imageBase = n * s.InStride * s.InSize * s.InSize, y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
-            inputTile[pp * TileColumns + lane] = valid && column0 < depth ? LoadInput(s, input, prologue, imageBase, y0, x0, column0) : 0f;
-            inputTile[pp * TileColumns + lane + 16] = valid && column1 < depth ? LoadInput(s, input, prologue, imageBase, y0, x0, column1) : 0f;
-            inputTile[pp * TileColumns + lane + 32] = valid && column2 < depth ? LoadInput(s, input, prologue, imageBase, y0, x0, column2) : 0f;
-            inputTile[pp * TileColumns + lane + 48] = valid && column3 < depth ? LoadInput(s, input, prologue, imageBase, y0, x0, column3) : 0f;
+            for (int c = lane; c < g.Columns; c += 16)
+            {
+                int k = k0 + c;
+                inputTile[pp * g.Columns + c] = valid && k < depth ? LoadInput(s, input, prologue, imageBase, y0, x0, k) : 0f;
+            }
             Group.Barrier();
-            for (int kk = 0; kk < TileDepth; kk++) block.Step(gradientTile, kk * TileRows + ty, inputTile, kk * TileColumns + tx);
+            for (int kk = 0; kk < TileDepth; kk++) block.Step(gradientTile, kk * g.Rows + g.Ty, g.RowStride, inputTile, kk * g.Columns + g.Tx, g.ColumnStride);
             Group.Barrier();
         }
 
-        int weights = s.OutChannels * depth, splitBase = split * weights;
+        int weights = s.OutChannels * depth, splitBase = split * weights, cs = g.ColumnStride;
         for (int i = 0; i < 4; i++)
         {
-            int co = co0 + ty + 8 * i;
+            int co = co0 + g.Ty + g.RowStride * i;
             if (co >= s.OutChannels) continue;
             block.Row(i, out float c0, out float c1, out float c2, out float c3);
-            int at = splitBase + co * depth + k0 + tx;
-            if (k0 + tx < depth) partials[at] = c0;
-            if (k0 + tx + 16 < depth) partials[at + 16] = c1;
-            if (k0 + tx + 32 < depth) partials[at + 32] = c2;
-            if (k0 + tx + 48 < depth) partials[at + 48] = c3;
+            int k = k0 + g.Tx, at = splitBase + co * depth + k;
+            if (k < depth) partials[at] = c0;
+            if (k + cs < depth) partials[at + cs] = c1;
+            if (k + 2 * cs < depth) partials[at + 2 * cs] = c2;
+            if (k + 3 * cs < depth) partials[at + 3 * cs] = c3;
         }
     }
 
