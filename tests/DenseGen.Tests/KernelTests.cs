@@ -213,6 +213,37 @@ public class KernelTests
     }
 
     [Theory]
+    [InlineData(-1, 0f)]
+    [InlineData(0, float.NaN)]
+    [InlineData(4999, float.PositiveInfinity)]
+    [InlineData(2500, float.NegativeInfinity)]
+    public void Non_finite_flag(int at, float value)
+    {
+        using var h = new KernelHarness(9);
+        var values = h.Random(5000, -3e38, 3e38); // large but finite: v - v must still be 0
+        if (at >= 0) values[at] = value;
+        var view = h.Upload(values);
+        var flag = h.Upload([0.0]);
+        h.Kernels.FlagNonFinite(values.Length, view, flag);
+        Assert.Equal(at >= 0 ? 1f : 0f, h.Read(flag)[0]);
+    }
+
+    [Fact]
+    public void A_session_checks_its_gradients_on_the_device()
+    {
+        using var session = SmallPlain.CreateSession(TestDevice.Instance, 2);
+        var images = Enumerable.Range(0, 2 * 2 * 7 * 7).Select(i => (float)Math.Sin(i)).ToArray();
+        session.ForwardBackward(images, [0, 1]);
+        Assert.True(session.GradientsAreFinite());
+        var parameters = session.GetParameters();
+        parameters[SmallPlain.Layout["features.denseblock2.denselayer1.conv1.weight"].Offset] = float.NaN;
+        session.SetParameters(parameters);
+        session.ForwardBackward(images, [0, 1]);
+        Assert.False(session.GradientsAreFinite());
+        Assert.Contains(session.GetGradients(), v => !float.IsFinite(v)); // agrees with the host's view
+    }
+
+    [Theory]
     [InlineData(1, 7, 2, 5, 7)]
     [InlineData(3, 6, 0, 6, 5)]
     public void Statistics_and_finalize_of_a_channel_range(int n, int stride, int offset, int count, int size)

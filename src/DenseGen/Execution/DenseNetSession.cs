@@ -152,6 +152,19 @@ public sealed class DenseNetSession : IDisposable
     /// <summary>The gradients of the last <see cref="ForwardBackward"/>, in parameter order.</summary>
     public float[] GetGradients() => CopyOut(_gradients);
 
+    /// <summary>
+    /// Whether every gradient of the last <see cref="ForwardBackward"/> is finite, checked on the device: one float
+    /// comes back instead of every gradient.
+    /// </summary>
+    public bool GradientsAreFinite()
+    {
+        // The logits' gradient is used only inside a backward pass: its first float serves as the flag.
+        var flag = _dLogits.SubView(0, 1);
+        _k.Zero(flag);
+        _k.FlagNonFinite((int)_gradients.Length, _gradients, flag);
+        return CopyOut(flag)[0] == 0f;
+    }
+
     /// <summary>Copies the BN running statistics in.</summary>
     public void SetRunningStatistics(ReadOnlySpan<float> values) => CopyIn(_running, values, "running statistics");
 

@@ -94,6 +94,7 @@ internal sealed partial class KernelSet
                 ForEach(count, i => ClassifierKernels.LinearBackwardParameters(i, batch, features, classes, input, dLogits, dWeight, dBias)),
             Sgd = (count, parameters, gradients, momentumBuffer, learningRate, momentum, weightDecay, nesterov, firstStep) =>
                 ForEach(count, i => OptimizerKernels.Sgd(i, parameters, gradients, momentumBuffer, learningRate, momentum, weightDecay, nesterov, firstStep)),
+            FlagNonFinite = (count, values, flag) => ForEach(count, i => OptimizerKernels.FlagNonFinite(i, values, flag)),
             Dropout = (count, r, buffer, seed, rate) => ForEach(count, i => DropoutKernels.Apply(i, r, buffer, seed, rate)),
             Fill = (count, target, value) => HostMemory.Fill(target.SubView(0, count.X), value),
         };

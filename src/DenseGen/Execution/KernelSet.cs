@@ -97,6 +97,7 @@ internal sealed partial class KernelSet
         LinearBackwardParameters = a.LoadAutoGroupedStreamKernel<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardParameters);
         Dropout = a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, uint, float>(DropoutKernels.Apply);
         Fill = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(MemoryKernels.Fill);
+        FlagNonFinite = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(OptimizerKernels.FlagNonFinite);
         Sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(OptimizerKernels.Sgd);
     }
 
@@ -136,6 +137,7 @@ internal sealed partial class KernelSet
     public required Action<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LinearBackwardParameters { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int> Sgd { get; init; }
     public required Action<Index1D, ChannelRange, ArrayView<float>, uint, float> Dropout { get; init; }
+    public required Action<Index1D, ArrayView<float>, ArrayView<float>> FlagNonFinite { get; init; }
     public required Action<Index1D, ArrayView<float>, float> Fill { get; init; }
 
     /// <summary>

@@ -17,6 +17,16 @@ internal static class OptimizerKernels
         float step = nesterov != 0 ? d + momentum * buffer : buffer;
         parameters[i] -= learningRate * step;
     }
+
+    /// <summary>
+    /// flag[0] = 1 where values[i] is NaN or infinite (every writer writes the same value, so the race is benign): the
+    /// trainer's divergence check reads one float instead of copying every gradient to the host each step.
+    /// </summary>
+    public static void FlagNonFinite(Index1D i, ArrayView<float> values, ArrayView<float> flag)
+    {
+        float v = values[i];
+        if (v - v != 0f) flag[0] = 1f; // NaN - NaN and inf - inf are NaN; finite - itself is 0
+    }
 }
 
 /// <summary>Filling memory. ILGPU's MemSetToZero fails on OpenCL sub-views (PoCL 6), so zeroing is a kernel everywhere.</summary>

@@ -85,7 +85,7 @@ public sealed class Trainer
             {
                 step++;
                 float loss = _session.ForwardBackward(batch.Images, batch.Labels);
-                if (!float.IsFinite(loss) || !AllFinite(_session.GetGradients(), out _)) throw Diverged(epoch, step, loss, batch.Images);
+                if (!float.IsFinite(loss) || !_session.GradientsAreFinite()) throw Diverged(epoch, step, loss, batch.Images);
                 _session.Step(sgd);
                 lossSum += loss;
                 var logits = _session.GetLogits();
