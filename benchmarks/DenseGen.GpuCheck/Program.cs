@@ -19,7 +19,7 @@ using DenseGen.Model;
 // Writes densegen.json into --out. Exit code 1 when a check fails.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string outDir = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? "results";
-bool quick = args.Contains("--quick"), skipChecks = args.Contains("--skip-checks");
+bool quick = args.Contains("--quick"), skipChecks = args.Contains("--skip-checks"), launchesOnly = args.Contains("--launches");
 double budgetSeconds = double.Parse(args.SkipWhile(a => a != "--budget").Skip(1).FirstOrDefault() ?? "240");
 Directory.CreateDirectory(outDir);
 var total = Stopwatch.StartNew();
@@ -30,6 +30,22 @@ using var gpu = ComputeDevice.Open(Environment.GetEnvironmentVariable("DENSEGEN_
 using var cpu = ComputeDevice.Open("cpu");
 Console.WriteLine($"device: {gpu}");
 results["device"] = gpu.ToString();
+
+// --launches: kernel launches per training step (batch 1; the count does not depend on the batch), on any device.
+if (launchesOnly)
+{
+    foreach (var (name, model) in new[] { ("densenet-bc-100", DenseNetBC100.Description), ("densenet-121", DenseNet121.Description) })
+        foreach (var version in new[] { ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+        {
+            using var session = new DenseNetSession(model, gpu, 1, version);
+            var images = new float[model.InputChannels * model.InputSize * model.InputSize];
+            session.TrainStep(images, [0], new SgdOptions(0.1f));
+            long before = gpu.KernelsFor(version).Launches;
+            session.TrainStep(images, [0], new SgdOptions(0.1f));
+            Console.WriteLine($"{name} {version}: {gpu.KernelsFor(version).Launches - before} launches per training step");
+        }
+    return 0;
+}
 
 // The first step on a fresh device: kernel compilation included (the target is under 3 s).
 if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
@@ -76,6 +92,7 @@ void Time(string name, ModelDescription model, long plannedBytes, int batch, Con
     long used = freeBefore - FreeDeviceMemory();
     var times = new List<double>();
     double stepBudget = Math.Max(10, budgetSeconds - total.Elapsed.TotalSeconds) / 2;
+    long launchesBefore = gpu.KernelsFor(version).Launches;
     var timed = Stopwatch.StartNew();
     for (int i = 0; i < 6 && timed.Elapsed.TotalSeconds < stepBudget; i++)
     {
@@ -83,18 +100,20 @@ void Time(string name, ModelDescription model, long plannedBytes, int batch, Con
         loss = session.TrainStep(images, labels, sgd); // reads the loss back: the step has finished
         times.Add(sw.Elapsed.TotalSeconds);
     }
+    double launches = (double)(gpu.KernelsFor(version).Launches - launchesBefore) / times.Count;
     if (times.Count > 1) times.RemoveAt(0); // warm-up
     times.Sort();
     double median = times[times.Count / 2];
     long scratch = gpu.KernelsFor(version).ScratchBytes;
     Console.WriteLine($"{name}: batch {batch}, first step {firstStep:F2} s, median step {median * 1000:F1} ms over {times.Count}, {batch / median:F1} images/s, " +
                       $"arena {session.ArenaBytes / 1048576.0:F1} MiB (planned {plannedBytes / 1048576.0:F1}) + kernel scratch {scratch / 1048576.0:F1} MiB, " +
-                      $"device memory used {used / 1048576.0:F1} MiB, loss {loss:F3}");
+                      $"device memory used {used / 1048576.0:F1} MiB, {launches:F0} launches per step, loss {loss:F3}");
     results[$"{name}.images_per_second"] = batch / median;
     results[$"{name}.median_step_ms"] = median * 1000;
     results[$"{name}.first_step_s"] = firstStep;
     results[$"{name}.arena_mib"] = session.ArenaBytes / 1048576.0;
     results[$"{name}.scratch_mib"] = scratch / 1048576.0;
+    results[$"{name}.launches_per_step"] = launches;
     results[$"{name}.device_used_mib"] = used / 1048576.0;
     results[$"{name}.steps_timed"] = times.Count;
 }

@@ -229,6 +229,23 @@ public class KernelTests
     }
 
     [Fact]
+    public void A_gpu_kernel_set_names_every_kernel_after_its_method_and_counts_launches()
+    {
+        using var h = new KernelHarness(10, "tiled");
+        var names = h.Kernels.Launchers.Select(l => l.Name).ToList();
+        Assert.All(names, name => Assert.Matches(@"^\w+Kernels\.\w+$", name));
+        Assert.Equal(names.Count, names.Distinct().Count());
+        Assert.Contains("ConvolutionKernels.ForwardTiled", names);
+        Assert.Contains("BatchNormKernels.ScaleShiftTrainingAndRunning", names);
+        var view = h.Upload(h.Random(10));
+        long before = h.Kernels.Launches;
+        h.Kernels.Zero(view);
+        h.Kernels.Zero(view);
+        Assert.Equal(before + 2, h.Kernels.Launches);
+        Assert.All(h.Read(view), v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
     public void A_session_checks_its_gradients_on_the_device()
     {
         using var session = SmallPlain.CreateSession(TestDevice.Instance, 2);

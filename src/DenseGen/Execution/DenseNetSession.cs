@@ -327,8 +327,7 @@ public sealed class DenseNetSession : IDisposable
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
         _k.ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem.Value);
         if (training) Statistics(_stem, conv0.OutputChannels, 0, conv0.OutputChannels, _stemConvSize);
-        Normalize(norm0, _stem, _prologue1, training);
-        if (training) UpdateRunning(norm0, _stem, _stemConvSize);
+        Normalize(norm0, _stem, _prologue1, training, updateRunningAtSize: _stemConvSize);
         var pool = StemPool(first);
         _k.MaxPoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, _stem.Value, _prologue1, first.Value.Value);
         if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size);
@@ -337,15 +336,13 @@ public sealed class DenseNetSession : IDisposable
     private void DenseLayerForward(Block block, int l, bool training)
     {
         var layer = block.Tensors.Layers[l];
-        Normalize(layer.Norm1, block.Value, _prologue1, training);
-        if (training) UpdateRunning(layer.Norm1, block.Value, block.Size);
+        Normalize(layer.Norm1, block.Value, _prologue1, training, updateRunningAtSize: block.Size);
         if (layer.Conv2 is { } conv2)
         {
             var shape1 = BottleneckConv(block, layer);
             _k.ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, BottleneckValue(block));
             if (training) Statistics(_bottleneck with { Value = BottleneckValue(block) }, block.Width, 0, block.Width, block.Size);
-            Normalize(layer.Norm2!, _bottleneck, _prologue2, training);
-            if (training) UpdateRunning(layer.Norm2!, _bottleneck, block.Size);
+            Normalize(layer.Norm2!, _bottleneck, _prologue2, training, updateRunningAtSize: block.Size);
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             _k.ConvForward(shape2, BottleneckValue(block), Param(conv2.Weight), _prologue2, block.Value.Value);
         }
@@ -377,8 +374,7 @@ public sealed class DenseNetSession : IDisposable
     {
         Block from = _blocks[b], to = _blocks[b + 1];
         var t = _layout.Transitions[b];
-        Normalize(t.Norm, from.Value, _prologue1, training);
-        if (training) UpdateRunning(t.Norm, from.Value, from.Size);
+        Normalize(t.Norm, from.Value, _prologue1, training, updateRunningAtSize: from.Size);
         var pool = TransitionPool(from, to);
         _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, PooledValue(from, to));
         var shape = TransitionConv(from, to, t);
@@ -389,8 +385,7 @@ public sealed class DenseNetSession : IDisposable
     private void HeadForward(bool training)
     {
         var last = _blocks[^1];
-        Normalize(_layout.Norm5, last.Value, _prologue1, training);
-        if (training) UpdateRunning(_layout.Norm5, last.Value, last.Size);
+        Normalize(_layout.Norm5, last.Value, _prologue1, training, updateRunningAtSize: last.Size);
         var pool = HeadPool(last);
         _k.GlobalPoolForward(_n * last.Channels, pool, last.Value.Value, _prologue1, _features);
         var fc = _layout.Classifier;
@@ -442,8 +437,8 @@ public sealed class DenseNetSession : IDisposable
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             _k.ConvBackwardWeights(shape2, value, _prologue2, block.Value.Grad, Grad(conv2.Weight));
-            _k.Zero(grad); _k.Zero(bottleneck.S1); _k.Zero(bottleneck.S2);
-            _k.ConvBackwardInputThroughBatchNorm(shape2, block.Value.Grad, Param(conv2.Weight), value, _prologue2, BackwardOf(layer.Norm2!, bottleneck));
+            // The 3x3 conv is the bottleneck's only consumer: it writes grad, S1 and S2 instead of adding (no zeroing launches).
+            _k.ConvBackwardInputThroughBatchNorm(shape2, block.Value.Grad, Param(conv2.Weight), value, _prologue2, BackwardOf(layer.Norm2!, bottleneck) with { Overwrite = 1 });
             FinalizeGradient(bottleneck, block.Width, 0, block.Width, block.Size);
 
             _k.ConvBackwardWeights(shape1, block.Value.Value, _prologue1, grad, Grad(layer.Conv1.Weight));
@@ -499,25 +494,32 @@ public sealed class DenseNetSession : IDisposable
         _k.Statistics(Groups(count), range, t.Value, t.Mean, t.Variance, t.InvStd, Epsilon);
     }
 
-    /// <summary>Folds a BN (over the tensor's first channels) into the prologue's scale and shift; in training also updates its running statistics.</summary>
-    private void Normalize(BatchNormTensors norm, Tensor t, Prologue prologue, bool training)
+    /// <summary>
+    /// Folds a BN (over the tensor's first channels) into the prologue's scale and shift. In a training forward
+    /// (<paramref name="updateRunningAtSize"/> = the feature map's size) the same launch updates its running statistics.
+    /// </summary>
+    private void Normalize(BatchNormTensors norm, Tensor t, Prologue prologue, bool training, int updateRunningAtSize = 0)
     {
         int c = norm.Channels;
         var scale = prologue.Scale.SubView(0, c);
         var shift = prologue.Shift.SubView(0, c);
+        if (training && updateRunningAtSize > 0)
+        {
+            float m = (float)_n * updateRunningAtSize * updateRunningAtSize;
+            var running = new RunningUpdate
+            {
+                BatchVariance = t.Variance, RunningMean = Running(norm.RunningMean), RunningVariance = Running(norm.RunningVariance),
+                Momentum = BatchNormMomentum, Unbias = m / Math.Max(1f, m - 1f),
+            };
+            _k.ScaleShiftTrainingAndRunning(c, t.Mean, t.InvStd, Param(norm.Weight), Param(norm.Bias), scale, shift, running);
+            return;
+        }
         if (training)
         {
             _k.ScaleShiftTraining(c, t.Mean, t.InvStd, Param(norm.Weight), Param(norm.Bias), scale, shift);
             return;
         }
         _k.ScaleShiftEvaluation(c, Running(norm.RunningMean), Running(norm.RunningVariance), Param(norm.Weight), Param(norm.Bias), scale, shift, Epsilon);
-    }
-
-    /// <summary>Running statistics of every BN, updated once per training forward from the shared batch statistics.</summary>
-    private void UpdateRunning(BatchNormTensors norm, Tensor t, int size)
-    {
-        float m = (float)_n * size * size;
-        _k.UpdateRunningStatistics(norm.Channels, t.Mean, t.Variance, Running(norm.RunningMean), Running(norm.RunningVariance), BatchNormMomentum, m / Math.Max(1f, m - 1f));
     }
 
     private void FinalizeGradient(Tensor t, int stride, int offset, int count, int size)

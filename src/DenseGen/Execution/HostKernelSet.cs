@@ -56,8 +56,8 @@ internal sealed partial class KernelSet
                 ForEach(count, c => BatchNormKernels.ScaleShiftTraining(c, mean, invStd, gamma, beta, scale, shift)),
             ScaleShiftEvaluation = (count, runningMean, runningVariance, gamma, beta, scale, shift, epsilon) =>
                 ForEach(count, c => BatchNormKernels.ScaleShiftEvaluation(c, runningMean, runningVariance, gamma, beta, scale, shift, epsilon)),
-            UpdateRunningStatistics = (count, mean, variance, runningMean, runningVariance, momentum, unbias) =>
-                ForEach(count, c => BatchNormKernels.UpdateRunningStatistics(c, mean, variance, runningMean, runningVariance, momentum, unbias)),
+            ScaleShiftTrainingAndRunning = (count, mean, invStd, gamma, beta, scale, shift, running) =>
+                ForEach(count, c => BatchNormKernels.ScaleShiftTrainingAndRunning(c, mean, invStd, gamma, beta, scale, shift, running)),
             Finalize = (count, r, buffer, grad, mean, invStd, s1, s2) =>
                 ForEach(count, i => BatchNormKernels.Finalize(i, r, buffer, grad, mean, invStd, s1, s2)),
             AveragePoolForward = (count, p, input, prologue, output) =>

@@ -26,16 +26,13 @@ public static class KernelResources
     {
         var result = new List<KernelResource>();
         if (device.Kind != DeviceKind.Cuda) return result;
-        var kernels = device.KernelsFor();
-        foreach (var property in typeof(KernelSet).GetProperties(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
-            if (property.GetValue(kernels) is Delegate launcher) Add(property.Name, launcher);
-        foreach (var version in new[] { ConvolutionVersion.Direct, ConvolutionVersion.Tiled })
-            foreach (var (name, launcher) in device.KernelsFor(version).ConvolutionLaunchers) Add($"ConvolutionKernels.{name}", launcher);
+        foreach (var (name, launcher) in device.KernelsFor(ConvolutionVersion.Tiled).Launchers) Add(name, launcher);
+        foreach (var (name, launcher) in device.KernelsFor(ConvolutionVersion.Direct).Launchers)
+            if (name.StartsWith("ConvolutionKernels.", StringComparison.Ordinal)) Add(name, launcher); // the rest are shared
         return result;
 
         void Add(string name, Delegate launcher)
         {
-            // The conv delegates are closures (launch geometry, scratch): their kernels come from ConvolutionLaunchers.
             if (!launcher.TryGetKernel(out var resolved) || resolved is not CudaKernel kernel) return;
             FuncGetAttribute(out int registers, NumRegisters, kernel.FunctionPtr);
             FuncGetAttribute(out int local, LocalSizeBytes, kernel.FunctionPtr);

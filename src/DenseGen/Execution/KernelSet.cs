@@ -1,5 +1,10 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
+using System.Linq.Expressions;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Threading;
 using System.Diagnostics.CodeAnalysis;
 using DenseGen.Kernels;
 using ILGPU;
@@ -26,11 +31,7 @@ internal sealed partial class KernelSet
         _accelerator = a;
         Convolution = convolution;
         KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
-        T Named<T>(string name, T launcher) where T : Delegate
-        {
-            _convolutionLaunchers.Add((name, launcher));
-            return launcher;
-        }
+        T Named<T>(string name, T launcher) where T : Delegate => Counted(launcher, $"(ConvolutionKernels.{name})");
         if (convolution == ConvolutionVersion.Direct)
         {
             var forward = Named("Forward", a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.Forward));
@@ -80,34 +81,57 @@ internal sealed partial class KernelSet
                 sumSplits(weights, weights, splits, partials, dWeight);
             };
         }
-        Statistics = a.LoadStreamKernel<ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.Statistics);
-        ScaleShiftTraining = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.ScaleShiftTraining);
-        ScaleShiftEvaluation = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.ScaleShiftEvaluation);
-        UpdateRunningStatistics = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float>(BatchNormKernels.UpdateRunningStatistics);
-        Finalize = a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.Finalize);
-        AveragePoolForward = a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.AveragePoolForward);
-        AveragePoolBackward = a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.AveragePoolBackwardThroughBatchNorm);
-        MaxPoolForward = a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.MaxPoolForward);
-        MaxPoolBackward = a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.MaxPoolBackwardThroughBatchNorm);
-        GlobalPoolForward = a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.GlobalPoolForward);
-        GlobalPoolBackward = a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm);
-        LinearForward = a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearForward);
-        SoftmaxCrossEntropy = a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.SoftmaxCrossEntropy);
-        LinearBackwardInput = a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardInput);
-        LinearBackwardParameters = a.LoadAutoGroupedStreamKernel<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardParameters);
-        Dropout = a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, uint, float>(DropoutKernels.Apply);
-        Fill = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(MemoryKernels.Fill);
-        FlagNonFinite = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(OptimizerKernels.FlagNonFinite);
-        Sgd = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(OptimizerKernels.Sgd);
+        Statistics = Counted(a.LoadStreamKernel<ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.Statistics));
+        ScaleShiftTraining = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.ScaleShiftTraining));
+        ScaleShiftEvaluation = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.ScaleShiftEvaluation));
+        ScaleShiftTrainingAndRunning = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>(BatchNormKernels.ScaleShiftTrainingAndRunning));
+        Finalize = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.Finalize));
+        AveragePoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.AveragePoolForward));
+        AveragePoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.AveragePoolBackwardThroughBatchNorm));
+        MaxPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.MaxPoolForward));
+        MaxPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.MaxPoolBackwardThroughBatchNorm));
+        GlobalPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.GlobalPoolForward));
+        GlobalPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm));
+        LinearForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearForward));
+        SoftmaxCrossEntropy = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.SoftmaxCrossEntropy));
+        LinearBackwardInput = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardInput));
+        LinearBackwardParameters = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardParameters));
+        Dropout = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, uint, float>(DropoutKernels.Apply));
+        Fill = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(MemoryKernels.Fill));
+        FlagNonFinite = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(OptimizerKernels.FlagNonFinite));
+        Sgd = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(OptimizerKernels.Sgd));
     }
 
-    private readonly List<(string Name, Delegate Launcher)> _convolutionLaunchers = [];
+    private readonly List<(string Name, Delegate Launcher)> _launchers = [];
 
     /// <summary>
-    /// The compiled convolution kernels behind <see cref="ConvForward"/> and the other conv delegates (which are
-    /// closures choosing launch geometry and scratch), for inspecting registers and spills.
+    /// Every compiled kernel of a GPU kernel set as ILGPU loaded it (the properties hold counting wrappers, and the conv
+    /// properties closures that choose launch geometry and scratch), for inspecting registers and spills.
     /// </summary>
-    internal IReadOnlyList<(string Name, Delegate Launcher)> ConvolutionLaunchers => _convolutionLaunchers;
+    internal IReadOnlyList<(string Name, Delegate Launcher)> Launchers => _launchers;
+
+    /// <summary>
+    /// Kernel launches so far (GPU kernel sets; the host's passes are not counted). Launch count is what bounds a
+    /// DenseNet step on a GPU once the kernels are fast: each launch costs microseconds however small its work.
+    /// </summary>
+    public long Launches => _launches;
+
+    private long _launches;
+
+    private void CountLaunch() => Interlocked.Increment(ref _launches);
+
+    /// <summary>The launcher, counting its launches into <see cref="Launches"/> (an expression-compiled wrapper of the same delegate type).</summary>
+    private T Counted<T>(T launcher, [CallerArgumentExpression(nameof(launcher))] string expression = "") where T : Delegate
+    {
+        // Named after the kernel method in "a.LoadXxx<...>(Family.Method)"; the raw launcher is kept for inspection.
+        var match = System.Text.RegularExpressions.Regex.Match(expression, @"\(([\w.]+)\)\s*$");
+        _launchers.Add((match.Success ? match.Groups[1].Value : expression, launcher));
+        var invoke = typeof(T).GetMethod("Invoke")!;
+        var parameters = invoke.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+        var count = Expression.Call(Expression.Constant(this), typeof(KernelSet).GetMethod(nameof(CountLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!);
+        var body = Expression.Block(count, Expression.Invoke(Expression.Constant(launcher), parameters));
+        return Expression.Lambda<T>(body, parameters).Compile();
+    }
 
     /// <summary>Which convolution kernels this set launches.</summary>
     public ConvolutionVersion Convolution { get; init; }
@@ -123,7 +147,7 @@ internal sealed partial class KernelSet
     public required Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> Statistics { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> ScaleShiftTraining { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> ScaleShiftEvaluation { get; init; }
-    public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float> UpdateRunningStatistics { get; init; }
+    public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate> ScaleShiftTrainingAndRunning { get; init; }
     public required Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> Finalize { get; init; }
     public required Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>> AveragePoolForward { get; init; }
     public required Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> AveragePoolBackward { get; init; }

@@ -64,6 +64,16 @@ internal static class BatchNormKernels
         shift[c] = beta[c] - runningMean[c] * a;
     }
 
+    /// <summary>
+    /// Training-mode scale/shift and the running-statistics update of one BN in one launch (both per channel of the
+    /// same range; a separate launch each cost a launch per BN per step).
+    /// </summary>
+    public static void ScaleShiftTrainingAndRunning(Index1D c, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> scale, ArrayView<float> shift, RunningUpdate running)
+    {
+        ScaleShiftTraining(c, mean, invStd, gamma, beta, scale, shift);
+        UpdateRunningStatistics(c, mean, running.BatchVariance, running.RunningMean, running.RunningVariance, running.Momentum, running.Unbias);
+    }
+
     /// <summary>PyTorch's update: running = (1 - momentum) running + momentum batch, with the unbiased variance.</summary>
     public static void UpdateRunningStatistics(Index1D c, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> runningMean, ArrayView<float> runningVariance, float momentum, float unbias)
     {
@@ -91,19 +101,25 @@ internal static class BatchNormKernels
     /// </summary>
     internal static void Accumulate(BatchNormBackward bn, int at, float x, float dA, float gamma, float mean, float invStd, ref double sumA, ref double sumAX)
     {
-        bn.Grad[at] += gamma * dA;
+        bn.Grad[at] = (bn.Overwrite != 0 ? 0f : bn.Grad[at]) + gamma * dA;
         sumA += dA;
         sumAX += dA * (x - mean) * invStd;
     }
 
-    /// <summary>End of a consumer's per-channel backward: write its gamma/beta gradients and add to S1, S2.</summary>
+    /// <summary>An element whose gradient the consumer's ReLU blocked: nothing to add, but a first consumer writes zero.</summary>
+    internal static void Blocked(BatchNormBackward bn, int at)
+    {
+        if (bn.Overwrite != 0) bn.Grad[at] = 0f;
+    }
+
+    /// <summary>End of a consumer's per-channel backward: write its gamma/beta gradients and add to (or set) S1, S2.</summary>
     internal static void FinishChannel(BatchNormBackward bn, int c, double sumA, double sumAX)
     {
         float gamma = bn.Gamma[c];
         bn.DBeta[c] = (float)sumA;
         bn.DGamma[c] = (float)sumAX;
-        bn.S1[c] += (float)(gamma * sumA);
-        bn.S2[c] += (float)(gamma * sumAX);
+        bn.S1[c] = (bn.Overwrite != 0 ? 0f : bn.S1[c]) + (float)(gamma * sumA);
+        bn.S2[c] = (bn.Overwrite != 0 ? 0f : bn.S2[c]) + (float)(gamma * sumAX);
     }
 
     /// <summary>Sums a per-channel backward's two partial sums over the group; thread 0 finishes the channel.</summary>

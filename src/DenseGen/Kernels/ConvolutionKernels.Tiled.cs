@@ -335,7 +335,7 @@ internal static partial class ConvolutionKernels
         int n = q / inArea;
         int at = (n * s.InStride + ci) * inArea + (q - n * inArea);
         float x = input[at];
-        if (x * scale + shift <= 0f) return; // the consumer's ReLU blocked it: no gradient
+        if (x * scale + shift <= 0f) { BatchNormKernels.Blocked(bn, at); return; } // the consumer's ReLU blocked it: no gradient
         BatchNormKernels.Accumulate(bn, at, x, dY, gamma, mean, invStd, ref sumA, ref sumAX);
     }
 

@@ -115,7 +115,7 @@ internal static partial class ConvolutionKernels
             int iy = p / s.InSize, ix = p - iy * s.InSize;
             int at = (n * s.InStride + ci) * area + p;
             float x = input[at];
-            if (x * prologue.Scale[ci] + prologue.Shift[ci] <= 0f) continue; // ReLU mask: no gradient
+            if (x * prologue.Scale[ci] + prologue.Shift[ci] <= 0f) { BatchNormKernels.Blocked(bn, at); continue; } // ReLU mask: no gradient
             float dA = InputGradient(s, dOut, weight, n, ci, iy, ix);
             BatchNormKernels.Accumulate(bn, at, x, dA, gamma, mean, invStd, ref sumA, ref sumAX);
         }

@@ -45,6 +45,20 @@ internal struct Prologue
 internal struct BatchNormBackward
 {
     public ArrayView<float> Gamma, Mean, InvStd, Grad, S1, S2, DGamma, DBeta;
+
+    /// <summary>
+    /// 1 when this consumer is the tensor's first (the bottleneck's only consumer is the 3x3 conv): Grad, S1 and S2 are
+    /// written, not added to, and need no zeroing launches before. Honoured by the conv backward kernels (every
+    /// version, and the host's); pooling backward always accumulates.
+    /// </summary>
+    public int Overwrite;
+}
+
+/// <summary>The running-statistics update folded into a training-mode BN's scale/shift launch.</summary>
+internal struct RunningUpdate
+{
+    public ArrayView<float> BatchVariance, RunningMean, RunningVariance;
+    public float Momentum, Unbias;
 }
 
 /// <summary>A channel range [Offset, Offset + Count) of a buffer [Batch, Stride, Size, Size].</summary>

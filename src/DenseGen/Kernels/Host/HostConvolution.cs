@@ -208,6 +208,7 @@ internal sealed unsafe class HostConvolution
         float* padded = PaddedOutputGradient(s, Pointer(dOutView), out int q, out _);
         float* scale = Pointer(prologue.Scale), shift = Pointer(prologue.Shift);
         float* grad = Pointer(bn.Grad), gammas = Pointer(bn.Gamma), means = Pointer(bn.Mean), invStds = Pointer(bn.InvStd);
+        bool overwrite = bn.Overwrite != 0;
         int h = s.InSize, area = h * h;
         Parallel.For(0, s.InChannels, () => new float[area], (ci, _, plane) =>
         {
@@ -222,8 +223,8 @@ internal sealed unsafe class HostConvolution
                     for (int e = 0; e < area; e++)
                     {
                         float x = input[at + e];
-                        if (x * a + b <= 0f) continue; // ReLU mask: no gradient
-                        grad[at + e] += gamma * dA[e];
+                        if (x * a + b <= 0f) { if (overwrite) grad[at + e] = 0f; continue; } // ReLU mask: no gradient
+                        grad[at + e] = (overwrite ? 0f : grad[at + e]) + gamma * dA[e];
                         sumA += dA[e];
                         sumAX += dA[e] * (x - mean) * invStd;
                     }
