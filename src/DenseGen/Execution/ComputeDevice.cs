@@ -87,7 +87,7 @@ public sealed class ComputeDevice : IDisposable
                 DeviceKind.Cuda => Of(AcceleratorType.Cuda).ElementAtOrDefault(index),
                 DeviceKind.OpenCL => Of(AcceleratorType.OpenCL).ElementAtOrDefault(index),
                 // ILGPU's CPU accelerator with groups of up to 128 threads (the tiled convolutions need them) on every core.
-                DeviceKind.IlgpuCpu => index == 0 ? new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 4, numMultiprocessors: Environment.ProcessorCount) : null,
+                DeviceKind.IlgpuCpu => index == 0 ? new CPUDevice(numThreadsPerWarp: 32, numWarpsPerMultiprocessor: 4, numMultiprocessors: Math.Min(4, Environment.ProcessorCount)) : null,
                 _ => Of(AcceleratorType.CPU).First(),
             };
             if (device is null)
