@@ -54,6 +54,27 @@ public class PtxTests(ITestOutputHelper output)
         Assert.Matches(@"\.target sm_\d+", ptx);
         output.WriteLine(System.Text.RegularExpressions.Regex.Match(ptx, @"\.target sm_\d+").Value);
         Assert.DoesNotContain(".local", ptx);
+        if (Environment.GetEnvironmentVariable("DENSEGEN_PTX_DUMP") is { Length: > 0 } dump)
+            System.IO.File.WriteAllText(System.IO.Path.Combine(dump, name + ".ptx"), ptx);
+    }
+
+    /// <summary>
+    /// The tiled GEMM kernels read their operands as 16-byte shared loads, 2 per step, 8 steps unrolled: 16 of them.
+    /// (ILGPU emits ld.shared.v4 only for whole 16-byte structs in 16-byte-aligned shared memory; this guards it.)
+    /// </summary>
+    [Theory]
+    [InlineData(nameof(ConvolutionKernels.ForwardTiled))]
+    [InlineData(nameof(ConvolutionKernels.BackwardInputTiled))]
+    [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormTiled))]
+    [InlineData(nameof(ConvolutionKernels.BackwardWeightsTiled))]
+    public void Tiled_products_read_shared_memory_16_bytes_at_a_time(string kernel)
+    {
+        var method = typeof(ConvolutionKernels).GetMethod(kernel, BindingFlags.Static | BindingFlags.Public)!;
+        var compiled = (PTXCompiledKernel)s_backend.Value.Backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization());
+        int vectorLoads = System.Text.RegularExpressions.Regex.Matches(compiled.PTXAssembly, @"ld\.shared\.v4\.f32").Count;
+        output.WriteLine($"{kernel}: {vectorLoads} ld.shared.v4.f32");
+        Assert.Equal(16, vectorLoads);
+        Assert.Matches(@"\.shared \.align 16", compiled.PTXAssembly);
     }
 
     [Fact]

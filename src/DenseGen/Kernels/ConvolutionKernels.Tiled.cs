@@ -12,8 +12,10 @@ namespace DenseGen.Kernels;
 ///   writes k = 12 channels, which a 32-row tile would pad to 32) in steps of 8 along the reduction: the two operand
 ///   tiles go to shared memory once per step (the BN-ReLU prologue is applied once per loaded element, not once per
 ///   use), and each thread keeps a 4 x 4 block of the result in registers (16 scalar locals, not an array, so ILGPU
-///   keeps them in registers). A thread's rows are ty + i * rows/4 and its columns tx + j * columns/4, so neighbouring
-///   threads read neighbouring shared words (no bank conflicts) and write neighbouring output pixels.
+///   keeps them in registers). A thread's rows and columns are 4 consecutive ones, so each step reads its four
+///   weights and its four inputs as two 16-byte shared loads (ld.shared.v4.f32) instead of eight 4-byte ones: the
+///   shared-memory instructions per multiply-add, not the multiply-adds, bound a 4 x 4 block. Neighbouring threads
+///   read neighbouring 16-byte words (no bank conflicts) and write neighbouring output pixels.
 /// - Backward-weights reduces over N*H*W pixels: the pixels are split into chunks (split-K), each group writes a partial
 ///   product for its chunk, and <see cref="SumSplits"/> adds the chunks in a fixed order in float64 (deterministic).
 /// - Backward-input through BN computes the BN-backward terms (G += gamma * dA, sum dA, sum dA * xhat) in the epilogue,
@@ -44,20 +46,51 @@ internal static partial class ConvolutionKernels
 
     public static int Ceiling(int a, int b) => (a + b - 1) / b;
 
+    /// <summary>Four floats read from shared memory as one 16-byte load (ld.shared.v4.f32 in PTX).</summary>
+    private readonly struct Float4(float x, float y, float z, float w)
+    {
+        public readonly float X = x, Y = y, Z = z, W = w; // written only through the tile's scalar view
+    }
+
+    /// <summary>A tile in shared memory, written by scalars and read by the product 4 floats at a time.</summary>
+    private static (ArrayView<float> Scalars, ArrayView<Float4> Quads) SharedTile(int floats)
+    {
+        var quads = SharedMemory.Allocate<Float4>(floats / 4);
+        return (quads.Cast<float>(), quads);
+    }
+
     /// <summary>A thread's 4 x 4 block of the product, in registers.</summary>
     private struct Block4x4
     {
         public float A00, A01, A02, A03, A10, A11, A12, A13, A20, A21, A22, A23, A30, A31, A32, A33;
 
-        /// <summary>Adds one step of the product: rows at left[leftAt + i * rowStride], columns at right[rightAt + j * columnStride].</summary>
-        public void Step(ArrayView<float> left, int leftAt, int rowStride, ArrayView<float> right, int rightAt, int columnStride)
+        /// <summary>Adds one step of the product: rows left[4 leftQuad .. + 3], columns right[4 rightQuad .. + 3].</summary>
+        public void Step(ArrayView<Float4> left, int leftQuad, ArrayView<Float4> right, int rightQuad)
         {
-            float a0 = left[leftAt], a1 = left[leftAt + rowStride], a2 = left[leftAt + 2 * rowStride], a3 = left[leftAt + 3 * rowStride];
-            float b0 = right[rightAt], b1 = right[rightAt + columnStride], b2 = right[rightAt + 2 * columnStride], b3 = right[rightAt + 3 * columnStride];
+            var a = left[leftQuad];
+            var b = right[rightQuad];
+            float a0 = a.X, a1 = a.Y, a2 = a.Z, a3 = a.W, b0 = b.X, b1 = b.Y, b2 = b.Z, b3 = b.W;
             A00 += a0 * b0; A01 += a0 * b1; A02 += a0 * b2; A03 += a0 * b3;
             A10 += a1 * b0; A11 += a1 * b1; A12 += a1 * b2; A13 += a1 * b3;
             A20 += a2 * b0; A21 += a2 * b1; A22 += a2 * b2; A23 += a2 * b3;
             A30 += a3 * b0; A31 += a3 * b1; A32 += a3 * b2; A33 += a3 * b3;
+        }
+
+        /// <summary>
+        /// The 8 steps of one tile depth, unrolled by hand (ILGPU 1.5.3 does not unroll loops): 16 shared loads of
+        /// 16 bytes and 128 multiply-adds, with no loop counter or index arithmetic between them.
+        /// </summary>
+        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g)
+        {
+            int l = g.Ty, r = g.Tx, ls = g.Rows / 4, rs = g.Columns / 4;
+            Step(left, l, right, r);
+            Step(left, l + ls, right, r + rs);
+            Step(left, l + 2 * ls, right, r + 2 * rs);
+            Step(left, l + 3 * ls, right, r + 3 * rs);
+            Step(left, l + 4 * ls, right, r + 4 * rs);
+            Step(left, l + 5 * ls, right, r + 5 * rs);
+            Step(left, l + 6 * ls, right, r + 6 * rs);
+            Step(left, l + 7 * ls, right, r + 7 * rs);
         }
 
         /// <summary>Column j of the block (rows 0..3).</summary>
@@ -79,19 +112,23 @@ internal static partial class ConvolutionKernels
         }
     }
 
-    /// <summary>A tile's geometry for a group: 32 x 64 or 16 x 128, and where this thread's 4 x 4 block sits.</summary>
+    /// <summary>
+    /// A tile's geometry for a group: 32 x 64 or 16 x 128. This thread's 4 x 4 block covers rows Row .. Row + 3 and
+    /// columns Column .. Column + 3; the ThreadsPerRow threads of one block row are consecutive.
+    /// </summary>
     private readonly struct TileGeometry
     {
-        public readonly int Rows, Columns, RowStride, ColumnStride, Tx, Ty;
+        public readonly int Rows, Columns, ThreadsPerRow, Row, Column, Tx, Ty;
 
         public TileGeometry(int tileRows)
         {
             Rows = tileRows;
             Columns = TileArea / tileRows;
-            RowStride = tileRows / 4;
-            ColumnStride = Columns / 4;
-            Tx = Group.IdxX % ColumnStride;
-            Ty = Group.IdxX / ColumnStride;
+            ThreadsPerRow = Columns / 4;
+            Tx = Group.IdxX % ThreadsPerRow;
+            Ty = Group.IdxX / ThreadsPerRow;
+            Row = 4 * Ty;
+            Column = 4 * Tx;
         }
     }
 
@@ -136,8 +173,8 @@ internal static partial class ConvolutionKernels
     /// </summary>
     public static void ForwardTiled(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output, int tileRows)
     {
-        var weightTile = SharedMemory.Allocate<float>(TileDepth * MaxTileRows);
-        var inputTile = SharedMemory.Allocate<float>(TileDepth * MaxTileColumns);
+        var (weightTile, weightQuads) = SharedTile(TileDepth * MaxTileRows);
+        var (inputTile, inputQuads) = SharedTile(TileDepth * MaxTileColumns);
         var g = new TileGeometry(tileRows);
         int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
@@ -173,22 +210,22 @@ internal static partial class ConvolutionKernels
                 inputTile[kk * g.Columns + loadColumn] = pixelValid ? LoadInput(s, input, prologue, imageBase, y0, x0, taps, half + kk) : 0f;
             if (t < TileDepth) taps.Decode(TileDepth - half + t, k0 + TileDepth + t, depth, s.Kernel);
             Group.Barrier();
-            for (int kk = 0; kk < TileDepth; kk++) block.Step(weightTile, kk * g.Rows + g.Ty, g.RowStride, inputTile, kk * g.Columns + g.Tx, g.ColumnStride);
+            block.Steps8(weightQuads, inputQuads, g); // TileDepth = 8
             Group.Barrier();
         }
 
         for (int j = 0; j < 4; j++)
         {
-            int q = pixel0 + g.Tx + g.ColumnStride * j;
+            int q = pixel0 + g.Column + j;
             if (q >= pixels) continue;
             int qn = q / outArea, qr = q - qn * outArea;
             int at = (qn * s.OutStride + s.OutOffset) * outArea + qr; // channel 0 of this pixel
             block.Column(j, out float r0, out float r1, out float r2, out float r3);
-            int co = co0 + g.Ty, stride = g.RowStride;
+            int co = co0 + g.Row;
             if (co < s.OutChannels) output[at + co * outArea] = r0;
-            if (co + stride < s.OutChannels) output[at + (co + stride) * outArea] = r1;
-            if (co + 2 * stride < s.OutChannels) output[at + (co + 2 * stride) * outArea] = r2;
-            if (co + 3 * stride < s.OutChannels) output[at + (co + 3 * stride) * outArea] = r3;
+            if (co + 1 < s.OutChannels) output[at + (co + 1) * outArea] = r1;
+            if (co + 2 < s.OutChannels) output[at + (co + 2) * outArea] = r2;
+            if (co + 3 < s.OutChannels) output[at + (co + 3) * outArea] = r3;
         }
     }
 
@@ -218,8 +255,8 @@ internal static partial class ConvolutionKernels
     /// </summary>
     private static Block4x4 InputGradientTile(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, out int ci0, out int q0)
     {
-        var weightTile = SharedMemory.Allocate<float>(TileDepth * MaxTileRows);
-        var gradientTile = SharedMemory.Allocate<float>(TileDepth * MaxTileColumns);
+        var (weightTile, weightQuads) = SharedTile(TileDepth * MaxTileRows);
+        var (gradientTile, gradientQuads) = SharedTile(TileDepth * MaxTileColumns);
         int t = Group.IdxX;
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, kk2 = s.Kernel * s.Kernel, depth = s.OutChannels * kk2;
         int columnTiles = Ceiling(pixels, g.Columns);
@@ -254,7 +291,7 @@ internal static partial class ConvolutionKernels
                 gradientTile[kk * g.Columns + loadColumn] = pixelValid ? LoadOutputGradient(s, dOut, gradientBase, iy, ix, taps, half + kk) : 0f;
             if (t < TileDepth) taps.Decode(TileDepth - half + t, k0 + TileDepth + t, depth, s.Kernel);
             Group.Barrier();
-            for (int kk = 0; kk < TileDepth; kk++) block.Step(weightTile, kk * g.Rows + g.Ty, g.RowStride, gradientTile, kk * g.Columns + g.Tx, g.ColumnStride);
+            block.Steps8(weightQuads, gradientQuads, g); // TileDepth = 8
             Group.Barrier();
         }
         return block;
@@ -271,15 +308,15 @@ internal static partial class ConvolutionKernels
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
         for (int j = 0; j < 4; j++)
         {
-            int q = q0 + g.Tx + g.ColumnStride * j;
+            int q = q0 + g.Column + j;
             if (q >= pixels) continue;
             int n = q / inArea, at = n * s.InStride * inArea + (q - n * inArea);
             block.Column(j, out float r0, out float r1, out float r2, out float r3);
-            int ci = ci0 + g.Ty, stride = g.RowStride;
+            int ci = ci0 + g.Row;
             if (ci < s.InChannels) dInput[at + ci * inArea] = r0;
-            if (ci + stride < s.InChannels) dInput[at + (ci + stride) * inArea] = r1;
-            if (ci + 2 * stride < s.InChannels) dInput[at + (ci + 2 * stride) * inArea] = r2;
-            if (ci + 3 * stride < s.InChannels) dInput[at + (ci + 3 * stride) * inArea] = r3;
+            if (ci + 1 < s.InChannels) dInput[at + (ci + 1) * inArea] = r1;
+            if (ci + 2 < s.InChannels) dInput[at + (ci + 2) * inArea] = r2;
+            if (ci + 3 < s.InChannels) dInput[at + (ci + 3) * inArea] = r3;
         }
     }
 
@@ -297,19 +334,19 @@ internal static partial class ConvolutionKernels
         var g = new TileGeometry(tileRows);
         var block = InputGradientTile(s, dOut, weight, g, out int ci0, out int q0);
         int t = Group.IdxX, inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
-        int tile = q0 / g.Columns, step = g.ColumnStride, first = q0 + g.Tx;
+        int tile = q0 / g.Columns, first = q0 + g.Column;
         for (int i = 0; i < 4; i++)
         {
-            int ci = ci0 + g.Ty + g.RowStride * i;
+            int ci = ci0 + g.Row + i;
             double sumA = 0, sumAX = 0;
             if (ci < s.InChannels)
             {
                 block.Row(i, out float d0, out float d1, out float d2, out float d3);
                 float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci], scale = prologue.Scale[ci], shift = prologue.Shift[ci];
                 AccumulateBatchNorm(s, input, bn, ci, first, pixels, inArea, d0, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, first + step, pixels, inArea, d1, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, first + 2 * step, pixels, inArea, d2, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, first + 3 * step, pixels, inArea, d3, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                AccumulateBatchNorm(s, input, bn, ci, first + 1, pixels, inArea, d1, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                AccumulateBatchNorm(s, input, bn, ci, first + 2, pixels, inArea, d2, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                AccumulateBatchNorm(s, input, bn, ci, first + 3, pixels, inArea, d3, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
             }
             // The threads of a row (same Ty, consecutive t) hold the same channel: sum them in a fixed order.
             sums[2 * t] = sumA;
@@ -318,7 +355,7 @@ internal static partial class ConvolutionKernels
             if (g.Tx == 0 && ci < s.InChannels)
             {
                 double a = 0, ax = 0;
-                for (int u = 0; u < g.ColumnStride; u++) { a += sums[2 * (t + u)]; ax += sums[2 * (t + u) + 1]; }
+                for (int u = 0; u < g.ThreadsPerRow; u++) { a += sums[2 * (t + u)]; ax += sums[2 * (t + u) + 1]; }
                 int at = (tile * s.InChannels + ci) * 2;
                 partials[at] = a;
                 partials[at + 1] = ax;
@@ -364,8 +401,8 @@ internal static partial class ConvolutionKernels
     /// </summary>
     public static void BackwardWeightsTiled(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk, int tileRows)
     {
-        var gradientTile = SharedMemory.Allocate<float>(TileDepth * MaxTileRows);
-        var inputTile = SharedMemory.Allocate<float>(TileDepth * MaxTileColumns);
+        var (gradientTile, gradientQuads) = SharedTile(TileDepth * MaxTileRows);
+        var (inputTile, inputQuads) = SharedTile(TileDepth * MaxTileColumns);
         var g = new TileGeometry(tileRows);
         int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, kk2 = s.Kernel * s.Kernel, depth = s.InChannels * kk2;
@@ -399,21 +436,21 @@ internal static partial class ConvolutionKernels
             for (int c = lane; c < g.Columns; c += 16)
                 inputTile[pp * g.Columns + c] = valid ? LoadInput(s, input, prologue, imageBase, y0, x0, taps, c) : 0f;
             Group.Barrier();
-            for (int kk = 0; kk < TileDepth; kk++) block.Step(gradientTile, kk * g.Rows + g.Ty, g.RowStride, inputTile, kk * g.Columns + g.Tx, g.ColumnStride);
+            block.Steps8(gradientQuads, inputQuads, g); // TileDepth = 8
             Group.Barrier();
         }
 
-        int weights = s.OutChannels * depth, splitBase = split * weights, cs = g.ColumnStride;
+        int weights = s.OutChannels * depth, splitBase = split * weights;
         for (int i = 0; i < 4; i++)
         {
-            int co = co0 + g.Ty + g.RowStride * i;
+            int co = co0 + g.Row + i;
             if (co >= s.OutChannels) continue;
             block.Row(i, out float c0, out float c1, out float c2, out float c3);
-            int k = k0 + g.Tx, at = splitBase + co * depth + k;
+            int k = k0 + g.Column, at = splitBase + co * depth + k;
             if (k < depth) partials[at] = c0;
-            if (k + cs < depth) partials[at + cs] = c1;
-            if (k + 2 * cs < depth) partials[at + 2 * cs] = c2;
-            if (k + 3 * cs < depth) partials[at + 3 * cs] = c3;
+            if (k + 1 < depth) partials[at + 1] = c1;
+            if (k + 2 < depth) partials[at + 2] = c2;
+            if (k + 3 < depth) partials[at + 3] = c3;
         }
     }
 
