@@ -94,6 +94,67 @@ public class KernelTests
         AssertUntouched(actual, written);
     }
 
+    /// <summary>
+    /// A training forward's batch statistics of the channels the conv writes (computed in the tiled conv's epilogue,
+    /// by a separate pass otherwise), against the float64 statistics of the conv's float64 output.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ConvShapes))]
+    public void Convolution_forward_with_batch_statistics(string variant, string name)
+    {
+        using var h = new KernelHarness(11, variant);
+        var (s, prologue) = Case(name);
+        var (n, ci, cs, size, co, os, k, stride, pad) = Unpack(s);
+        // Outputs far from zero in mean (input shifted): a float32 sum of squares would lose the variance.
+        var input = h.Upload(h.Random(n * cs * size * size, 0.5, 1.5), out var x);
+        var weight = h.Upload(h.Random(co * ci * k * k, 0, 1), out var w);
+        var scale = h.Upload(h.Random(cs, 0.5, 1.5), out var sc);
+        var shift = h.Upload(h.Random(cs, 0.5, 1), out var sh);
+        var output = h.Poisoned(n * os * s.OutSize * s.OutSize);
+        var mean = h.Poisoned(os);
+        var variance = h.Poisoned(os);
+        var invStd = h.Poisoned(os);
+        h.Kernels.ConvForwardWithStatistics(s, input, weight, new Prologue { Scale = scale, Shift = shift, Enabled = prologue ? 1 : 0 }, output,
+            new BatchStatistics { Mean = mean, Variance = variance, InvStd = invStd, Epsilon = 1e-5f });
+
+        int area = s.OutSize * s.OutSize;
+        var em = new double[co];
+        var ev = new double[co];
+        for (int o = 0; o < co; o++)
+        {
+            var values = new double[n * area];
+            for (int b = 0; b < n; b++)
+            for (int p = 0; p < area; p++)
+            {
+                int y = p / s.OutSize, xx = p % s.OutSize;
+                double sum = 0;
+                for (int c = 0; c < ci; c++)
+                for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++)
+                {
+                    int iy = y * stride - pad + ky, ix = xx * stride - pad + kx;
+                    if (iy < 0 || iy >= size || ix < 0 || ix >= size) continue;
+                    sum += Pre(prologue, x[s.InputIndex(b, c, iy, ix)], sc[c], sh[c]) * w[s.WeightIndex(o, c, ky, kx)];
+                }
+                values[b * area + p] = sum;
+            }
+            em[o] = values.Average();
+            ev[o] = values.Average(value => (value - em[o]) * (value - em[o]));
+        }
+        var m = h.Read(mean);
+        var v = h.Read(variance);
+        var istd = h.Read(invStd);
+        var channels = Enumerable.Range(s.OutOffset, co).ToArray();
+        NetworkTests.AssertClose("mean", em, channels.Select(c => m[c]).ToArray(), Tolerance);
+        NetworkTests.AssertClose("variance", ev, channels.Select(c => v[c]).ToArray(), 1e-3);
+        NetworkTests.AssertClose("invstd", ev.Select(e => 1 / Math.Sqrt(e + 1e-5)).ToArray(), channels.Select(c => istd[c]).ToArray(), 1e-3);
+        AssertUntouched(m, channels);
+        var actual = h.Read(output); // the conv's values are checked by Convolution_forward; here: all written
+        var written = Enumerable.Range(0, n).SelectMany(b => Enumerable.Range(0, co).SelectMany(o =>
+            Enumerable.Range(0, area).Select(p => s.OutputIndex(b, o, p / s.OutSize, p % s.OutSize))));
+        Assert.All(written, i => Assert.False(float.IsNaN(actual[i])));
+    }
+
     [Theory]
     [MemberData(nameof(ConvShapes))]
     public void Convolution_backward_weights(string variant, string name)

@@ -320,13 +320,11 @@ public sealed class DenseNetSession : IDisposable
         if (_layout.Stem.Norm0 is not { } norm0)
         {
             var shape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, first.Channels, 0, first.Size);
-            _k.ConvForward(shape, _images, Param(conv0.Weight), default, first.Value.Value);
-            if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size);
+            ConvForward(shape, _images, Param(conv0.Weight), default, first.Value, training);
             return;
         }
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
-        _k.ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem.Value);
-        if (training) Statistics(_stem, conv0.OutputChannels, 0, conv0.OutputChannels, _stemConvSize);
+        ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem, training);
         Normalize(norm0, _stem, _prologue1, training, updateRunningAtSize: _stemConvSize);
         var pool = StemPool(first);
         _k.MaxPoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, _stem.Value, _prologue1, first.Value.Value);
@@ -340,19 +338,22 @@ public sealed class DenseNetSession : IDisposable
         if (layer.Conv2 is { } conv2)
         {
             var shape1 = BottleneckConv(block, layer);
-            _k.ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, BottleneckValue(block));
-            if (training) Statistics(_bottleneck with { Value = BottleneckValue(block) }, block.Width, 0, block.Width, block.Size);
+            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, _bottleneck with { Value = BottleneckValue(block) }, training);
             Normalize(layer.Norm2!, _bottleneck, _prologue2, training, updateRunningAtSize: block.Size);
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
-            _k.ConvForward(shape2, BottleneckValue(block), Param(conv2.Weight), _prologue2, block.Value.Value);
+            // With dropout, the statistics are of the dropped-out values: a separate pass after the mask.
+            ConvForward(shape2, BottleneckValue(block), Param(conv2.Weight), _prologue2, block.Value, training && layer.DropRate == 0);
         }
         else
         {
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
-            _k.ConvForward(shape, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, block.Value.Value);
+            ConvForward(shape, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, block.Value, training && layer.DropRate == 0);
         }
-        if (training && layer.DropRate > 0) Dropout(block, l, block.Value.Value);
-        if (training) Statistics(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
+        if (training && layer.DropRate > 0)
+        {
+            Dropout(block, l, block.Value.Value);
+            Statistics(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
+        }
     }
 
     /// <summary>
@@ -378,8 +379,7 @@ public sealed class DenseNetSession : IDisposable
         var pool = TransitionPool(from, to);
         _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, PooledValue(from, to));
         var shape = TransitionConv(from, to, t);
-        _k.ConvForward(shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value.Value);
-        if (training) Statistics(to.Value, to.Channels, 0, t.Conv.OutputChannels, to.Size);
+        ConvForward(shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value, training);
     }
 
     private void HeadForward(bool training)
@@ -431,8 +431,7 @@ public sealed class DenseNetSession : IDisposable
             var value = BottleneckValue(block);
             var grad = BottleneckGrad(block);
             var bottleneck = _bottleneck with { Value = value, Grad = grad };
-            _k.ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, value);
-            Statistics(bottleneck, block.Width, 0, block.Width, block.Size);
+            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, bottleneck, withStatistics: true);
             Normalize(layer.Norm2!, bottleneck, _prologue2, training: true);
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
@@ -486,6 +485,19 @@ public sealed class DenseNetSession : IDisposable
     }
 
     // ----- shared pieces -----
+
+    /// <summary>
+    /// A conv writing into tensor <paramref name="t"/>'s value buffer; with <paramref name="withStatistics"/>, also the
+    /// batch statistics of the channels it writes (in the conv's epilogue where the kernels allow).
+    /// </summary>
+    private void ConvForward(ConvShape shape, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, Tensor t, bool withStatistics)
+    {
+        if (withStatistics)
+            _k.ConvForwardWithStatistics(shape, input, weight, prologue, t.Value,
+                new BatchStatistics { Mean = t.Mean, Variance = t.Variance, InvStd = t.InvStd, Epsilon = Epsilon });
+        else
+            _k.ConvForward(shape, input, weight, prologue, t.Value);
+    }
 
     /// <summary>Batch statistics of channels [offset, offset + count) of a tensor with <paramref name="stride"/> channels.</summary>
     private void Statistics(Tensor t, int stride, int offset, int count, int size)

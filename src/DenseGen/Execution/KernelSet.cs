@@ -29,6 +29,7 @@ internal sealed partial class KernelSet
     public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution)
     {
         _accelerator = a;
+        _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
         KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
         T Named<T>(string name, T launcher) where T : Delegate => Counted(launcher, $"(ConvolutionKernels.{name})");
@@ -45,7 +46,8 @@ internal sealed partial class KernelSet
         }
         else
         {
-            var forward = Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int>(ConvolutionKernels.ForwardTiled));
+            var forward = Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardTiled));
+            var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
             var backwardInput = Named("BackwardInputTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputTiled));
             var throughBatchNorm = Named("BackwardInputThroughBatchNormTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormTiled));
             var finishChannels = Named("FinishChannelsFromTiles", a.LoadStreamKernel<int, int, ArrayView<double>, BatchNormBackward>(ConvolutionKernels.FinishChannelsFromTiles));
@@ -57,7 +59,15 @@ internal sealed partial class KernelSet
             ConvForward = (s, input, weight, prologue, output) =>
             {
                 int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels);
-                forward(Tiles(s.OutChannels, s.Batch * s.OutSize * s.OutSize, tileRows), s, input, weight, prologue, output, tileRows);
+                forward(Tiles(s.OutChannels, s.Batch * s.OutSize * s.OutSize, tileRows), s, input, weight, prologue, output, tileRows, default, 0);
+            };
+            _forwardWithStatistics = (s, input, weight, prologue, output, statistics) =>
+            {
+                int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels), pixels = s.Batch * s.OutSize * s.OutSize;
+                int tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
+                var partials = DoubleScratch(2L * tiles * s.OutChannels);
+                forward(Tiles(s.OutChannels, pixels, tileRows), s, input, weight, prologue, output, tileRows, partials, 1);
+                finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiles, partials, statistics.Mean, statistics.Variance, statistics.InvStd, statistics.Epsilon);
             };
             ConvBackwardInput = (s, dOut, weight, dInput) =>
             {
@@ -206,6 +216,28 @@ internal sealed partial class KernelSet
 
     /// <summary>Bytes of scratch the tiled kernels hold now (part of a session's device memory).</summary>
     public long ScratchBytes => (_floatScratch?.LengthInBytes ?? 0) + (_doubleScratch?.LengthInBytes ?? 0);
+
+    private Action<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, BatchStatistics>? _forwardWithStatistics;
+    private readonly int _reductionGroupSize = 1;
+
+    /// <summary>The output channels of a conv as a channel range (for statistics).</summary>
+    private static ChannelRange OutputRange(ConvShape s) =>
+        new() { Batch = s.Batch, Stride = s.OutStride, Offset = s.OutOffset, Count = s.OutChannels, Size = s.OutSize };
+
+    /// <summary>
+    /// A training forward: the conv, then the batch statistics of the channels it wrote. The tiled version computes
+    /// them in the conv's epilogue (no second pass over the output); the others run <see cref="Statistics"/> after it.
+    /// </summary>
+    public void ConvForwardWithStatistics(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output, BatchStatistics statistics)
+    {
+        if (_forwardWithStatistics is { } fused)
+        {
+            fused(s, input, weight, prologue, output, statistics);
+            return;
+        }
+        ConvForward(s, input, weight, prologue, output);
+        Statistics(new KernelConfig(s.OutChannels, _reductionGroupSize), OutputRange(s), output, statistics.Mean, statistics.Variance, statistics.InvStd, statistics.Epsilon);
+    }
 
     /// <summary>Sets a view to zero (on the stream, like every other launch).</summary>
     public void Zero(ArrayView<float> view)

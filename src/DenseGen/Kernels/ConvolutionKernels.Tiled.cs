@@ -170,9 +170,15 @@ internal static partial class ConvolutionKernels
     /// <summary>
     /// Forward, version 2: out = W * relu(bn(X)) as a tiled implicit GEMM. Launch with <see cref="TileGroups"/>(OutChannels,
     /// Batch * OutSize^2, tileRows) groups of <see cref="TileThreads"/> threads; tileRows from <see cref="TileRowsFor"/>.
+    /// With <paramref name="withStatistics"/> = 1 (training), the epilogue also sums each output channel and its
+    /// squares over the tile's pixels, in float64, into <paramref name="statistics"/>[(column tile * OutChannels + co) * 2]:
+    /// <see cref="FinishStatisticsFromTiles"/> turns them into the batch statistics, so no separate pass reads the
+    /// output again (DESIGN §4.2: statistics in the epilogue of the conv that writes the channel).
     /// </summary>
-    public static void ForwardTiled(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output, int tileRows)
+    public static void ForwardTiled(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output, int tileRows,
+        ArrayView<double> statistics, int withStatistics)
     {
+        var sums = SharedMemory.Allocate<double>(2 * TileThreads);
         var (weightTile, weightQuads) = SharedTile(TileDepth * MaxTileRows);
         var (inputTile, inputQuads) = SharedTile(TileDepth * MaxTileColumns);
         var g = new TileGeometry(tileRows);
@@ -227,6 +233,52 @@ internal static partial class ConvolutionKernels
             if (co + 2 < s.OutChannels) output[at + (co + 2) * outArea] = r2;
             if (co + 3 < s.OutChannels) output[at + (co + 3) * outArea] = r3;
         }
+        if (withStatistics == 0) return; // uniform over the group: the barriers below are safe
+
+        int tile = Grid.IdxX % columnTiles, first = pixel0 + g.Column;
+        for (int i = 0; i < 4; i++)
+        {
+            block.Row(i, out float c0, out float c1, out float c2, out float c3);
+            double sum = 0, squares = 0;
+            if (first < pixels) { sum += c0; squares += (double)c0 * c0; }
+            if (first + 1 < pixels) { sum += c1; squares += (double)c1 * c1; }
+            if (first + 2 < pixels) { sum += c2; squares += (double)c2 * c2; }
+            if (first + 3 < pixels) { sum += c3; squares += (double)c3 * c3; }
+            // The threads of a row (same Ty, consecutive t) hold the same channel: sum them in a fixed order.
+            sums[2 * t] = sum;
+            sums[2 * t + 1] = squares;
+            Group.Barrier();
+            int co = co0 + g.Row + i;
+            if (g.Tx == 0 && co < s.OutChannels)
+            {
+                double a = 0, b = 0;
+                for (int u = 0; u < g.ThreadsPerRow; u++) { a += sums[2 * (t + u)]; b += sums[2 * (t + u) + 1]; }
+                int at = (tile * s.OutChannels + co) * 2;
+                statistics[at] = a;
+                statistics[at + 1] = b;
+            }
+            Group.Barrier();
+        }
+    }
+
+    /// <summary>
+    /// One group per output channel c of <paramref name="r"/>: adds the channel's per-tile sums of <see cref="ForwardTiled"/>
+    /// in a fixed order (deterministic) and writes its batch mean, variance and 1/sqrt(variance + epsilon).
+    /// </summary>
+    public static void FinishStatisticsFromTiles(ChannelRange r, int tiles, ArrayView<double> partials, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon)
+    {
+        var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int c = Grid.IdxX;
+        double sum = 0, squares = 0;
+        for (int tile = Group.IdxX; tile < tiles; tile += Group.DimX)
+        {
+            int at = (tile * r.Count + c) * 2;
+            sum += partials[at];
+            squares += partials[at + 1];
+        }
+        double total = GroupReduce.Sum(shared, sum);
+        double totalSquares = GroupReduce.Sum(shared, squares);
+        if (Group.IdxX == 0) BatchNormKernels.FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon);
     }
 
     /// <summary>

@@ -54,6 +54,16 @@ internal struct BatchNormBackward
     public int Overwrite;
 }
 
+/// <summary>
+/// Where a conv's training forward leaves the batch statistics of the channels it writes: Mean, Variance (biased) and
+/// InvStd = 1 / sqrt(Variance + Epsilon), each indexed by the output buffer's channel (OutOffset + c).
+/// </summary>
+internal struct BatchStatistics
+{
+    public ArrayView<float> Mean, Variance, InvStd;
+    public float Epsilon;
+}
+
 /// <summary>The running-statistics update folded into a training-mode BN's scale/shift launch.</summary>
 internal struct RunningUpdate
 {
