@@ -13,8 +13,9 @@ namespace DenseGen.Execution;
 /// The environment variable <c>DENSEGEN_DEVICE=cpu|opencl|cuda[:index]|ilgpu-cpu</c> (or <see cref="Open(string?)"/>'s
 /// argument) overrides the choice. Owns the ILGPU context and accelerator (on the host: ILGPU's CPU accelerator,
 /// whose memory the host kernels work in).
-/// Drive a device from one thread at a time: on OpenCL, launching one kernel from two threads at once can mix their
-/// arguments (kernel objects are shared, and setting their arguments is not thread-safe).
+/// Drive a device from one thread at a time, on every backend: its sessions share one kernel set, whose tiled
+/// convolutions keep partial sums in scratch buffers between a kernel and its reduction launch (two threads would
+/// interleave them), and on OpenCL launching one kernel from two threads at once can mix their arguments.
 /// </summary>
 public sealed class ComputeDevice : IDisposable
 {
@@ -28,8 +29,13 @@ public sealed class ComputeDevice : IDisposable
         int group = 1;
         while (group * 2 <= Math.Min(kind == DeviceKind.IlgpuCpu ? 16 : 256, accelerator.MaxNumThreadsPerGroup)) group *= 2;
         ReductionGroupSize = group;
-        Convolution = ParseConvolution(Environment.GetEnvironmentVariable("DENSEGEN_CONVOLUTION"));
+        // The tiled kernels need groups of 128 threads; a device that allows fewer runs the direct ones.
+        var requested = ParseConvolution(Environment.GetEnvironmentVariable("DENSEGEN_CONVOLUTION"));
+        Convolution = requested == ConvolutionVersion.Tiled && !SupportsTiled ? ConvolutionVersion.Direct : requested;
     }
+
+    /// <summary>Whether groups of <see cref="Kernels.ConvolutionKernels.TileThreads"/> threads fit this device (the tiled convolutions need them).</summary>
+    private bool SupportsTiled => Accelerator.MaxNumThreadsPerGroup >= Kernels.ConvolutionKernels.TileThreads;
 
     /// <summary>
     /// The convolution kernels this device's sessions launch (CUDA, OpenCL, ILGPU-CPU; the host has its own):
@@ -142,6 +148,9 @@ public sealed class ComputeDevice : IDisposable
     {
         if (Kind == DeviceKind.Cpu) return _kernels ??= KernelSet.ForHost();
         var version = convolution ?? Convolution;
+        if (version == ConvolutionVersion.Tiled && !SupportsTiled)
+            throw new NotSupportedException(
+                $"{Name} allows {Accelerator.MaxNumThreadsPerGroup} threads per group; the tiled convolutions need {Kernels.ConvolutionKernels.TileThreads}. Use DENSEGEN_CONVOLUTION=direct.");
         if (version == Convolution) return _kernels ??= new KernelSet(Accelerator, ReductionGroupSize, version);
         return _other ??= new KernelSet(Accelerator, ReductionGroupSize, version);
     }

@@ -1,0 +1,39 @@
+using System;
+using DenseGen.Execution;
+using Xunit;
+
+namespace DenseGen.Tests;
+
+/// <summary>DENSEGEN_DEVICE and DENSEGEN_CONVOLUTION: what they accept, and what a bad value is told.</summary>
+public class DeviceSelectionTests
+{
+    [Theory]
+    [InlineData(null, null, 0)]
+    [InlineData("", null, 0)]
+    [InlineData("cuda:1", DeviceKind.Cuda, 1)]
+    [InlineData(" OpenCL ", DeviceKind.OpenCL, 0)]
+    [InlineData("host", DeviceKind.Cpu, 0)]
+    [InlineData("ilgpu-cpu", DeviceKind.IlgpuCpu, 0)]
+    public void Device_requests_parse(string? request, DeviceKind? kind, int index) =>
+        Assert.Equal((kind, index), ComputeDevice.Parse(request));
+
+    [Theory]
+    [InlineData("tpu", "is not a device")]
+    [InlineData("cuda:x", "bad index")]
+    [InlineData("cuda:-1", "bad index")]
+    public void Bad_device_requests_say_what_to_write(string request, string message) =>
+        Assert.Contains(message, Assert.Throws<ArgumentException>(() => ComputeDevice.Parse(request)).Message);
+
+    [Theory]
+    [InlineData(null, ConvolutionVersion.Tiled)]
+    [InlineData("", ConvolutionVersion.Tiled)]
+    [InlineData("Tiled", ConvolutionVersion.Tiled)]
+    [InlineData("direct", ConvolutionVersion.Direct)]
+    [InlineData("1", ConvolutionVersion.Direct)]
+    public void Convolution_versions_parse(string? value, ConvolutionVersion version) =>
+        Assert.Equal(version, ComputeDevice.ParseConvolution(value));
+
+    [Fact]
+    public void A_bad_convolution_version_names_the_choices() =>
+        Assert.Contains("use tiled (the default) or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
+}
