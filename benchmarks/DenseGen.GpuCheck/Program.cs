@@ -19,7 +19,7 @@ using DenseGen.Model;
 // Writes densegen.json into --out. Exit code 1 when a check fails.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string outDir = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? "results";
-bool quick = args.Contains("--quick"), skipChecks = args.Contains("--skip-checks"), launchesOnly = args.Contains("--launches");
+bool quick = args.Contains("--quick"), skipChecks = args.Contains("--skip-checks"), launchesOnly = args.Contains("--launches"), profileOnly = args.Contains("--profile");
 double budgetSeconds = double.Parse(args.SkipWhile(a => a != "--budget").Skip(1).FirstOrDefault() ?? "240");
 Directory.CreateDirectory(outDir);
 var total = Stopwatch.StartNew();
@@ -47,6 +47,13 @@ if (launchesOnly)
     return 0;
 }
 
+// --profile: where one BC-100 training step's time goes, per kernel (each launch waited for), on any device.
+if (profileOnly)
+{
+    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
+    return 0;
+}
+
 // The first step on a fresh device: kernel compilation included (the target is under 3 s).
 if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
 
@@ -54,7 +61,9 @@ if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.Tra
 foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
     foreach (var version in new[] { ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
     {
-        double worst = CompareTwoSteps(model, gpu, version, cpu);
+        double worst;
+        try { worst = CompareTwoSteps(model, gpu, version, cpu); }
+        catch (Exception error) { Console.WriteLine($"check {model.TypeName} {version}: FAILED: {error.Message}"); worst = double.PositiveInfinity; }
         bool pass = worst <= 1e-4;
         ok &= pass;
         Console.WriteLine($"check {model.TypeName,-20} {version,-6} worst relative error vs host kernels {worst:E2} {(pass ? "ok" : "FAIL")}");
@@ -69,13 +78,53 @@ if (!quick)
 {
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Direct);
+    // Where the time goes (each launch waited for: slower than the timed steps, but per kernel).
+    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
+    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Tiled);
 }
 results["seconds"] = total.Elapsed.TotalSeconds;
 File.WriteAllText(Path.Combine(outDir, "densegen.json"), System.Text.Json.JsonSerializer.Serialize(results, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine($"done in {total.Elapsed.TotalSeconds:F0} s: {(ok ? "all checks passed" : "CHECKS FAILED")}");
 return ok ? 0 : 1;
 
+void Profile(string name, ModelDescription model, int batch, ConvolutionVersion version)
+{
+    if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name} profile: skipped, time budget spent"); return; }
+    try
+    {
+        var random = new Random(2);
+        var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
+        for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
+        var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
+        using var session = new DenseNetSession(model, gpu, batch, version);
+        session.TrainStep(images, labels, new SgdOptions(0.1f)); // compiled and warm
+        var profile = session.ProfileTrainingStep(images, labels, new SgdOptions(0.1f));
+        double sum = profile.Sum(p => p.Seconds);
+        Console.WriteLine($"{name} profile ({version}, batch {batch}, every launch waited for): {sum * 1000:F1} ms in {profile.Sum(p => p.Launches)} launches");
+        foreach (var (kernel, launches, seconds) in profile.Take(14))
+            Console.WriteLine($"  {kernel,-52} {launches,5} launches {seconds * 1000,9:F2} ms {100 * seconds / sum,5:F1} %");
+        results[$"{name}.profile"] = profile.Select(p => new { kernel = p.Kernel, launches = p.Launches, ms = p.Seconds * 1000 }).ToArray();
+    }
+    catch (Exception error)
+    {
+        ok = false;
+        Console.WriteLine($"{name} profile: FAILED: {error.GetType().Name}: {error.Message}");
+        results[$"{name}.profile_error"] = error.Message;
+    }
+}
+
 void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version)
+{
+    try { TimeSteps(name, model, plannedBytes, batch, version); }
+    catch (Exception error) // one failing measurement must not lose the others
+    {
+        ok = false;
+        Console.WriteLine($"{name} ({version}): FAILED: {error.GetType().Name}: {error.Message}");
+        results[$"{name}.{version.ToString().ToLowerInvariant()}.error"] = error.Message;
+    }
+}
+
+void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version)
 {
     if (version != ConvolutionVersion.Tiled) name += "." + version.ToString().ToLowerInvariant();
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }

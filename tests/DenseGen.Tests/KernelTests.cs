@@ -307,6 +307,22 @@ public class KernelTests
     }
 
     [Fact]
+    public void A_profiled_training_step_accounts_for_every_launch()
+    {
+        var (device, kernels) = TestDevice.For("tiled");
+        using var session = new DenseGen.Execution.DenseNetSession(SmallBC.Description, device, 2, DenseGen.Execution.ConvolutionVersion.Tiled);
+        var images = Enumerable.Range(0, 2 * SmallBC.Description.InputChannels * SmallBC.Description.InputSize * SmallBC.Description.InputSize)
+            .Select(i => (float)Math.Sin(i)).ToArray();
+        long before = kernels.Launches;
+        var profile = session.ProfileTrainingStep(images, [0, 1], new DenseGen.Execution.SgdOptions(0.1f));
+        Assert.Equal(kernels.Launches - before, profile.Sum(p => p.Launches));
+        Assert.Contains(profile, p => p.Kernel == "ConvolutionKernels.ForwardTiled");
+        Assert.All(profile, p => Assert.True(p.Seconds > 0, p.Kernel));
+        Assert.Equal(profile.OrderByDescending(p => p.Seconds).Select(p => p.Kernel), profile.Select(p => p.Kernel));
+        Assert.Empty(kernels.StopProfile()); // the profile ended with the step
+    }
+
+    [Fact]
     public void A_session_checks_its_gradients_on_the_device()
     {
         using var session = SmallPlain.CreateSession(TestDevice.Instance, 2);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Linq;
 using System.Linq.Expressions;
 using System.Reflection;
@@ -128,18 +129,62 @@ internal sealed partial class KernelSet
 
     private long _launches;
 
-    private void CountLaunch() => Interlocked.Increment(ref _launches);
+    // Per-kernel profile while one is being taken: launches and seconds, each launch waited for (see StartProfile).
+    private Dictionary<string, (long Launches, double Seconds)>? _profile;
 
-    /// <summary>The launcher, counting its launches into <see cref="Launches"/> (an expression-compiled wrapper of the same delegate type).</summary>
+    /// <summary>Counts a launch; while profiling, waits for earlier work and returns the start time.</summary>
+    private long BeforeLaunch()
+    {
+        Interlocked.Increment(ref _launches);
+        if (_profile is null) return 0;
+        _accelerator!.Synchronize();
+        return Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>While profiling, waits for the launch to finish and adds its time to its kernel's row.</summary>
+    private void AfterLaunch(string name, long start)
+    {
+        if (_profile is null) return;
+        _accelerator!.Synchronize();
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        var (launches, total) = _profile.GetValueOrDefault(name);
+        _profile[name] = (launches + 1, total + seconds);
+    }
+
+    /// <summary>
+    /// Starts a per-kernel profile: from now each launch is waited for and timed (wall clock, so a row includes the
+    /// launch's own overhead, which is what a kernel of microseconds costs anyway). Slow; for diagnosis only.
+    /// </summary>
+    public void StartProfile()
+    {
+        if (_accelerator is null) throw new NotSupportedException("The host kernels run synchronously and are not profiled per kernel.");
+        _accelerator.Synchronize();
+        _profile = [];
+    }
+
+    /// <summary>Ends the profile: per kernel, its launches and seconds, most time first.</summary>
+    public IReadOnlyList<(string Kernel, long Launches, double Seconds)> StopProfile()
+    {
+        var profile = _profile ?? [];
+        _profile = null;
+        return profile.Select(p => (p.Key, p.Value.Launches, p.Value.Seconds)).OrderByDescending(p => p.Seconds).ToList();
+    }
+
+    /// <summary>The launcher, counting (and when profiling, timing) its launches: an expression-compiled wrapper of the same delegate type.</summary>
     private T Counted<T>(T launcher, [CallerArgumentExpression(nameof(launcher))] string expression = "") where T : Delegate
     {
         // Named after the kernel method in "a.LoadXxx<...>(Family.Method)"; the raw launcher is kept for inspection.
         var match = System.Text.RegularExpressions.Regex.Match(expression, @"\(([\w.]+)\)\s*$");
-        _launchers.Add((match.Success ? match.Groups[1].Value : expression, launcher));
+        string name = match.Success ? match.Groups[1].Value : expression;
+        _launchers.Add((name, launcher));
         var invoke = typeof(T).GetMethod("Invoke")!;
         var parameters = invoke.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
-        var count = Expression.Call(Expression.Constant(this), typeof(KernelSet).GetMethod(nameof(CountLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!);
-        var body = Expression.Block(count, Expression.Invoke(Expression.Constant(launcher), parameters));
+        var start = Expression.Variable(typeof(long), "start");
+        var self = Expression.Constant(this);
+        var body = Expression.Block([start],
+            Expression.Assign(start, Expression.Call(self, typeof(KernelSet).GetMethod(nameof(BeforeLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!)),
+            Expression.Invoke(Expression.Constant(launcher), parameters),
+            Expression.Call(self, typeof(KernelSet).GetMethod(nameof(AfterLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!, Expression.Constant(name), start));
         return Expression.Lambda<T>(body, parameters).Compile();
     }
 
