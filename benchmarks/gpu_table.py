@@ -44,3 +44,11 @@ print(f"- first training step with kernel compilation, under 3 s: {'-' if first 
 checks = {k: v for k, v in dg.items() if k.startswith("check.")}
 print("\nCUDA vs host kernels (worst relative error, two training steps): " + ", ".join(f"{k[6:]} {v:.1e}" for k, v in checks.items()))
 print("Kernels spilling to local memory: " + (", ".join(dg.get("spilling_kernels", [])) or "none"))
+for net in ["densenet-bc-100", "densenet-121"]:
+    profile = dg.get(f"{net}.profile")
+    if not profile:
+        continue
+    total = sum(p["ms"] for p in profile)
+    print(f"\nWhere a {net} step goes (each launch waited for: {total:.1f} ms in {sum(p['launches'] for p in profile)} launches):")
+    for p in profile[:8]:
+        print(f"- {p['kernel']}: {p['launches']} launches, {p['ms']:.2f} ms ({100 * p['ms'] / total:.1f} %)")
