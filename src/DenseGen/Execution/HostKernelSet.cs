@@ -34,12 +34,8 @@ internal sealed partial class KernelSet
             ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) =>
             {
                 if (s.Stride == 1) { conv.BackwardInputThroughBatchNorm(s, dOut, weight, input, prologue, bn); return; }
-                PerChannel(s.InChannels, ci =>
-                {
-                    double sumA = 0, sumAX = 0;
-                    ConvolutionKernels.BackwardInputThroughBatchNormPart(s, dOut, weight, input, prologue, bn, ci, 0, 1, ref sumA, ref sumAX);
-                    BatchNormKernels.FinishChannel(bn, ci, sumA, sumAX);
-                });
+                ThroughBatchNormPerChannel(s.InChannels, bn, (int ci, ref double sumA, ref double sumAX) =>
+                    ConvolutionKernels.BackwardInputThroughBatchNormPart(s, dOut, weight, input, prologue, bn, ci, 0, 1, ref sumA, ref sumAX));
             },
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
@@ -62,28 +58,16 @@ internal sealed partial class KernelSet
                 ForEach(count, i => BatchNormKernels.Finalize(i, r, buffer, grad, mean, invStd, s1, s2)),
             AveragePoolForward = (count, p, input, prologue, output) =>
                 ForEach(count, i => PoolingKernels.AveragePoolForward(i, p, input, prologue, output)),
-            AveragePoolBackward = (config, p, dOut, input, prologue, bn) => PerChannel(config, c =>
-            {
-                double sumA = 0, sumAX = 0;
-                PoolingKernels.AveragePoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX);
-                BatchNormKernels.FinishChannel(bn, c, sumA, sumAX);
-            }),
+            AveragePoolBackward = (config, p, dOut, input, prologue, bn) => ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
+                PoolingKernels.AveragePoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX)),
             MaxPoolForward = (count, p, input, prologue, output) =>
                 ForEach(count, i => PoolingKernels.MaxPoolForward(i, p, input, prologue, output)),
-            MaxPoolBackward = (config, p, dOut, input, prologue, bn) => PerChannel(config, c =>
-            {
-                double sumA = 0, sumAX = 0;
-                PoolingKernels.MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX);
-                BatchNormKernels.FinishChannel(bn, c, sumA, sumAX);
-            }),
+            MaxPoolBackward = (config, p, dOut, input, prologue, bn) => ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
+                PoolingKernels.MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX)),
             GlobalPoolForward = (count, p, input, prologue, features) =>
                 ForEach(count, i => PoolingKernels.GlobalPoolForward(i, p, input, prologue, features)),
-            GlobalPoolBackward = (config, p, dFeatures, input, prologue, bn) => PerChannel(config, c =>
-            {
-                double sumA = 0, sumAX = 0;
-                PoolingKernels.GlobalPoolBackwardThroughBatchNormPart(p, dFeatures, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX);
-                BatchNormKernels.FinishChannel(bn, c, sumA, sumAX);
-            }),
+            GlobalPoolBackward = (config, p, dFeatures, input, prologue, bn) => ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
+                PoolingKernels.GlobalPoolBackwardThroughBatchNormPart(p, dFeatures, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX)),
             LinearForward = (count, features, classes, input, weight, bias, logits) =>
                 ForEach(count, i => ClassifierKernels.LinearForward(i, features, classes, input, weight, bias, logits)),
             SoftmaxCrossEntropy = (count, batch, classes, logits, labels, loss, dLogits) =>
@@ -116,6 +100,19 @@ internal sealed partial class KernelSet
             for (int i = (int)((long)n * c / chunks); i < end; i++) body(i);
         });
     }
+
+    private delegate void ChannelSums(int channel, ref double sumA, ref double sumAX);
+
+    /// <summary>
+    /// A backward through BN-ReLU per channel: the kernel's per-thread body with one thread does the channel's whole
+    /// share, then the channel is finished (dGamma, dBeta, S1, S2), as the GPU group does.
+    /// </summary>
+    private static void ThroughBatchNormPerChannel(int channels, BatchNormBackward bn, ChannelSums part) => PerChannel(channels, c =>
+    {
+        double sumA = 0, sumAX = 0;
+        part(c, ref sumA, ref sumAX);
+        BatchNormKernels.FinishChannel(bn, c, sumA, sumAX);
+    });
 
     /// <summary>One body per group of a grouped launch (each the group's whole work, with one thread).</summary>
     private static void PerChannel(KernelConfig config, Action<int> body) => PerChannel(config.GridDim.X, body);

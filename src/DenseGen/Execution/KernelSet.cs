@@ -237,26 +237,19 @@ internal sealed partial class KernelSet
     private MemoryBuffer1D<float, Stride1D.Dense>? _floatScratch;
     private MemoryBuffer1D<double, Stride1D.Dense>? _doubleScratch;
 
-    private ArrayView<float> FloatScratch(long length)
-    {
-        if (_floatScratch is null || _floatScratch.Length < length)
-        {
-            _accelerator!.Synchronize();
-            _floatScratch?.Dispose();
-            _floatScratch = _accelerator.Allocate1D<float>(length);
-        }
-        return _floatScratch.View.SubView(0, length);
-    }
+    private ArrayView<float> FloatScratch(long length) => Scratch(ref _floatScratch, length);
 
-    private ArrayView<double> DoubleScratch(long length)
+    private ArrayView<double> DoubleScratch(long length) => Scratch(ref _doubleScratch, length);
+
+    private ArrayView<T> Scratch<T>(ref MemoryBuffer1D<T, Stride1D.Dense>? buffer, long length) where T : unmanaged
     {
-        if (_doubleScratch is null || _doubleScratch.Length < length)
+        if (buffer is null || buffer.Length < length)
         {
             _accelerator!.Synchronize();
-            _doubleScratch?.Dispose();
-            _doubleScratch = _accelerator.Allocate1D<double>(length);
+            buffer?.Dispose();
+            buffer = _accelerator.Allocate1D<T>(length);
         }
-        return _doubleScratch.View.SubView(0, length);
+        return buffer.View.SubView(0, length);
     }
 
     /// <summary>Bytes of scratch the tiled kernels hold now (part of a session's device memory).</summary>

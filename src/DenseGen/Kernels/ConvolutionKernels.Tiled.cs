@@ -146,6 +146,27 @@ internal static partial class ConvolutionKernels
             Channel = SharedMemory.Allocate<int>(count), Y = SharedMemory.Allocate<int>(count), X = SharedMemory.Allocate<int>(count),
         };
 
+        /// <summary>
+        /// A table of two halves: step 0's taps are decoded into the first before the loop; while a step uses half
+        /// (step % 2), <see cref="DecodeNext"/> fills the other for the next step (visible after the step's barrier).
+        /// </summary>
+        public static Taps ForSteps(int depth, int kernel)
+        {
+            var taps = Allocate(2 * TileDepth);
+            if (Group.IdxX < TileDepth) taps.Decode(Group.IdxX, Group.IdxX, depth, kernel);
+            Group.Barrier();
+            return taps;
+        }
+
+        /// <summary>The first slot of step k0's half of a <see cref="ForSteps"/> table.</summary>
+        public static int Half(int k0) => k0 / TileDepth % 2 * TileDepth;
+
+        /// <summary>Decodes the step after k0 into the other half (threads 0..7, one tap each).</summary>
+        public readonly void DecodeNext(int k0, int depth, int kernel)
+        {
+            if (Group.IdxX < TileDepth) Decode(TileDepth - Half(k0) + Group.IdxX, k0 + TileDepth + Group.IdxX, depth, kernel);
+        }
+
         public readonly void Decode(int slot, int k, int depth, int kernel)
         {
             int kk = kernel * kernel, c = k / kk, r = k - c * kk, y = r / kernel;
@@ -153,6 +174,36 @@ internal static partial class ConvolutionKernels
             Y[slot] = y;
             X[slot] = r - y * kernel;
         }
+    }
+
+    /// <summary>Writes a block column's four rows (channels c .. c + 3, those below <paramref name="channels"/>) at plane stride.</summary>
+    private static void StoreColumn(ArrayView<float> target, int at, int c, int channels, int plane, float r0, float r1, float r2, float r3)
+    {
+        if (c < channels) target[at + c * plane] = r0;
+        if (c + 1 < channels) target[at + (c + 1) * plane] = r1;
+        if (c + 2 < channels) target[at + (c + 2) * plane] = r2;
+        if (c + 3 < channels) target[at + (c + 3) * plane] = r3;
+    }
+
+    /// <summary>
+    /// Sums a pair of per-thread values over the threads of one block row (same Ty, consecutive threads, hence the
+    /// same channel) in a fixed order, through shared memory; the row's first thread writes the pair to
+    /// partials[at], partials[at + 1] when <paramref name="write"/>. Every thread of the group must call it.
+    /// </summary>
+    private static void SumRow(ArrayView<double> sums, TileGeometry g, double a, double b, bool write, ArrayView<double> partials, int at)
+    {
+        int t = Group.IdxX;
+        sums[2 * t] = a;
+        sums[2 * t + 1] = b;
+        Group.Barrier();
+        if (g.Tx == 0 && write)
+        {
+            double totalA = 0, totalB = 0;
+            for (int u = 0; u < g.ThreadsPerRow; u++) { totalA += sums[2 * (t + u)]; totalB += sums[2 * (t + u) + 1]; }
+            partials[at] = totalA;
+            partials[at + 1] = totalB;
+        }
+        Group.Barrier();
     }
 
     /// <summary>relu(bn(x)) of the prologue, or x, at tap <paramref name="slot"/>; zero outside the image (padding lies
@@ -195,15 +246,12 @@ internal static partial class ConvolutionKernels
         int imageBase = n * s.InStride * s.InSize * s.InSize;
         int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
 
-        // Taps of this step in half (step % 2) of the table; the next step's are decoded during this one.
-        var taps = Taps.Allocate(2 * TileDepth);
-        if (t < TileDepth) taps.Decode(t, t, depth, s.Kernel);
-        Group.Barrier();
+        var taps = Taps.ForSteps(depth, s.Kernel);
 
         var block = default(Block4x4);
         for (int k0 = 0; k0 < depth; k0 += TileDepth)
         {
-            int half = k0 / TileDepth % 2 * TileDepth;
+            int half = Taps.Half(k0);
             // Weight tile [TileDepth][rows]: W[co, k0 + kk]; threads run along k (contiguous in memory).
             for (int e = t; e < TileDepth * g.Rows; e += TileThreads)
             {
@@ -214,7 +262,7 @@ internal static partial class ConvolutionKernels
             // Input tile [TileDepth][columns]: relu(bn(x)) gathered from the image, threads run along pixels.
             for (int kk = loadRow; kk < TileDepth; kk += TileThreads / g.Columns)
                 inputTile[kk * g.Columns + loadColumn] = pixelValid ? LoadInput(s, input, prologue, imageBase, y0, x0, taps, half + kk) : 0f;
-            if (t < TileDepth) taps.Decode(TileDepth - half + t, k0 + TileDepth + t, depth, s.Kernel);
+            taps.DecodeNext(k0, depth, s.Kernel);
             Group.Barrier();
             block.Steps8(weightQuads, inputQuads, g); // TileDepth = 8
             Group.Barrier();
@@ -227,11 +275,7 @@ internal static partial class ConvolutionKernels
             int qn = q / outArea, qr = q - qn * outArea;
             int at = (qn * s.OutStride + s.OutOffset) * outArea + qr; // channel 0 of this pixel
             block.Column(j, out float r0, out float r1, out float r2, out float r3);
-            int co = co0 + g.Row;
-            if (co < s.OutChannels) output[at + co * outArea] = r0;
-            if (co + 1 < s.OutChannels) output[at + (co + 1) * outArea] = r1;
-            if (co + 2 < s.OutChannels) output[at + (co + 2) * outArea] = r2;
-            if (co + 3 < s.OutChannels) output[at + (co + 3) * outArea] = r3;
+            StoreColumn(output, at, co0 + g.Row, s.OutChannels, outArea, r0, r1, r2, r3);
         }
         if (withStatistics == 0) return; // uniform over the group: the barriers below are safe
 
@@ -244,20 +288,8 @@ internal static partial class ConvolutionKernels
             if (first + 1 < pixels) { sum += c1; squares += (double)c1 * c1; }
             if (first + 2 < pixels) { sum += c2; squares += (double)c2 * c2; }
             if (first + 3 < pixels) { sum += c3; squares += (double)c3 * c3; }
-            // The threads of a row (same Ty, consecutive t) hold the same channel: sum them in a fixed order.
-            sums[2 * t] = sum;
-            sums[2 * t + 1] = squares;
-            Group.Barrier();
             int co = co0 + g.Row + i;
-            if (g.Tx == 0 && co < s.OutChannels)
-            {
-                double a = 0, b = 0;
-                for (int u = 0; u < g.ThreadsPerRow; u++) { a += sums[2 * (t + u)]; b += sums[2 * (t + u) + 1]; }
-                int at = (tile * s.OutChannels + co) * 2;
-                statistics[at] = a;
-                statistics[at + 1] = b;
-            }
-            Group.Barrier();
+            SumRow(sums, g, sum, squares, co < s.OutChannels, statistics, (tile * s.OutChannels + co) * 2);
         }
     }
 
@@ -322,15 +354,12 @@ internal static partial class ConvolutionKernels
         int gradientBase = (n * s.OutStride + s.OutOffset) * s.OutSize * s.OutSize;
         int weightRow = s.InChannels * kk2; // W[co, ci, ky, kx] = weight[co * weightRow + ci * kk2 + r]
 
-        // Taps k = (co, ky, kx) of this step in half (step % 2) of the table; the next step's are decoded during this one.
-        var taps = Taps.Allocate(2 * TileDepth);
-        if (t < TileDepth) taps.Decode(t, t, depth, s.Kernel);
-        Group.Barrier();
+        var taps = Taps.ForSteps(depth, s.Kernel); // k = (co, ky, kx)
 
         var block = default(Block4x4);
         for (int k0 = 0; k0 < depth; k0 += TileDepth)
         {
-            int half = k0 / TileDepth % 2 * TileDepth;
+            int half = Taps.Half(k0);
             for (int e = t; e < TileDepth * g.Rows; e += TileThreads)
             {
                 int kk = e % TileDepth, m = e / TileDepth;
@@ -341,7 +370,7 @@ internal static partial class ConvolutionKernels
             }
             for (int kk = loadRow; kk < TileDepth; kk += TileThreads / g.Columns)
                 gradientTile[kk * g.Columns + loadColumn] = pixelValid ? LoadOutputGradient(s, dOut, gradientBase, iy, ix, taps, half + kk) : 0f;
-            if (t < TileDepth) taps.Decode(TileDepth - half + t, k0 + TileDepth + t, depth, s.Kernel);
+            taps.DecodeNext(k0, depth, s.Kernel);
             Group.Barrier();
             block.Steps8(weightQuads, gradientQuads, g); // TileDepth = 8
             Group.Barrier();
@@ -364,11 +393,7 @@ internal static partial class ConvolutionKernels
             if (q >= pixels) continue;
             int n = q / inArea, at = n * s.InStride * inArea + (q - n * inArea);
             block.Column(j, out float r0, out float r1, out float r2, out float r3);
-            int ci = ci0 + g.Row;
-            if (ci < s.InChannels) dInput[at + ci * inArea] = r0;
-            if (ci + 1 < s.InChannels) dInput[at + (ci + 1) * inArea] = r1;
-            if (ci + 2 < s.InChannels) dInput[at + (ci + 2) * inArea] = r2;
-            if (ci + 3 < s.InChannels) dInput[at + (ci + 3) * inArea] = r3;
+            StoreColumn(dInput, at, ci0 + g.Row, s.InChannels, inArea, r0, r1, r2, r3);
         }
     }
 
@@ -385,7 +410,7 @@ internal static partial class ConvolutionKernels
         var sums = SharedMemory.Allocate<double>(2 * TileThreads);
         var g = new TileGeometry(tileRows);
         var block = InputGradientTile(s, dOut, weight, g, out int ci0, out int q0);
-        int t = Group.IdxX, inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
+        int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
         int tile = q0 / g.Columns, first = q0 + g.Column;
         for (int i = 0; i < 4; i++)
         {
@@ -400,19 +425,7 @@ internal static partial class ConvolutionKernels
                 AccumulateBatchNorm(s, input, bn, ci, first + 2, pixels, inArea, d2, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
                 AccumulateBatchNorm(s, input, bn, ci, first + 3, pixels, inArea, d3, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
             }
-            // The threads of a row (same Ty, consecutive t) hold the same channel: sum them in a fixed order.
-            sums[2 * t] = sumA;
-            sums[2 * t + 1] = sumAX;
-            Group.Barrier();
-            if (g.Tx == 0 && ci < s.InChannels)
-            {
-                double a = 0, ax = 0;
-                for (int u = 0; u < g.ThreadsPerRow; u++) { a += sums[2 * (t + u)]; ax += sums[2 * (t + u) + 1]; }
-                int at = (tile * s.InChannels + ci) * 2;
-                partials[at] = a;
-                partials[at + 1] = ax;
-            }
-            Group.Barrier();
+            SumRow(sums, g, sumA, sumAX, ci < s.InChannels, partials, (tile * s.InChannels + ci) * 2);
         }
     }
 
