@@ -13,11 +13,13 @@ for net in ["densenet-bc-100", "densenet-121"]:
     # DenseGen's memory: its arena plus the tiled kernels' scratch (PyTorch's figure is max_memory_allocated).
     mem = dg.get(f"{net}.arena_mib", 0) + dg.get(f"{net}.scratch_mib", 0) or None
     if ips:
-        print(f"| {net} | DenseGen tiled (first step {dg[f'{net}.first_step_s']:.2f} s) | {ips:.1f} | {dg[f'{net}.median_step_ms']:.1f} | {mem:.1f} | 1 | 1 |")
-    direct = dg.get(f"{net}.direct.images_per_second")
-    if direct and ips:
-        print(f"| {net} | DenseGen direct (version 1) | {direct:.1f} | {dg[f'{net}.direct.median_step_ms']:.1f} | "
-              f"{dg[f'{net}.direct.arena_mib'] + dg.get(f'{net}.direct.scratch_mib', 0):.1f} | {ips / direct:.3f} | - |")
+        print(f"| {net} | DenseGen pipelined (version 3; first step {dg[f'{net}.first_step_s']:.2f} s) | {ips:.1f} | "
+              f"{dg[f'{net}.median_step_ms']:.1f} | {mem:.1f} | 1 | 1 |")
+    for version, label in [("tiled", "tiled (version 2)"), ("direct", "direct (version 1)")]:
+        other = dg.get(f"{net}.{version}.images_per_second")
+        if other and ips:
+            print(f"| {net} | DenseGen {label} | {other:.1f} | {dg[f'{net}.{version}.median_step_ms']:.1f} | "
+                  f"{dg[f'{net}.{version}.arena_mib'] + dg.get(f'{net}.{version}.scratch_mib', 0):.1f} | {ips / other:.3f} | - |")
     for mode in ["eager", "eager-tf32", "memory_efficient", "compile"]:
         r = pt.get(f"{net}.{mode}")
         if not r:
@@ -44,7 +46,7 @@ print(f"- first training step with kernel compilation, under 3 s: {'-' if first 
 checks = {k: v for k, v in dg.items() if k.startswith("check.")}
 print("\nCUDA vs host kernels (worst relative error, two training steps): " + ", ".join(f"{k[6:]} {v:.1e}" for k, v in checks.items()))
 print("Kernels spilling to local memory: " + (", ".join(dg.get("spilling_kernels", [])) or "none"))
-for net in ["densenet-bc-100", "densenet-121"]:
+for net in ["densenet-bc-100", "densenet-121", "densenet-bc-100.tiled"]:
     profile = dg.get(f"{net}.profile")
     if not profile:
         continue

@@ -27,7 +27,7 @@ public class ConvolutionBenchmarks
     public string Layer { get; set; } = "";
 
     /// <summary>The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so).</summary>
-    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled)]
+    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled, ConvolutionVersion.Pipelined)]
     public ConvolutionVersion Convolution { get; set; }
 
     [GlobalSetup]

@@ -11,11 +11,12 @@ using DenseGen.Tests;
 using DenseGen.Model;
 
 // DenseGen's half of the GPU check (benchmarks/gpu-check.sh runs it, then the PyTorch half):
-//   (a) two training steps of three small networks on the GPU, with each convolution version (direct, tiled), against
-//       the host kernels (which the test suite checks against a float64 reference), and every kernel's registers and spills;
+//   (a) two training steps of three small networks on the GPU, with each convolution version (direct, tiled,
+//       pipelined), against the host kernels (which the test suite checks against a float64 reference), and every
+//       kernel's registers and spills;
 //   (b) training throughput and device memory of DenseNet-BC-100 k12 (batch 64, 32x32) and DenseNet-121 (batch 64,
-//       224x224) with the tiled convolutions, and BC-100 with the direct ones (the version 1 baseline, same run).
-// The very first step (BC-100, tiled) runs on a fresh device, so its time includes compiling the kernels.
+//       224x224) with the pipelined convolutions (version 3), and with versions 2 and 1 as baselines in the same run.
+// The very first step (BC-100, pipelined) runs on a fresh device, so its time includes compiling the kernels.
 // Writes densegen.json into --out. Exit code 1 when a check fails.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string outDir = args.SkipWhile(a => a != "--out").Skip(1).FirstOrDefault() ?? "results";
@@ -35,7 +36,7 @@ results["device"] = gpu.ToString();
 if (launchesOnly)
 {
     foreach (var (name, model) in new[] { ("densenet-bc-100", DenseNetBC100.Description), ("densenet-121", DenseNet121.Description) })
-        foreach (var version in new[] { ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
         {
             using var session = new DenseNetSession(model, gpu, 1, version);
             var images = new float[model.InputChannels * model.InputSize * model.InputSize];
@@ -50,16 +51,17 @@ if (launchesOnly)
 // --profile: where one BC-100 training step's time goes, per kernel (each launch waited for), on any device.
 if (profileOnly)
 {
+    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
     return 0;
 }
 
 // The first step on a fresh device: kernel compilation included (the target is under 3 s).
-if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
+if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Pipelined);
 
 // (a) correctness against the host kernels.
 foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
-    foreach (var version in new[] { ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+    foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
     {
         double worst;
         try { worst = CompareTwoSteps(model, gpu, version, cpu); }
@@ -76,11 +78,14 @@ results["spilling_kernels"] = resources.Where(r => r.LocalBytes > 0).Select(r =>
 // (b) throughput and memory (BC-100 tiled ran first, above).
 if (!quick)
 {
+    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Pipelined);
+    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Direct);
     // Where the time goes (each launch waited for: slower than the timed steps, but per kernel).
+    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
+    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
-    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Tiled);
 }
 results["seconds"] = total.Elapsed.TotalSeconds;
 File.WriteAllText(Path.Combine(outDir, "densegen.json"), System.Text.Json.JsonSerializer.Serialize(results, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
@@ -89,6 +94,7 @@ return ok ? 0 : 1;
 
 void Profile(string name, ModelDescription model, int batch, ConvolutionVersion version)
 {
+    if (version != ConvolutionVersion.Pipelined) name += "." + version.ToString().ToLowerInvariant();
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name} profile: skipped, time budget spent"); return; }
     try
     {
@@ -126,19 +132,19 @@ void Time(string name, ModelDescription model, long plannedBytes, int batch, Con
 
 void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version)
 {
-    if (version != ConvolutionVersion.Tiled) name += "." + version.ToString().ToLowerInvariant();
+    if (version != ConvolutionVersion.Pipelined) name += "." + version.ToString().ToLowerInvariant();
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }
     var random = new Random(1);
     var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
     for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
     var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
     var sgd = new SgdOptions(0.1f);
-    long freeBefore = FreeDeviceMemory();
+    long freeBefore = FreeDeviceMemory(gpu);
     var first = Stopwatch.StartNew();
     using var session = new DenseNetSession(model, gpu, batch, version);
     float loss = session.TrainStep(images, labels, sgd); // includes kernel compilation on a fresh device
     double firstStep = first.Elapsed.TotalSeconds;
-    long used = freeBefore - FreeDeviceMemory();
+    long used = freeBefore - FreeDeviceMemory(gpu);
     var times = new List<double>();
     double stepBudget = Math.Max(10, budgetSeconds - total.Elapsed.TotalSeconds) / 2;
     long launchesBefore = gpu.KernelsFor(version).Launches;
@@ -203,8 +209,12 @@ static double Relative(float[] x, float[] y)
     return double.IsNaN(d) ? double.PositiveInfinity : Math.Sqrt(d) / Math.Max(Math.Sqrt(n), 1e-12);
 }
 
-static long FreeDeviceMemory()
+// The driver's free memory on the GPU's context (bound first: opening the host device unbinds it from this thread,
+// which made an earlier run's first readings fail and report negative use).
+static long FreeDeviceMemory(ComputeDevice device)
 {
+    if (device.Kind != DeviceKind.Cuda) return 0;
+    device.Accelerator.Bind();
     try { return Cuda.MemGetInfo(out var free, out _) == 0 ? (long)free : 0; }
     catch (DllNotFoundException) { return 0; }
     catch (EntryPointNotFoundException) { return 0; }

@@ -30,10 +30,12 @@ public class DeviceSelectionTests
     [InlineData("Tiled", ConvolutionVersion.Tiled)]
     [InlineData("direct", ConvolutionVersion.Direct)]
     [InlineData("1", ConvolutionVersion.Direct)]
+    [InlineData("pipelined", ConvolutionVersion.Pipelined)]
+    [InlineData("3", ConvolutionVersion.Pipelined)]
     public void Convolution_versions_parse(string? value, ConvolutionVersion version) =>
         Assert.Equal(version, ComputeDevice.ParseConvolution(value));
 
     [Fact]
     public void A_bad_convolution_version_names_the_choices() =>
-        Assert.Contains("use tiled (the default) or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
+        Assert.Contains("use tiled (the default), pipelined or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
 }

@@ -386,6 +386,7 @@ public class KernelTests
     [Theory]
     [InlineData(1, 3, 7)]
     [InlineData(3, 5, 5)]
+    [InlineData(4, 3, 48)] // GPU kernels: several chunks per channel in the backward (KernelSet.PoolChunks), also with 256-thread groups
     public void Pooling_forward_and_backward(int n, int channels, int size)
     {
         using var h = new KernelHarness(6);

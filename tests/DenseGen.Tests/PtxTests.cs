@@ -67,6 +67,10 @@ public class PtxTests(ITestOutputHelper output)
     [InlineData(nameof(ConvolutionKernels.BackwardInputTiled))]
     [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormTiled))]
     [InlineData(nameof(ConvolutionKernels.BackwardWeightsTiled))]
+    [InlineData(nameof(ConvolutionKernels.ForwardPipelined))]
+    [InlineData(nameof(ConvolutionKernels.BackwardInputPipelined))]
+    [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormPipelined))]
+    [InlineData(nameof(ConvolutionKernels.BackwardWeightsPipelined))]
     public void Tiled_products_read_shared_memory_16_bytes_at_a_time(string kernel)
     {
         var method = typeof(ConvolutionKernels).GetMethod(kernel, BindingFlags.Static | BindingFlags.Public)!;

@@ -20,16 +20,16 @@ internal static class TestDevice
     private static readonly Lazy<ComputeDevice> s_ilgpuCpu = new(() => ComputeDevice.Open("ilgpu-cpu"));
 
     /// <summary>
-    /// The convolution variants this run checks: on the host, the host kernels and both GPU versions (on ILGPU's CPU
-    /// accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), both GPU versions there.
+    /// The convolution variants this run checks: on the host, the host kernels and the three GPU versions (on ILGPU's
+    /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the three GPU versions there.
     /// </summary>
-    public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu ? ["host", "direct", "tiled"] : ["direct", "tiled"];
+    public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu ? ["host", "direct", "tiled", "pipelined"] : ["direct", "tiled", "pipelined"];
 
     /// <summary>The device and kernels of a variant of <see cref="ConvolutionVariants"/> ("" = the test device's own kernels).</summary>
     public static (ComputeDevice Device, KernelSet Kernels) For(string variant)
     {
         if (variant is "" or "host") return (Instance, Instance.KernelsFor());
-        var version = variant == "tiled" ? ConvolutionVersion.Tiled : ConvolutionVersion.Direct;
+        var version = ComputeDevice.ParseConvolution(variant);
         var device = Instance.Kind == DeviceKind.Cpu ? s_ilgpuCpu.Value : Instance;
         return (device, device.KernelsFor(version));
     }

@@ -31,7 +31,7 @@ public sealed class ComputeDevice : IDisposable
         ReductionGroupSize = group;
         // The tiled kernels need groups of 128 threads; a device that allows fewer runs the direct ones.
         var requested = ParseConvolution(Environment.GetEnvironmentVariable("DENSEGEN_CONVOLUTION"));
-        Convolution = requested == ConvolutionVersion.Tiled && !SupportsTiled ? ConvolutionVersion.Direct : requested;
+        Convolution = requested != ConvolutionVersion.Direct && !SupportsTiled ? ConvolutionVersion.Direct : requested;
     }
 
     /// <summary>Whether groups of <see cref="Kernels.ConvolutionKernels.TileThreads"/> threads fit this device (the tiled convolutions need them).</summary>
@@ -47,7 +47,8 @@ public sealed class ComputeDevice : IDisposable
     {
         null or "" or "tiled" or "2" => ConvolutionVersion.Tiled,
         "direct" or "1" => ConvolutionVersion.Direct,
-        _ => throw new ArgumentException($"DENSEGEN_CONVOLUTION='{value}' is not a convolution version; use tiled (the default) or direct."),
+        "pipelined" or "3" => ConvolutionVersion.Pipelined,
+        _ => throw new ArgumentException($"DENSEGEN_CONVOLUTION='{value}' is not a convolution version; use tiled (the default), pipelined or direct."),
     };
 
     /// <summary>The ILGPU context (kernels are compiled in it).</summary>
@@ -138,7 +139,8 @@ public sealed class ComputeDevice : IDisposable
         return (kind, index);
     }
 
-    private KernelSet? _kernels, _other;
+    private KernelSet? _hostKernels;
+    private readonly System.Collections.Generic.Dictionary<ConvolutionVersion, KernelSet> _kernels = [];
 
     /// <summary>
     /// The compiled kernels of this device (with <see cref="Convolution"/>'s convolutions, or <paramref name="convolution"/>'s
@@ -146,13 +148,13 @@ public sealed class ComputeDevice : IDisposable
     /// </summary>
     internal KernelSet KernelsFor(ConvolutionVersion? convolution = null)
     {
-        if (Kind == DeviceKind.Cpu) return _kernels ??= KernelSet.ForHost();
+        if (Kind == DeviceKind.Cpu) return _hostKernels ??= KernelSet.ForHost();
         var version = convolution ?? Convolution;
-        if (version == ConvolutionVersion.Tiled && !SupportsTiled)
+        if (version != ConvolutionVersion.Direct && !SupportsTiled)
             throw new NotSupportedException(
                 $"{Name} allows {Accelerator.MaxNumThreadsPerGroup} threads per group; the tiled convolutions need {Kernels.ConvolutionKernels.TileThreads}. Use DENSEGEN_CONVOLUTION=direct.");
-        if (version == Convolution) return _kernels ??= new KernelSet(Accelerator, ReductionGroupSize, version);
-        return _other ??= new KernelSet(Accelerator, ReductionGroupSize, version);
+        if (!_kernels.TryGetValue(version, out var kernels)) _kernels[version] = kernels = new KernelSet(Accelerator, ReductionGroupSize, version);
+        return kernels;
     }
 
     /// <summary>Waits for all launched work to finish.</summary>

@@ -2,8 +2,8 @@ namespace DenseGen.Execution;
 
 /// <summary>
 /// Which convolution kernels a CUDA, OpenCL or ILGPU-CPU device launches (the host kernels have their own SIMD loops).
-/// Chosen by <c>DENSEGEN_CONVOLUTION=direct|tiled</c>; tiled unless asked otherwise. Both give the same results within
-/// float32 rounding: the tests check both against the same float64 references.
+/// Chosen by <c>DENSEGEN_CONVOLUTION=direct|tiled|pipelined</c> (or 1|2|3). All give the same results within float32
+/// rounding: the tests check each against the same float64 references.
 /// </summary>
 public enum ConvolutionVersion
 {
@@ -12,4 +12,7 @@ public enum ConvolutionVersion
 
     /// <summary>Version 2: tiled implicit GEMM through shared memory with 4x4 register blocking.</summary>
     Tiled = 2,
+
+    /// <summary>Version 3: version 2's tiles, software-pipelined (next step's loads in flight during the product), double-buffered.</summary>
+    Pipelined = 3,
 }

@@ -34,6 +34,7 @@ internal sealed partial class KernelSet
         Convolution = convolution;
         KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
         T Named<T>(string name, T launcher) where T : Delegate => Counted(launcher, $"(ConvolutionKernels.{name})");
+        var finishChannels = Named("FinishChannelsFromTiles", a.LoadStreamKernel<int, int, ArrayView<double>, BatchNormBackward>(ConvolutionKernels.FinishChannelsFromTiles));
         if (convolution == ConvolutionVersion.Direct)
         {
             var forward = Named("Forward", a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.Forward));
@@ -47,12 +48,21 @@ internal sealed partial class KernelSet
         }
         else
         {
-            var forward = Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardTiled));
+            // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
+            bool pipelined = convolution == ConvolutionVersion.Pipelined;
+            var forward = pipelined
+                ? Named("ForwardPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardPipelined))
+                : Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardTiled));
             var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
-            var backwardInput = Named("BackwardInputTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputTiled));
-            var throughBatchNorm = Named("BackwardInputThroughBatchNormTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormTiled));
-            var finishChannels = Named("FinishChannelsFromTiles", a.LoadStreamKernel<int, int, ArrayView<double>, BatchNormBackward>(ConvolutionKernels.FinishChannelsFromTiles));
-            var backwardWeights = Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
+            var backwardInput = pipelined
+                ? Named("BackwardInputPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputPipelined))
+                : Named("BackwardInputTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputTiled));
+            var throughBatchNorm = pipelined
+                ? Named("BackwardInputThroughBatchNormPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined))
+                : Named("BackwardInputThroughBatchNormTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormTiled));
+            var backwardWeights = pipelined
+                ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
+                : Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
             var sumSplits = Named("SumSplits", a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplits));
             // 16-row tiles where the rows (channels) are few, 32-row tiles otherwise (ConvolutionKernels.TileRowsFor).
             KernelConfig Tiles(int rows, int columns, int tileRows, int splits = 1) =>
@@ -86,7 +96,10 @@ internal sealed partial class KernelSet
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
                 int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements, tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels);
-                var (splits, chunk) = WeightGradientSplits(s.Batch * s.OutSize * s.OutSize, weights);
+                int pixels = s.Batch * s.OutSize * s.OutSize;
+                var (splits, chunk) = pipelined
+                    ? PipelinedWeightGradientSplits(pixels, weights, ConvolutionKernels.TileGroups(s.OutChannels, depth, tileRows))
+                    : WeightGradientSplits(pixels, weights);
                 var partials = FloatScratch((long)splits * weights);
                 backwardWeights(Tiles(s.OutChannels, depth, tileRows, splits), s, input, prologue, dOut, partials, chunk, tileRows);
                 sumSplits(weights, weights, splits, partials, dWeight);
@@ -98,9 +111,24 @@ internal sealed partial class KernelSet
         ScaleShiftTrainingAndRunning = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>(BatchNormKernels.ScaleShiftTrainingAndRunning));
         Finalize = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.Finalize));
         AveragePoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.AveragePoolForward));
-        AveragePoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.AveragePoolBackwardThroughBatchNorm));
+        // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
+        var averagePoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks));
+        var maxPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks));
+        AveragePoolBackward = (_, p, dOut, input, prologue, bn) =>
+        {
+            int chunks = PoolChunks(p, reductionGroupSize);
+            var partials = DoubleScratch(2L * chunks * p.Channels);
+            averagePoolBackward(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
+            finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
+        };
         MaxPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.MaxPoolForward));
-        MaxPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.MaxPoolBackwardThroughBatchNorm));
+        MaxPoolBackward = (_, p, dOut, input, prologue, bn) =>
+        {
+            int chunks = PoolChunks(p, reductionGroupSize);
+            var partials = DoubleScratch(2L * chunks * p.Channels);
+            maxPoolBackward(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
+            finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
+        };
         GlobalPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.GlobalPoolForward));
         GlobalPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm));
         LinearForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearForward));
@@ -230,6 +258,32 @@ internal sealed partial class KernelSet
         int chunk = ConvolutionKernels.Ceiling(ConvolutionKernels.Ceiling(pixels, splits), ConvolutionKernels.TileDepth) * ConvolutionKernels.TileDepth;
         return (ConvolutionKernels.Ceiling(pixels, chunk), chunk);
     }
+
+    /// <summary>
+    /// Split-K of version 3's weight gradient: about <see cref="WeightGradientGroups"/> groups in all (tiles x splits),
+    /// where version 2's at most 64 splits gave a 3x3 growth conv (4 tiles) 256 groups, too few to fill a large GPU;
+    /// at least 64 pixels (8 steps) per split, at most 4 Mi partial floats (16 MiB of scratch). A fixed target, not
+    /// the device's multiprocessor count, so the summation order (and the result, bit for bit) is the same on every
+    /// device.
+    /// </summary>
+    internal static (int Splits, int Chunk) PipelinedWeightGradientSplits(int pixels, int weights, int tiles)
+    {
+        int splits = ConvolutionKernels.Ceiling(WeightGradientGroups, Math.Max(1, tiles));
+        splits = Math.Min(splits, Math.Max(1, pixels / (8 * ConvolutionKernels.TileDepth)));
+        splits = Math.Max(1, Math.Min(splits, (4 << 20) / Math.Max(1, weights)));
+        int chunk = ConvolutionKernels.Ceiling(ConvolutionKernels.Ceiling(pixels, splits), ConvolutionKernels.TileDepth) * ConvolutionKernels.TileDepth;
+        return (ConvolutionKernels.Ceiling(pixels, chunk), chunk);
+    }
+
+    /// <summary>
+    /// Chunks per channel of a pool backward: about 1,024 groups in all (a fixed target: the same summation order on
+    /// every device), each thread at least 16 elements.
+    /// </summary>
+    internal static int PoolChunks(PoolShape p, int groupSize) =>
+        Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, p.Channels), p.Batch * p.InSize * p.InSize / (16 * groupSize)));
+
+    /// <summary>Groups a version 3 weight-gradient launch aims for: 8 per multiprocessor of a 128-multiprocessor GPU.</summary>
+    internal const int WeightGradientGroups = 1024;
 
     // Scratch for the tiled kernels' partial sums: grown on demand (in the first step; growth waits for queued work,
     // which may still read the old buffer), then reused by every launch, which the stream orders.

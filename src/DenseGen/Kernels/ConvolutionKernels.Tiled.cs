@@ -268,6 +268,18 @@ internal static partial class ConvolutionKernels
             Group.Barrier();
         }
 
+        ForwardEpilogue(s, block, g, pixel0, co0, output, sums, statistics, withStatistics);
+    }
+
+    /// <summary>
+    /// Writes a forward tile's block (this thread's 4 x 4 outputs) and, with <paramref name="withStatistics"/> = 1, the
+    /// tile's per-channel sums and sums of squares (float64) into statistics[(column tile * OutChannels + co) * 2].
+    /// Every thread of the group must call it (the statistics go through shared memory).
+    /// </summary>
+    private static void ForwardEpilogue(ConvShape s, Block4x4 block, TileGeometry g, int pixel0, int co0, ArrayView<float> output,
+        ArrayView<double> sums, ArrayView<double> statistics, int withStatistics)
+    {
+        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea;
         for (int j = 0; j < 4; j++)
         {
             int q = pixel0 + g.Column + j;
@@ -279,7 +291,7 @@ internal static partial class ConvolutionKernels
         }
         if (withStatistics == 0) return; // uniform over the group: the barriers below are safe
 
-        int tile = Grid.IdxX % columnTiles, first = pixel0 + g.Column;
+        int tile = pixel0 / g.Columns, first = pixel0 + g.Column;
         for (int i = 0; i < 4; i++)
         {
             block.Row(i, out float c0, out float c1, out float c2, out float c3);
@@ -317,10 +329,9 @@ internal static partial class ConvolutionKernels
     /// dY at reduction index k = (co, ky, kx) for input pixel (n, iy, ix): the output gradient at the output pixel whose
     /// window puts tap (ky, kx) on the input pixel, or zero where no output does (borders, stride gaps).
     /// </summary>
-    private static float LoadOutputGradient(ConvShape s, ArrayView<float> dOut, int gradientBase, int iy, int ix, Taps taps, int slot)
+    private static float LoadOutputGradient(ConvShape s, ArrayView<float> dOut, int gradientBase, int iy, int ix, int co, int ky, int kx)
     {
-        int co = taps.Channel[slot];
-        int ty = iy + s.Padding - taps.Y[slot], tx = ix + s.Padding - taps.X[slot];
+        int ty = iy + s.Padding - ky, tx = ix + s.Padding - kx;
         if (co < 0 || ty < 0 || tx < 0) return 0f;
         int oy = ty, ox = tx;
         if (s.Stride != 1)
@@ -369,7 +380,7 @@ internal static partial class ConvolutionKernels
                     : 0f;
             }
             for (int kk = loadRow; kk < TileDepth; kk += TileThreads / g.Columns)
-                gradientTile[kk * g.Columns + loadColumn] = pixelValid ? LoadOutputGradient(s, dOut, gradientBase, iy, ix, taps, half + kk) : 0f;
+                gradientTile[kk * g.Columns + loadColumn] = pixelValid ? LoadOutputGradient(s, dOut, gradientBase, iy, ix, taps.Channel[half + kk], taps.Y[half + kk], taps.X[half + kk]) : 0f;
             taps.DecodeNext(k0, depth, s.Kernel);
             Group.Barrier();
             block.Steps8(weightQuads, gradientQuads, g); // TileDepth = 8
@@ -386,6 +397,12 @@ internal static partial class ConvolutionKernels
     {
         var g = new TileGeometry(tileRows);
         var block = InputGradientTile(s, dOut, weight, g, out int ci0, out int q0);
+        InputGradientEpilogue(s, block, g, ci0, q0, dInput);
+    }
+
+    /// <summary>Writes a backward-input tile's block (this thread's 4 x 4 input gradients).</summary>
+    private static void InputGradientEpilogue(ConvShape s, Block4x4 block, TileGeometry g, int ci0, int q0, ArrayView<float> dInput)
+    {
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
         for (int j = 0; j < 4; j++)
         {
@@ -410,6 +427,17 @@ internal static partial class ConvolutionKernels
         var sums = SharedMemory.Allocate<double>(2 * TileThreads);
         var g = new TileGeometry(tileRows);
         var block = InputGradientTile(s, dOut, weight, g, out int ci0, out int q0);
+        ThroughBatchNormEpilogue(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
+    }
+
+    /// <summary>
+    /// The epilogue of a backward-input tile through BN-ReLU: dA where the consumer's ReLU let the value through,
+    /// G += gamma * dA, and the tile's channel sums of dA and dA * xhat into partials[(tile * InChannels + ci) * 2].
+    /// Every thread of the group must call it.
+    /// </summary>
+    private static void ThroughBatchNormEpilogue(ConvShape s, Block4x4 block, TileGeometry g, int ci0, int q0, ArrayView<float> input, Prologue prologue,
+        BatchNormBackward bn, ArrayView<double> sums, ArrayView<double> partials)
+    {
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
         int tile = q0 / g.Columns, first = q0 + g.Column;
         for (int i = 0; i < 4; i++)
@@ -505,7 +533,13 @@ internal static partial class ConvolutionKernels
             Group.Barrier();
         }
 
-        int weights = s.OutChannels * depth, splitBase = split * weights;
+        WeightsEpilogue(s, block, g, split, co0, k0, partials);
+    }
+
+    /// <summary>Writes a weight-gradient tile's block into its split's partial product, partials[split][co * K + k].</summary>
+    private static void WeightsEpilogue(ConvShape s, Block4x4 block, TileGeometry g, int split, int co0, int k0, ArrayView<float> partials)
+    {
+        int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.OutChannels * depth, splitBase = split * weights;
         for (int i = 0; i < 4; i++)
         {
             int co = co0 + g.Row + i;

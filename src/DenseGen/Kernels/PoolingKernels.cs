@@ -5,8 +5,8 @@ namespace DenseGen.Kernels;
 /// <summary>
 /// BN-ReLU fused into the three poolings of a DenseNet: the transition's 2x2 average pool (which runs before the
 /// transition's 1x1 conv: both are linear, so they commute, and the conv then costs a quarter), the ImageNet stem's
-/// 3x3 stride-2 max-pool, and the head's global average pool. Version 1: one thread per output; backward one
-/// group per input channel, accumulating into the shared-statistics gradient (see <see cref="BatchNormBackward"/>).
+/// 3x3 stride-2 max-pool, and the head's global average pool. Forward one thread per output; backward chunks of each
+/// channel's pixels in parallel, then one group per channel to finish it, accumulating into the shared-statistics gradient (see <see cref="BatchNormBackward"/>).
 /// </summary>
 internal static class PoolingKernels
 {
@@ -22,12 +22,39 @@ internal static class PoolingKernels
         output[p.OutputIndex(n, c, y, x)] = 0.25f * sum;
     }
 
-    public static void AveragePoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
+    /// <summary>
+    /// Backward of the transition's average pool through BN-ReLU, split over <paramref name="chunks"/> groups per
+    /// channel (grid = Channels x chunks, channel fastest; one group per channel, as version 1 had it, left most of a
+    /// GPU idle: 20 ms of DenseNet-121's step on an H100 went to the stem's max-pool alone): each group writes its
+    /// sums of dA and dA * xhat to partials[(chunk * Channels + c) * 2], and ConvolutionKernels.FinishChannelsFromTiles
+    /// finishes the channels in a fixed order (deterministic).
+    /// </summary>
+    public static void AveragePoolBackwardThroughBatchNormChunks(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn,
+        int chunks, ArrayView<double> partials)
     {
-        int c = Grid.IdxX;
+        var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int c = Grid.IdxX % p.Channels, chunk = Grid.IdxX / p.Channels;
         double sumA = 0, sumAX = 0;
-        AveragePoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
-        BatchNormKernels.FinishChannelInGroup(bn, c, sumA, sumAX);
+        AveragePoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, chunk * Group.DimX + Group.IdxX, chunks * Group.DimX, ref sumA, ref sumAX);
+        WriteChunk(shared, sumA, sumAX, partials, (chunk * p.Channels + c) * 2);
+    }
+
+    /// <summary>The stem's max-pool backward split over chunks, as <see cref="AveragePoolBackwardThroughBatchNormChunks"/>.</summary>
+    public static void MaxPoolBackwardThroughBatchNormChunks(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn,
+        int chunks, ArrayView<double> partials)
+    {
+        var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int c = Grid.IdxX % p.Channels, chunk = Grid.IdxX / p.Channels;
+        double sumA = 0, sumAX = 0;
+        MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, chunk * Group.DimX + Group.IdxX, chunks * Group.DimX, ref sumA, ref sumAX);
+        WriteChunk(shared, sumA, sumAX, partials, (chunk * p.Channels + c) * 2);
+    }
+
+    /// <summary>Sums a pair over the group (a fixed tree) and writes it to partials[at], partials[at + 1].</summary>
+    private static void WriteChunk(ArrayView<double> shared, double sumA, double sumAX, ArrayView<double> partials, int at)
+    {
+        double a = GroupReduce.Sum(shared, sumA), ax = GroupReduce.Sum(shared, sumAX);
+        if (Group.IdxX == 0) { partials[at] = a; partials[at + 1] = ax; }
     }
 
     internal static void AveragePoolBackwardThroughBatchNormPart(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, int c, int thread, int threads, ref double sumA, ref double sumAX)
@@ -75,14 +102,6 @@ internal static class PoolingKernels
         int c = i % p.Channels, n = i / p.Channels;
         ArgMax(p, input, prologue, n, c, y, x, out float best);
         output[p.OutputIndex(n, c, y, x)] = best;
-    }
-
-    public static void MaxPoolBackwardThroughBatchNorm(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
-    {
-        int c = Grid.IdxX;
-        double sumA = 0, sumAX = 0;
-        MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
-        BatchNormKernels.FinishChannelInGroup(bn, c, sumA, sumAX);
     }
 
     internal static void MaxPoolBackwardThroughBatchNormPart(PoolShape p, ArrayView<float> dOut, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, int c, int thread, int threads, ref double sumA, ref double sumAX)

@@ -1,0 +1,391 @@
+using ILGPU;
+
+namespace DenseGen.Kernels;
+
+/// <summary>
+/// BN-ReLU-Conv, version 3: version 2's tiles (<c>ConvolutionKernels.Tiled.cs</c>: same tile shapes, 4 x 4 register
+/// blocks, 16-byte shared loads, epilogues and reductions) with the global loads taken off the critical path.
+/// What changes from version 2, where the H100 profile showed each thread waiting out its gathers (every loaded
+/// element a global load, a dependent BN scale/shift load, then a shared store, one after another, twice a barrier
+/// per 8-deep step):
+/// - Software pipelining: a thread gathers its share of step s + 1's operand tiles into registers (<see cref="Staged8"/>)
+///   before step s's product, and writes them to shared memory after it, so the loads' latency (hundreds of cycles)
+///   overlaps the step's 128 multiply-adds instead of stalling the thread once per element.
+/// - Double-buffered shared tiles: step s + 1 is written into the other buffer while step s is read, so one barrier per
+///   step instead of two.
+/// - The BN-ReLU prologue's scale and shift for a step's 8 reduction indices are looked up once per step, into the taps
+///   table in shared memory, and applied when the staged values are stored: no per-element global load of them, and
+///   no arithmetic waiting on a load in flight.
+/// - A three-slot taps ring: step s + 2 is decoded while step s + 1 gathers from its slot and step s's stores read
+///   theirs; each slot is rewritten only after a barrier that every reader of its previous step has passed.
+/// - Weight gradients split over more pixel chunks (<c>KernelSet.PipelinedWeightGradientSplits</c>): about 1,024 groups
+///   per launch, where version 2's at most 64 splits left most of a large GPU idle on a 3x3 growth conv's 4 tiles.
+/// Same arithmetic order per output as version 2 along the reduction; correct on every backend (no warp shuffles, no
+/// atomics); checked against the float64 references like versions 1 and 2.
+/// </summary>
+internal static partial class ConvolutionKernels
+{
+    /// <summary>Taps slots: three steps of <see cref="TileDepth"/>.</summary>
+    private const int RingSlots = 3 * TileDepth;
+
+    /// <summary>Floats of one buffer of a weight-side (rows) or pixel-side (columns) tile.</summary>
+    private const int RowBuffer = TileDepth * MaxTileRows, ColumnBuffer = TileDepth * MaxTileColumns;
+
+    /// <summary>
+    /// Decoded reduction indices with the prologue's BN scale and shift of their channel, in shared memory: a ring of
+    /// three steps (forward, backward-input) or a tile's fixed columns (backward-weights). Channel is -1 past the end of
+    /// the reduction; Scale, Shift are 1, 0 there and where the prologue is off.
+    /// </summary>
+    private struct TapTable
+    {
+        public ArrayView<int> Channel, Y, X;
+        public ArrayView<float> Scale, Shift;
+
+        public static TapTable Allocate(int count) => new()
+        {
+            Channel = SharedMemory.Allocate<int>(count), Y = SharedMemory.Allocate<int>(count), X = SharedMemory.Allocate<int>(count),
+            Scale = SharedMemory.Allocate<float>(count), Shift = SharedMemory.Allocate<float>(count),
+        };
+
+        public readonly void Decode(int slot, int k, int depth, int kernel, Prologue prologue)
+        {
+            int kk = kernel * kernel, c = k / kk, r = k - c * kk, y = r / kernel;
+            bool inside = k < depth;
+            Channel[slot] = inside ? c : -1;
+            Y[slot] = y;
+            X[slot] = r - y * kernel;
+            bool apply = inside && prologue.Enabled != 0;
+            Scale[slot] = apply ? prologue.Scale[c] : 1f;
+            Shift[slot] = apply ? prologue.Shift[c] : 0f;
+        }
+
+        /// <summary>The value written to the tile: relu(bn(x)) with the slot's channel, or x without a prologue; 0 outside.</summary>
+        public readonly float Activate(int slot, float x, bool inside, int prologueEnabled)
+        {
+            if (!inside) return 0f;
+            if (prologueEnabled == 0) return x;
+            float y = x * Scale[slot] + Shift[slot];
+            return y > 0f ? y : 0f;
+        }
+    }
+
+    /// <summary>
+    /// A thread's share of one step's pixel-side tile, held in registers between the gather and the store (8 scalars,
+    /// not an array, so that ILGPU keeps them in registers). Inside bit j: element j was read from the image (padding
+    /// and the reduction's end stay 0, before and after the prologue).
+    /// </summary>
+    private struct Staged8
+    {
+        public float V0, V1, V2, V3, V4, V5, V6, V7;
+        public int Inside;
+    }
+
+    /// <summary>Step <paramref name="step"/>'s first slot in a three-step taps ring.</summary>
+    private static int RingSlot(int step) => step % 3 * TileDepth;
+
+    /// <summary>
+    /// Forward gather of one element into registers: x at reduction row kk of the step (taps slot + kk) for this
+    /// thread's pixel, raw (the prologue is applied at the store). Rows past the step (kk >= 8) are not this thread's.
+    /// </summary>
+    private static float GatherImage(ConvShape s, ArrayView<float> input, bool pixelValid, int imageBase, int y0, int x0, TapTable taps, int slot, int kk, int bit, ref int inside)
+    {
+        if (kk >= TileDepth || !pixelValid) return 0f;
+        int ci = taps.Channel[slot + kk];
+        int iy = y0 + taps.Y[slot + kk], ix = x0 + taps.X[slot + kk];
+        if (ci < 0 || iy < 0 || iy >= s.InSize || ix < 0 || ix >= s.InSize) return 0f;
+        inside |= bit;
+        return input[imageBase + (ci * s.InSize + iy) * s.InSize + ix];
+    }
+
+    private static void StoreImage(ArrayView<float> tile, int at, int kk, int columns, TapTable taps, int slot, float value, int inside, int bit, int prologueEnabled)
+    {
+        if (kk < TileDepth) tile[at + kk * columns] = taps.Activate(slot + kk, value, (inside & bit) != 0, prologueEnabled);
+    }
+
+    /// <summary>
+    /// Forward, version 3: out = W * relu(bn(X)) as version 2's tiled implicit GEMM, software-pipelined. Same launch,
+    /// parameters and outputs as <see cref="ForwardTiled"/> (statistics epilogue included).
+    /// </summary>
+    public static void ForwardPipelined(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output, int tileRows,
+        ArrayView<double> statistics, int withStatistics)
+    {
+        var sums = SharedMemory.Allocate<double>(2 * TileThreads);
+        var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
+        var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
+        var taps = TapTable.Allocate(RingSlots);
+        var g = new TileGeometry(tileRows);
+        int t = Group.IdxX;
+        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
+        int columnTiles = Ceiling(pixels, g.Columns), steps = Ceiling(depth, TileDepth);
+        int pixel0 = Grid.IdxX % columnTiles * g.Columns, co0 = Grid.IdxX / columnTiles * g.Rows;
+
+        // This thread's pixel of the input tile (fixed for the whole reduction) and its rows kk = loadRow + j * rowStep.
+        int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
+        int p = pixel0 + loadColumn;
+        bool pixelValid = p < pixels;
+        int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
+        int imageBase = n * s.InStride * s.InSize * s.InSize;
+        int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
+        // This thread's weights: elements e = t and t + 128 of the [TileDepth][rows] tile (k fastest: contiguous in memory).
+        int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
+
+        if (t < 2 * TileDepth) taps.Decode(t, t, depth, s.Kernel, prologue); // steps 0 and 1
+        Group.Barrier();
+
+        // Step 0's gathers; thereafter each step's loads are issued one step ahead.
+        int slot = 0;
+        float w0 = GatherWeight(s, weight, depth, co0, 0, e0, weightElements), w1 = GatherWeight(s, weight, depth, co0, 0, e1, weightElements);
+        var x = default(Staged8);
+        x.V0 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow, 1, ref x.Inside);
+        x.V1 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + rowStep, 2, ref x.Inside);
+        x.V2 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 2 * rowStep, 4, ref x.Inside);
+        x.V3 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 3 * rowStep, 8, ref x.Inside);
+        x.V4 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 4 * rowStep, 16, ref x.Inside);
+        x.V5 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 5 * rowStep, 32, ref x.Inside);
+        x.V6 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 6 * rowStep, 64, ref x.Inside);
+        x.V7 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 7 * rowStep, 128, ref x.Inside);
+
+        var block = default(Block4x4);
+        for (int step = 0; step < steps; step++)
+        {
+            // Store step's staged values into buffer step % 2 (read two steps ago: every thread has passed a barrier since).
+            int buffer = step & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
+            StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
+            StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
+            StoreImage(inputTiles, at, loadRow, g.Columns, taps, slot, x.V0, x.Inside, 1, prologue.Enabled);
+            StoreImage(inputTiles, at, loadRow + rowStep, g.Columns, taps, slot, x.V1, x.Inside, 2, prologue.Enabled);
+            StoreImage(inputTiles, at, loadRow + 2 * rowStep, g.Columns, taps, slot, x.V2, x.Inside, 4, prologue.Enabled);
+            StoreImage(inputTiles, at, loadRow + 3 * rowStep, g.Columns, taps, slot, x.V3, x.Inside, 8, prologue.Enabled);
+            StoreImage(inputTiles, at, loadRow + 4 * rowStep, g.Columns, taps, slot, x.V4, x.Inside, 16, prologue.Enabled);
+            StoreImage(inputTiles, at, loadRow + 5 * rowStep, g.Columns, taps, slot, x.V5, x.Inside, 32, prologue.Enabled);
+            StoreImage(inputTiles, at, loadRow + 6 * rowStep, g.Columns, taps, slot, x.V6, x.Inside, 64, prologue.Enabled);
+            StoreImage(inputTiles, at, loadRow + 7 * rowStep, g.Columns, taps, slot, x.V7, x.Inside, 128, prologue.Enabled);
+            Group.Barrier();
+
+            // Decode step + 2 into the slot step - 1 used (its last readers were before this barrier).
+            if (t < TileDepth && step + 2 < steps) taps.Decode(RingSlot(step + 2) + t, (step + 2) * TileDepth + t, depth, s.Kernel, prologue);
+            // Issue step + 1's loads now; they complete while this step multiplies.
+            if (step + 1 < steps)
+            {
+                int next = RingSlot(step + 1), k0 = (step + 1) * TileDepth;
+                w0 = GatherWeight(s, weight, depth, co0, k0, e0, weightElements);
+                w1 = GatherWeight(s, weight, depth, co0, k0, e1, weightElements);
+                x.Inside = 0;
+                x.V0 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow, 1, ref x.Inside);
+                x.V1 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + rowStep, 2, ref x.Inside);
+                x.V2 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 2 * rowStep, 4, ref x.Inside);
+                x.V3 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 3 * rowStep, 8, ref x.Inside);
+                x.V4 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 4 * rowStep, 16, ref x.Inside);
+                x.V5 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 5 * rowStep, 32, ref x.Inside);
+                x.V6 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 6 * rowStep, 64, ref x.Inside);
+                x.V7 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 7 * rowStep, 128, ref x.Inside);
+                slot = next;
+            }
+            block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+        }
+
+        ForwardEpilogue(s, block, g, pixel0, co0, output, sums, statistics, withStatistics);
+    }
+
+    /// <summary>W[co0 + m, k0 + kk] for element e = m * TileDepth + kk of a [TileDepth][rows] weight tile (0 outside).</summary>
+    private static float GatherWeight(ConvShape s, ArrayView<float> weight, int depth, int co0, int k0, int e, int elements)
+    {
+        if (e >= elements) return 0f;
+        int co = co0 + e / TileDepth, k = k0 + e % TileDepth;
+        return co < s.OutChannels && k < depth ? weight[co * depth + k] : 0f;
+    }
+
+    private static void StoreWeight(ArrayView<float> tiles, int rowBase, int e, int elements, int rows, float value)
+    {
+        if (e < elements) tiles[rowBase + e % TileDepth * rows + e / TileDepth] = value;
+    }
+
+    /// <summary>
+    /// Backward-input, version 3: version 2's dX = W^T dY tile (<see cref="InputGradientTile"/>), software-pipelined.
+    /// </summary>
+    private static Block4x4 InputGradientTilePipelined(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, out int ci0, out int q0)
+    {
+        var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
+        var (gradientTiles, gradientQuads) = SharedTile(2 * ColumnBuffer);
+        var taps = TapTable.Allocate(RingSlots);
+        int t = Group.IdxX;
+        int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, kk2 = s.Kernel * s.Kernel, depth = s.OutChannels * kk2;
+        int columnTiles = Ceiling(pixels, g.Columns), steps = Ceiling(depth, TileDepth);
+        q0 = Grid.IdxX % columnTiles * g.Columns;
+        ci0 = Grid.IdxX / columnTiles * g.Rows;
+
+        int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
+        int q = q0 + loadColumn;
+        bool pixelValid = q < pixels;
+        int n = q / inArea, qr = q - n * inArea, iy = qr / s.InSize, ix = qr - iy * s.InSize;
+        int gradientBase = (n * s.OutStride + s.OutOffset) * s.OutSize * s.OutSize;
+        int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
+
+        if (t < 2 * TileDepth) taps.Decode(t, t, depth, s.Kernel, default); // k = (co, ky, kx); no prologue on dY
+        Group.Barrier();
+
+        int slot = 0, firstChannel = ci0;
+        float w0 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e0, weightElements), w1 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e1, weightElements);
+        var d = default(Staged8);
+        GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
+
+        var block = default(Block4x4);
+        for (int step = 0; step < steps; step++)
+        {
+            int buffer = step & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
+            StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
+            StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
+            StorePlain(gradientTiles, at, loadRow, g.Columns, d.V0);
+            StorePlain(gradientTiles, at, loadRow + rowStep, g.Columns, d.V1);
+            StorePlain(gradientTiles, at, loadRow + 2 * rowStep, g.Columns, d.V2);
+            StorePlain(gradientTiles, at, loadRow + 3 * rowStep, g.Columns, d.V3);
+            StorePlain(gradientTiles, at, loadRow + 4 * rowStep, g.Columns, d.V4);
+            StorePlain(gradientTiles, at, loadRow + 5 * rowStep, g.Columns, d.V5);
+            StorePlain(gradientTiles, at, loadRow + 6 * rowStep, g.Columns, d.V6);
+            StorePlain(gradientTiles, at, loadRow + 7 * rowStep, g.Columns, d.V7);
+            Group.Barrier();
+
+            if (t < TileDepth && step + 2 < steps) taps.Decode(RingSlot(step + 2) + t, (step + 2) * TileDepth + t, depth, s.Kernel, default);
+            if (step + 1 < steps)
+            {
+                slot = RingSlot(step + 1);
+                w0 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e0, weightElements);
+                w1 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e1, weightElements);
+                GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
+            }
+            block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), gradientQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+        }
+        return block;
+    }
+
+    /// <summary>W[co, ci0 + m, ky, kx] for element e = m * TileDepth + kk, with (co, ky, kx) = taps slot + kk (0 outside).</summary>
+    private static float GatherTransposedWeight(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int e, int elements)
+    {
+        if (e >= elements) return 0f;
+        int kk = e % TileDepth, ci = ci0 + e / TileDepth, co = taps.Channel[slot + kk];
+        if (ci >= s.InChannels || co < 0) return 0f;
+        int kk2 = s.Kernel * s.Kernel;
+        return weight[(co * s.InChannels + ci) * kk2 + taps.Y[slot + kk] * s.Kernel + taps.X[slot + kk]];
+    }
+
+    private static void GatherOutputGradients(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 d)
+    {
+        d.V0 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow);
+        d.V1 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + rowStep);
+        d.V2 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 2 * rowStep);
+        d.V3 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 3 * rowStep);
+        d.V4 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 4 * rowStep);
+        d.V5 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 5 * rowStep);
+        d.V6 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 6 * rowStep);
+        d.V7 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 7 * rowStep);
+    }
+
+    private static float GatherOutputGradient(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int kk)
+    {
+        if (kk >= TileDepth || !pixelValid) return 0f;
+        int co = taps.Channel[slot + kk];
+        return co < 0 ? 0f : LoadOutputGradient(s, dOut, gradientBase, iy, ix, co, taps.Y[slot + kk], taps.X[slot + kk]);
+    }
+
+    private static void StorePlain(ArrayView<float> tile, int at, int kk, int columns, float value)
+    {
+        if (kk < TileDepth) tile[at + kk * columns] = value;
+    }
+
+    /// <summary>Backward-input with a plain input, version 3; launched as <see cref="BackwardInputTiled"/>.</summary>
+    public static void BackwardInputPipelined(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int tileRows)
+    {
+        var g = new TileGeometry(tileRows);
+        var block = InputGradientTilePipelined(s, dOut, weight, g, out int ci0, out int q0);
+        InputGradientEpilogue(s, block, g, ci0, q0, dInput);
+    }
+
+    /// <summary>Backward-input through BN-ReLU (DESIGN §4.5), version 3; launched and finished as <see cref="BackwardInputThroughBatchNormTiled"/>.</summary>
+    public static void BackwardInputThroughBatchNormPipelined(
+        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials, int tileRows)
+    {
+        var sums = SharedMemory.Allocate<double>(2 * TileThreads);
+        var g = new TileGeometry(tileRows);
+        var block = InputGradientTilePipelined(s, dOut, weight, g, out int ci0, out int q0);
+        ThroughBatchNormEpilogue(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
+    }
+
+    /// <summary>
+    /// Backward-weights, version 3: <see cref="BackwardWeightsTiled"/> software-pipelined, with the tile's fixed columns'
+    /// BN scale and shift decoded once. Same launch and partials; <see cref="SumSplits"/> adds the splits.
+    /// </summary>
+    public static void BackwardWeightsPipelined(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk, int tileRows)
+    {
+        var (gradientTiles, gradientQuads) = SharedTile(2 * RowBuffer);
+        var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
+        var taps = TapTable.Allocate(MaxTileColumns);
+        var g = new TileGeometry(tileRows);
+        int t = Group.IdxX;
+        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
+        int tiles = TileGroups(s.OutChannels, depth, tileRows), columnTiles = Ceiling(depth, g.Columns);
+        int split = Grid.IdxX / tiles, tileIndex = Grid.IdxX - split * tiles;
+        int k0 = tileIndex % columnTiles * g.Columns, co0 = tileIndex / columnTiles * g.Rows;
+        int begin = split * chunk, end = begin + chunk < pixels ? begin + chunk : pixels;
+        int steps = Ceiling(end - begin, TileDepth);
+
+        // As in version 2: each thread loads pixel pp of a step, rows lane and lane + 16 of the gradient tile and columns
+        // lane + 16 j of the input tile.
+        int pp = t % TileDepth, lane = t / TileDepth;
+        for (int c = t; c < g.Columns; c += TileThreads) taps.Decode(c, k0 + c, depth, s.Kernel, prologue);
+        Group.Barrier();
+
+        var x = default(Staged8);
+        GatherWeightsStep(s, input, dOut, taps, g, begin + pp, end, co0, lane, out float d0, out float d1, ref x);
+
+        var block = default(Block4x4);
+        for (int step = 0; step < steps; step++)
+        {
+            int buffer = step & 1, rowAt = buffer * RowBuffer + pp * g.Rows + lane, at = buffer * ColumnBuffer + pp * g.Columns + lane;
+            if (lane < g.Rows) gradientTiles[rowAt] = d0;
+            if (lane + 16 < g.Rows) gradientTiles[rowAt + 16] = d1;
+            StoreColumnTap(inputTiles, at, lane, 0, g.Columns, taps, x.V0, x.Inside, 1, prologue.Enabled);
+            StoreColumnTap(inputTiles, at, lane, 1, g.Columns, taps, x.V1, x.Inside, 2, prologue.Enabled);
+            StoreColumnTap(inputTiles, at, lane, 2, g.Columns, taps, x.V2, x.Inside, 4, prologue.Enabled);
+            StoreColumnTap(inputTiles, at, lane, 3, g.Columns, taps, x.V3, x.Inside, 8, prologue.Enabled);
+            StoreColumnTap(inputTiles, at, lane, 4, g.Columns, taps, x.V4, x.Inside, 16, prologue.Enabled);
+            StoreColumnTap(inputTiles, at, lane, 5, g.Columns, taps, x.V5, x.Inside, 32, prologue.Enabled);
+            StoreColumnTap(inputTiles, at, lane, 6, g.Columns, taps, x.V6, x.Inside, 64, prologue.Enabled);
+            StoreColumnTap(inputTiles, at, lane, 7, g.Columns, taps, x.V7, x.Inside, 128, prologue.Enabled);
+            Group.Barrier();
+            if (step + 1 < steps) GatherWeightsStep(s, input, dOut, taps, g, begin + (step + 1) * TileDepth + pp, end, co0, lane, out d0, out d1, ref x);
+            block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+        }
+
+        WeightsEpilogue(s, block, g, split, co0, k0, partials);
+    }
+
+    /// <summary>One step's loads of a weight-gradient tile for this thread's pixel p: dY rows lane, lane + 16 and X columns lane + 16 j.</summary>
+    private static void GatherWeightsStep(ConvShape s, ArrayView<float> input, ArrayView<float> dOut, TapTable taps, TileGeometry g, int p, int end, int co0, int lane,
+        out float d0, out float d1, ref Staged8 x)
+    {
+        int outArea = s.OutSize * s.OutSize;
+        bool valid = p < end;
+        int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
+        int gradientAt = (n * s.OutStride + s.OutOffset) * outArea + pr;
+        int co = co0 + lane;
+        d0 = valid && lane < g.Rows && co < s.OutChannels ? dOut[gradientAt + co * outArea] : 0f;
+        d1 = valid && lane + 16 < g.Rows && co + 16 < s.OutChannels ? dOut[gradientAt + (co + 16) * outArea] : 0f;
+        int imageBase = n * s.InStride * s.InSize * s.InSize, y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
+        x.Inside = 0;
+        x.V0 = GatherImage(s, input, valid && lane < g.Columns, imageBase, y0, x0, taps, lane, 0, 1, ref x.Inside);
+        x.V1 = GatherImage(s, input, valid && lane + 16 < g.Columns, imageBase, y0, x0, taps, lane + 16, 0, 2, ref x.Inside);
+        x.V2 = GatherImage(s, input, valid && lane + 32 < g.Columns, imageBase, y0, x0, taps, lane + 32, 0, 4, ref x.Inside);
+        x.V3 = GatherImage(s, input, valid && lane + 48 < g.Columns, imageBase, y0, x0, taps, lane + 48, 0, 8, ref x.Inside);
+        x.V4 = GatherImage(s, input, valid && lane + 64 < g.Columns, imageBase, y0, x0, taps, lane + 64, 0, 16, ref x.Inside);
+        x.V5 = GatherImage(s, input, valid && lane + 80 < g.Columns, imageBase, y0, x0, taps, lane + 80, 0, 32, ref x.Inside);
+        x.V6 = GatherImage(s, input, valid && lane + 96 < g.Columns, imageBase, y0, x0, taps, lane + 96, 0, 64, ref x.Inside);
+        x.V7 = GatherImage(s, input, valid && lane + 112 < g.Columns, imageBase, y0, x0, taps, lane + 112, 0, 128, ref x.Inside);
+    }
+
+    /// <summary>Stores column lane + 16 j of a weight-gradient step's input tile, activated with that column's tap.</summary>
+    private static void StoreColumnTap(ArrayView<float> tile, int at, int lane, int j, int columns, TapTable taps, float value, int inside, int bit, int prologueEnabled)
+    {
+        int c = lane + 16 * j;
+        if (c < columns) tile[at + 16 * j] = taps.Activate(c, value, (inside & bit) != 0, prologueEnabled);
+    }
+}
