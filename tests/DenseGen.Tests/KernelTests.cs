@@ -27,6 +27,8 @@ public class KernelTests
         // 60 rows 32-row tiles) in each of its kernels, and two splits of the weight gradient (576 pixels).
         ["several tiles 3x3: reads 60 of 64 channels, appends 35 at channel 10 of 50, batch 4, 12x12"] = (4, 60, 64, 12, 35, 50, 10, 3, 1, 1, true),
         ["several tiles 1x1: 70 -> 60 channels, batch 3, 10x10"] = (3, 70, 70, 10, 60, 60, 0, 1, 1, 0, true),
+        // 2,048 pixels: 32 weight-gradient splits in version 3, enough for its split sum's four-at-a-time loop.
+        ["many weight-gradient splits 1x1: 8 -> 8 channels, batch 8, 16x16"] = (8, 8, 8, 16, 8, 8, 0, 1, 1, 0, true),
     };
 
     /// <summary>Every convolution case with every variant this run checks (host, direct, tiled).</summary>

@@ -63,7 +63,18 @@ internal sealed partial class KernelSet
             var backwardWeights = pipelined
                 ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
                 : Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
-            var sumSplits = Named("SumSplits", a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplits));
+            Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
+            if (pipelined)
+            {
+                var byLanes = Named("SumSplitsByLanes", a.LoadStreamKernel<int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplitsByLanes));
+                sumSplits = (weights, splits, partials, dWeight) => byLanes(
+                    new KernelConfig(ConvolutionKernels.Ceiling(weights, ConvolutionKernels.SplitColumns), ConvolutionKernels.TileThreads), weights, splits, partials, dWeight);
+            }
+            else
+            {
+                var perWeight = Named("SumSplits", a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplits));
+                sumSplits = (weights, splits, partials, dWeight) => perWeight(weights, weights, splits, partials, dWeight);
+            }
             // 16-row tiles where the rows (channels) are few, 32-row tiles otherwise (ConvolutionKernels.TileRowsFor).
             KernelConfig Tiles(int rows, int columns, int tileRows, int splits = 1) =>
                 new(ConvolutionKernels.TileGroups(rows, columns, tileRows) * splits, ConvolutionKernels.TileThreads);
@@ -102,7 +113,7 @@ internal sealed partial class KernelSet
                     : WeightGradientSplits(pixels, weights);
                 var partials = FloatScratch((long)splits * weights);
                 backwardWeights(Tiles(s.OutChannels, depth, tileRows, splits), s, input, prologue, dOut, partials, chunk, tileRows);
-                sumSplits(weights, weights, splits, partials, dWeight);
+                sumSplits(weights, splits, partials, dWeight);
             };
         }
         Statistics = Counted(a.LoadStreamKernel<ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.Statistics));

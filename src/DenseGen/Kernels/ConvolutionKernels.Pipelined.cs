@@ -33,27 +33,33 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// Decoded reduction indices with the prologue's BN scale and shift of their channel, in shared memory: a ring of
-    /// three steps (forward, backward-input) or a tile's fixed columns (backward-weights). Channel is -1 past the end of
-    /// the reduction; Scale, Shift are 1, 0 there and where the prologue is off.
+    /// three steps (forward, backward-input) or a tile's fixed columns (backward-weights). Offset is the tap's place
+    /// relative to its window's origin, c * channelStride + sign * (y * rowStride + x), so that a gather is one add and
+    /// two unsigned bounds checks. Past the end of the reduction Channel is -1 and Y, X lie far outside any image (the
+    /// bounds checks reject them); Scale, Shift are 1, 0 there and where the prologue is off.
     /// </summary>
     private struct TapTable
     {
-        public ArrayView<int> Channel, Y, X;
+        public ArrayView<int> Channel, Y, X, Offset;
         public ArrayView<float> Scale, Shift;
+
+        /// <summary>Y and X past the reduction's end: fails every bounds check, also after subtracting a padding.</summary>
+        private const int Far = 1 << 24;
 
         public static TapTable Allocate(int count) => new()
         {
             Channel = SharedMemory.Allocate<int>(count), Y = SharedMemory.Allocate<int>(count), X = SharedMemory.Allocate<int>(count),
-            Scale = SharedMemory.Allocate<float>(count), Shift = SharedMemory.Allocate<float>(count),
+            Offset = SharedMemory.Allocate<int>(count), Scale = SharedMemory.Allocate<float>(count), Shift = SharedMemory.Allocate<float>(count),
         };
 
-        public readonly void Decode(int slot, int k, int depth, int kernel, Prologue prologue)
+        public readonly void Decode(int slot, int k, int depth, int kernel, Prologue prologue, int channelStride, int rowStride, int sign)
         {
-            int kk = kernel * kernel, c = k / kk, r = k - c * kk, y = r / kernel;
+            int kk = kernel * kernel, c = k / kk, r = k - c * kk, y = r / kernel, x = r - y * kernel;
             bool inside = k < depth;
             Channel[slot] = inside ? c : -1;
-            Y[slot] = y;
-            X[slot] = r - y * kernel;
+            Y[slot] = inside ? y : Far;
+            X[slot] = inside ? x : Far;
+            Offset[slot] = c * channelStride + sign * (y * rowStride + x);
             bool apply = inside && prologue.Enabled != 0;
             Scale[slot] = apply ? prologue.Scale[c] : 1f;
             Shift[slot] = apply ? prologue.Shift[c] : 0f;
@@ -84,18 +90,26 @@ internal static partial class ConvolutionKernels
     private static int RingSlot(int step) => step % 3 * TileDepth;
 
     /// <summary>
-    /// Forward gather of one element into registers: x at reduction row kk of the step (taps slot + kk) for this
-    /// thread's pixel, raw (the prologue is applied at the store). Rows past the step (kk >= 8) are not this thread's.
+    /// Gather of one image element into registers: x at tap slot + kk of the window whose origin is (y0, x0), at
+    /// windowBase = image base + y0 * InSize + x0, raw (the prologue is applied at the store). Rows past the step
+    /// (kk >= 8) are not this thread's. Taps decoded with <see cref="ImageTaps"/>.
     /// </summary>
-    private static float GatherImage(ConvShape s, ArrayView<float> input, bool pixelValid, int imageBase, int y0, int x0, TapTable taps, int slot, int kk, int bit, ref int inside)
+    private static float GatherImage(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int kk, int bit, ref int inside)
     {
         if (kk >= TileDepth || !pixelValid) return 0f;
-        int ci = taps.Channel[slot + kk];
         int iy = y0 + taps.Y[slot + kk], ix = x0 + taps.X[slot + kk];
-        if (ci < 0 || iy < 0 || iy >= s.InSize || ix < 0 || ix >= s.InSize) return 0f;
+        if ((uint)iy >= (uint)s.InSize || (uint)ix >= (uint)s.InSize) return 0f; // padding, or past the reduction
         inside |= bit;
-        return input[imageBase + (ci * s.InSize + iy) * s.InSize + ix];
+        return input[windowBase + taps.Offset[slot + kk]];
     }
+
+    /// <summary>Decodes reduction index k = (ci, ky, kx) of an image gather into slot (offset ci * InSize^2 + ky * InSize + kx).</summary>
+    private static void ImageTaps(TapTable taps, ConvShape s, int slot, int k, Prologue prologue) =>
+        taps.Decode(slot, k, s.InChannels * s.Kernel * s.Kernel, s.Kernel, prologue, s.InSize * s.InSize, s.InSize, 1);
+
+    /// <summary>Decodes reduction index k = (co, ky, kx) of an output-gradient gather (offset co * OutSize^2 - ky * OutSize - kx).</summary>
+    private static void GradientTaps(TapTable taps, ConvShape s, int slot, int k) =>
+        taps.Decode(slot, k, s.OutChannels * s.Kernel * s.Kernel, s.Kernel, default, s.OutSize * s.OutSize, s.OutSize, -1);
 
     private static void StoreImage(ArrayView<float> tile, int at, int kk, int columns, TapTable taps, int slot, float value, int inside, int bit, int prologueEnabled)
     {
@@ -124,26 +138,26 @@ internal static partial class ConvolutionKernels
         int p = pixel0 + loadColumn;
         bool pixelValid = p < pixels;
         int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
-        int imageBase = n * s.InStride * s.InSize * s.InSize;
         int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
+        int windowBase = n * s.InStride * s.InSize * s.InSize + y0 * s.InSize + x0; // this pixel's window origin
         // This thread's weights: elements e = t and t + 128 of the [TileDepth][rows] tile (k fastest: contiguous in memory).
         int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
 
-        if (t < 2 * TileDepth) taps.Decode(t, t, depth, s.Kernel, prologue); // steps 0 and 1
+        if (t < 2 * TileDepth) ImageTaps(taps, s, t, t, prologue); // steps 0 and 1
         Group.Barrier();
 
         // Step 0's gathers; thereafter each step's loads are issued one step ahead.
         int slot = 0;
         float w0 = GatherWeight(s, weight, depth, co0, 0, e0, weightElements), w1 = GatherWeight(s, weight, depth, co0, 0, e1, weightElements);
         var x = default(Staged8);
-        x.V0 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow, 1, ref x.Inside);
-        x.V1 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + rowStep, 2, ref x.Inside);
-        x.V2 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 2 * rowStep, 4, ref x.Inside);
-        x.V3 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 3 * rowStep, 8, ref x.Inside);
-        x.V4 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 4 * rowStep, 16, ref x.Inside);
-        x.V5 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 5 * rowStep, 32, ref x.Inside);
-        x.V6 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 6 * rowStep, 64, ref x.Inside);
-        x.V7 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, slot, loadRow + 7 * rowStep, 128, ref x.Inside);
+        x.V0 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, 1, ref x.Inside);
+        x.V1 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + rowStep, 2, ref x.Inside);
+        x.V2 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 2 * rowStep, 4, ref x.Inside);
+        x.V3 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 3 * rowStep, 8, ref x.Inside);
+        x.V4 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 4 * rowStep, 16, ref x.Inside);
+        x.V5 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 5 * rowStep, 32, ref x.Inside);
+        x.V6 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 6 * rowStep, 64, ref x.Inside);
+        x.V7 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 7 * rowStep, 128, ref x.Inside);
 
         var block = default(Block4x4);
         for (int step = 0; step < steps; step++)
@@ -163,7 +177,7 @@ internal static partial class ConvolutionKernels
             Group.Barrier();
 
             // Decode step + 2 into the slot step - 1 used (its last readers were before this barrier).
-            if (t < TileDepth && step + 2 < steps) taps.Decode(RingSlot(step + 2) + t, (step + 2) * TileDepth + t, depth, s.Kernel, prologue);
+            if (t < TileDepth && step + 2 < steps) ImageTaps(taps, s, RingSlot(step + 2) + t, (step + 2) * TileDepth + t, prologue);
             // Issue step + 1's loads now; they complete while this step multiplies.
             if (step + 1 < steps)
             {
@@ -171,14 +185,14 @@ internal static partial class ConvolutionKernels
                 w0 = GatherWeight(s, weight, depth, co0, k0, e0, weightElements);
                 w1 = GatherWeight(s, weight, depth, co0, k0, e1, weightElements);
                 x.Inside = 0;
-                x.V0 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow, 1, ref x.Inside);
-                x.V1 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + rowStep, 2, ref x.Inside);
-                x.V2 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 2 * rowStep, 4, ref x.Inside);
-                x.V3 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 3 * rowStep, 8, ref x.Inside);
-                x.V4 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 4 * rowStep, 16, ref x.Inside);
-                x.V5 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 5 * rowStep, 32, ref x.Inside);
-                x.V6 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 6 * rowStep, 64, ref x.Inside);
-                x.V7 = GatherImage(s, input, pixelValid, imageBase, y0, x0, taps, next, loadRow + 7 * rowStep, 128, ref x.Inside);
+                x.V0 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow, 1, ref x.Inside);
+                x.V1 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + rowStep, 2, ref x.Inside);
+                x.V2 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 2 * rowStep, 4, ref x.Inside);
+                x.V3 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 3 * rowStep, 8, ref x.Inside);
+                x.V4 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 4 * rowStep, 16, ref x.Inside);
+                x.V5 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 5 * rowStep, 32, ref x.Inside);
+                x.V6 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 6 * rowStep, 64, ref x.Inside);
+                x.V7 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 7 * rowStep, 128, ref x.Inside);
                 slot = next;
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
@@ -221,7 +235,7 @@ internal static partial class ConvolutionKernels
         int gradientBase = (n * s.OutStride + s.OutOffset) * s.OutSize * s.OutSize;
         int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
 
-        if (t < 2 * TileDepth) taps.Decode(t, t, depth, s.Kernel, default); // k = (co, ky, kx); no prologue on dY
+        if (t < 2 * TileDepth) GradientTaps(taps, s, t, t); // k = (co, ky, kx); no prologue on dY
         Group.Barrier();
 
         int slot = 0, firstChannel = ci0;
@@ -245,7 +259,7 @@ internal static partial class ConvolutionKernels
             StorePlain(gradientTiles, at, loadRow + 7 * rowStep, g.Columns, d.V7);
             Group.Barrier();
 
-            if (t < TileDepth && step + 2 < steps) taps.Decode(RingSlot(step + 2) + t, (step + 2) * TileDepth + t, depth, s.Kernel, default);
+            if (t < TileDepth && step + 2 < steps) GradientTaps(taps, s, RingSlot(step + 2) + t, (step + 2) * TileDepth + t);
             if (step + 1 < steps)
             {
                 slot = RingSlot(step + 1);
@@ -280,11 +294,23 @@ internal static partial class ConvolutionKernels
         d.V7 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 7 * rowStep);
     }
 
+    /// <summary>
+    /// dY for tap slot + kk at input pixel (iy, ix). Stride 1 (every DenseNet conv but the ImageNet stem): the output
+    /// pixel is (iy + padding - ky, ix + padding - kx), one add from the tap's offset and two unsigned bounds checks;
+    /// other strides take <see cref="LoadOutputGradient"/>'s general path.
+    /// </summary>
     private static float GatherOutputGradient(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int kk)
     {
         if (kk >= TileDepth || !pixelValid) return 0f;
+        int ky = taps.Y[slot + kk], kx = taps.X[slot + kk];
+        if (s.Stride == 1)
+        {
+            int oy = iy + s.Padding - ky, ox = ix + s.Padding - kx;
+            if ((uint)oy >= (uint)s.OutSize || (uint)ox >= (uint)s.OutSize) return 0f; // border, or past the reduction
+            return dOut[gradientBase + (iy + s.Padding) * s.OutSize + ix + s.Padding + taps.Offset[slot + kk]];
+        }
         int co = taps.Channel[slot + kk];
-        return co < 0 ? 0f : LoadOutputGradient(s, dOut, gradientBase, iy, ix, co, taps.Y[slot + kk], taps.X[slot + kk]);
+        return co < 0 ? 0f : LoadOutputGradient(s, dOut, gradientBase, iy, ix, co, ky, kx);
     }
 
     private static void StorePlain(ArrayView<float> tile, int at, int kk, int columns, float value)
@@ -331,7 +357,7 @@ internal static partial class ConvolutionKernels
         // As in version 2: each thread loads pixel pp of a step, rows lane and lane + 16 of the gradient tile and columns
         // lane + 16 j of the input tile.
         int pp = t % TileDepth, lane = t / TileDepth;
-        for (int c = t; c < g.Columns; c += TileThreads) taps.Decode(c, k0 + c, depth, s.Kernel, prologue);
+        for (int c = t; c < g.Columns; c += TileThreads) ImageTaps(taps, s, c, k0 + c, prologue);
         Group.Barrier();
 
         var x = default(Staged8);
@@ -370,16 +396,17 @@ internal static partial class ConvolutionKernels
         int co = co0 + lane;
         d0 = valid && lane < g.Rows && co < s.OutChannels ? dOut[gradientAt + co * outArea] : 0f;
         d1 = valid && lane + 16 < g.Rows && co + 16 < s.OutChannels ? dOut[gradientAt + (co + 16) * outArea] : 0f;
-        int imageBase = n * s.InStride * s.InSize * s.InSize, y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
+        int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
+        int windowBase = n * s.InStride * s.InSize * s.InSize + y0 * s.InSize + x0; // the pixel's window origin
         x.Inside = 0;
-        x.V0 = GatherImage(s, input, valid && lane < g.Columns, imageBase, y0, x0, taps, lane, 0, 1, ref x.Inside);
-        x.V1 = GatherImage(s, input, valid && lane + 16 < g.Columns, imageBase, y0, x0, taps, lane + 16, 0, 2, ref x.Inside);
-        x.V2 = GatherImage(s, input, valid && lane + 32 < g.Columns, imageBase, y0, x0, taps, lane + 32, 0, 4, ref x.Inside);
-        x.V3 = GatherImage(s, input, valid && lane + 48 < g.Columns, imageBase, y0, x0, taps, lane + 48, 0, 8, ref x.Inside);
-        x.V4 = GatherImage(s, input, valid && lane + 64 < g.Columns, imageBase, y0, x0, taps, lane + 64, 0, 16, ref x.Inside);
-        x.V5 = GatherImage(s, input, valid && lane + 80 < g.Columns, imageBase, y0, x0, taps, lane + 80, 0, 32, ref x.Inside);
-        x.V6 = GatherImage(s, input, valid && lane + 96 < g.Columns, imageBase, y0, x0, taps, lane + 96, 0, 64, ref x.Inside);
-        x.V7 = GatherImage(s, input, valid && lane + 112 < g.Columns, imageBase, y0, x0, taps, lane + 112, 0, 128, ref x.Inside);
+        x.V0 = GatherImage(s, input, valid && lane < g.Columns, windowBase, y0, x0, taps, lane, 0, 1, ref x.Inside);
+        x.V1 = GatherImage(s, input, valid && lane + 16 < g.Columns, windowBase, y0, x0, taps, lane + 16, 0, 2, ref x.Inside);
+        x.V2 = GatherImage(s, input, valid && lane + 32 < g.Columns, windowBase, y0, x0, taps, lane + 32, 0, 4, ref x.Inside);
+        x.V3 = GatherImage(s, input, valid && lane + 48 < g.Columns, windowBase, y0, x0, taps, lane + 48, 0, 8, ref x.Inside);
+        x.V4 = GatherImage(s, input, valid && lane + 64 < g.Columns, windowBase, y0, x0, taps, lane + 64, 0, 16, ref x.Inside);
+        x.V5 = GatherImage(s, input, valid && lane + 80 < g.Columns, windowBase, y0, x0, taps, lane + 80, 0, 32, ref x.Inside);
+        x.V6 = GatherImage(s, input, valid && lane + 96 < g.Columns, windowBase, y0, x0, taps, lane + 96, 0, 64, ref x.Inside);
+        x.V7 = GatherImage(s, input, valid && lane + 112 < g.Columns, windowBase, y0, x0, taps, lane + 112, 0, 128, ref x.Inside);
     }
 
     /// <summary>Stores column lane + 16 j of a weight-gradient step's input tile, activated with that column's tap.</summary>
@@ -387,5 +414,45 @@ internal static partial class ConvolutionKernels
     {
         int c = lane + 16 * j;
         if (c < columns) tile[at + 16 * j] = taps.Activate(c, value, (inside & bit) != 0, prologueEnabled);
+    }
+
+    /// <summary>Weights per group of <see cref="SumSplitsByLanes"/>; each has <see cref="SplitLanes"/> threads.</summary>
+    public const int SplitColumns = 32, SplitLanes = TileThreads / SplitColumns;
+
+    /// <summary>
+    /// dW[w] = the sum over splits of partials[split * weights + w], version 3: version 2's <see cref="SumSplits"/> has
+    /// one thread walk all splits of a weight, one dependent load after another, which took 4.8 ms of a BC-100 step on
+    /// an H100 once version 3 split four times more. Here a group of <see cref="TileThreads"/> threads takes 32 weights,
+    /// 4 lanes each: lane l sums splits l, l + 4, ... (four loads issued before their adds), in float64, and the lanes
+    /// are added in a fixed order (deterministic). Launch ceil(weights / 32) groups of <see cref="TileThreads"/> threads.
+    /// </summary>
+    public static void SumSplitsByLanes(int weights, int splits, ArrayView<float> partials, ArrayView<float> dWeight)
+    {
+        var lanes = SharedMemory.Allocate<double>(TileThreads);
+        int t = Group.IdxX, column = t % SplitColumns, lane = t / SplitColumns;
+        int w = Grid.IdxX * SplitColumns + column;
+        double sum = 0;
+        if (w < weights)
+        {
+            int split = lane;
+            for (; split + 3 * SplitLanes < splits; split += 4 * SplitLanes)
+            {
+                float a = partials[split * weights + w], b = partials[(split + SplitLanes) * weights + w];
+                float c = partials[(split + 2 * SplitLanes) * weights + w], d = partials[(split + 3 * SplitLanes) * weights + w];
+                sum += a;
+                sum += b;
+                sum += c;
+                sum += d;
+            }
+            for (; split < splits; split += SplitLanes) sum += partials[split * weights + w];
+        }
+        lanes[t] = sum;
+        Group.Barrier();
+        if (lane == 0 && w < weights)
+        {
+            double total = 0;
+            for (int l = 0; l < SplitLanes; l++) total += lanes[l * SplitColumns + column];
+            dWeight[w] = (float)total;
+        }
     }
 }
