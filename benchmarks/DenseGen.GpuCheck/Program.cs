@@ -110,6 +110,12 @@ void Profile(string name, ModelDescription model, int batch, ConvolutionVersion 
         foreach (var (kernel, launches, seconds) in profile.Take(14))
             Console.WriteLine($"  {kernel,-52} {launches,5} launches {seconds * 1000,9:F2} ms {100 * seconds / sum,5:F1} %");
         results[$"{name}.profile"] = profile.Select(p => new { kernel = p.Kernel, launches = p.Launches, ms = p.Seconds * 1000 }).ToArray();
+        // The same step per kernel and launch size: which dense block's launches take the time.
+        var detail = gpu.KernelsFor(version).LastProfileByGeometry;
+        Console.WriteLine($"{name} profile by launch size, slowest 16:");
+        foreach (var (kernel, launches, seconds) in detail.Take(16))
+            Console.WriteLine($"  {kernel,-64} {launches,5} launches {seconds * 1000,9:F2} ms {100 * seconds / sum,5:F1} %");
+        results[$"{name}.profile_by_size"] = detail.Take(40).Select(p => new { kernel = p.Kernel, launches = p.Launches, ms = p.Seconds * 1000 }).ToArray();
     }
     catch (Exception error)
     {

@@ -23,14 +23,20 @@ internal static class TestDevice
     /// The convolution variants this run checks: on the host, the host kernels and the three GPU versions (on ILGPU's
     /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the three GPU versions there.
     /// </summary>
-    public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu ? ["host", "direct", "tiled", "pipelined"] : ["direct", "tiled", "pipelined"];
+    public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu
+        ? ["host", "direct", "tiled", "pipelined", "pipelined-unsplit"]
+        : ["direct", "tiled", "pipelined", "pipelined-unsplit"];
+
+    // Version 3 with its forward never split along the reduction: the small test shapes would otherwise always split.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ComputeDevice, KernelSet> s_unsplit = new();
 
     /// <summary>The device and kernels of a variant of <see cref="ConvolutionVariants"/> ("" = the test device's own kernels).</summary>
     public static (ComputeDevice Device, KernelSet Kernels) For(string variant)
     {
         if (variant is "" or "host") return (Instance, Instance.KernelsFor());
-        var version = ComputeDevice.ParseConvolution(variant);
         var device = Instance.Kind == DeviceKind.Cpu ? s_ilgpuCpu.Value : Instance;
-        return (device, device.KernelsFor(version));
+        if (variant == "pipelined-unsplit")
+            return (device, s_unsplit.GetOrAdd(device, d => new KernelSet(d.Accelerator, d.ReductionGroupSize, ConvolutionVersion.Pipelined, maxForwardSplits: 1)));
+        return (device, device.KernelsFor(ComputeDevice.ParseConvolution(variant)));
     }
 }

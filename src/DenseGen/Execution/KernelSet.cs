@@ -24,11 +24,13 @@ internal sealed partial class KernelSet
     /// <summary>
     /// Compiles every kernel for <paramref name="a"/> (CUDA, OpenCL, or ILGPU's CPU accelerator), with the convolution
     /// kernels of <paramref name="convolution"/>. <paramref name="reductionGroupSize"/>: threads per group of the
-    /// per-channel reductions.
+    /// per-channel reductions. <paramref name="maxForwardSplits"/>: at most this many splits of version 3's forward
+    /// (1: never split; the tests check both paths).
     /// </summary>
     [SetsRequiredMembers]
-    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution)
+    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64)
     {
+        _maxForwardSplits = maxForwardSplits;
         _accelerator = a;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
@@ -50,9 +52,6 @@ internal sealed partial class KernelSet
         {
             // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
             bool pipelined = convolution == ConvolutionVersion.Pipelined;
-            var forward = pipelined
-                ? Named("ForwardPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardPipelined))
-                : Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardTiled));
             var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
             var backwardInput = pipelined
                 ? Named("BackwardInputPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputPipelined))
@@ -78,19 +77,48 @@ internal sealed partial class KernelSet
             // 16-row tiles where the rows (channels) are few, 32-row tiles otherwise (ConvolutionKernels.TileRowsFor).
             KernelConfig Tiles(int rows, int columns, int tileRows, int splits = 1) =>
                 new(ConvolutionKernels.TileGroups(rows, columns, tileRows) * splits, ConvolutionKernels.TileThreads);
-            ConvForward = (s, input, weight, prologue, output) =>
+            // The forward, with the batch statistics of its output channels when asked (training).
+            Action<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, BatchStatistics?> launchForward;
+            if (pipelined)
             {
-                int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels);
-                forward(Tiles(s.OutChannels, s.Batch * s.OutSize * s.OutSize, tileRows), s, input, weight, prologue, output, tileRows, default, 0);
-            };
-            _forwardWithStatistics = (s, input, weight, prologue, output, statistics) =>
+                var forward = Named("ForwardPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.ForwardPipelined));
+                var finishSplits = Named("FinishForwardSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.FinishForwardSplits));
+                launchForward = (s, input, weight, prologue, output, statistics) =>
+                {
+                    int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels), pixels = s.Batch * s.OutSize * s.OutSize;
+                    int tiles = ConvolutionKernels.TileGroups(s.OutChannels, pixels, tileRows);
+                    int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
+                    var (splits, splitSteps) = ForwardSplits(tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits);
+                    if (splits == 1)
+                    {
+                        int columnTiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
+                        var partials = statistics is null ? default : DoubleScratch(2L * columnTiles * s.OutChannels);
+                        forward(Tiles(s.OutChannels, pixels, tileRows), s, input, weight, prologue, output, tileRows, partials, statistics is null ? 0 : 1, steps, default);
+                        if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), columnTiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon);
+                        return;
+                    }
+                    var products = FloatScratch((long)splits * s.OutChannels * pixels);
+                    forward(Tiles(s.OutChannels, pixels, tileRows, splits), s, input, weight, prologue, output, tileRows, default, 0, splitSteps, products);
+                    int chunks = Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, s.OutChannels), pixels / (4 * reductionGroupSize)));
+                    var sums = statistics is null ? default : DoubleScratch(2L * chunks * s.OutChannels);
+                    finishSplits(PerGroup(s.OutChannels * chunks), s, splits, products, output, chunks, sums, statistics is null ? 0 : 1);
+                    if (statistics is { } c) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), chunks, sums, c.Mean, c.Variance, c.InvStd, c.Epsilon);
+                };
+            }
+            else
             {
-                int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels), pixels = s.Batch * s.OutSize * s.OutSize;
-                int tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
-                var partials = DoubleScratch(2L * tiles * s.OutChannels);
-                forward(Tiles(s.OutChannels, pixels, tileRows), s, input, weight, prologue, output, tileRows, partials, 1);
-                finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiles, partials, statistics.Mean, statistics.Variance, statistics.InvStd, statistics.Epsilon);
-            };
+                var forward = Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardTiled));
+                launchForward = (s, input, weight, prologue, output, statistics) =>
+                {
+                    int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels), pixels = s.Batch * s.OutSize * s.OutSize;
+                    int tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
+                    var partials = statistics is null ? default : DoubleScratch(2L * tiles * s.OutChannels);
+                    forward(Tiles(s.OutChannels, pixels, tileRows), s, input, weight, prologue, output, tileRows, partials, statistics is null ? 0 : 1);
+                    if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon);
+                };
+            }
+            ConvForward = (s, input, weight, prologue, output) => launchForward(s, input, weight, prologue, output, null);
+            _forwardWithStatistics = (s, input, weight, prologue, output, statistics) => launchForward(s, input, weight, prologue, output, statistics);
             ConvBackwardInput = (s, dOut, weight, dInput) =>
             {
                 int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
@@ -153,6 +181,7 @@ internal sealed partial class KernelSet
     }
 
     private readonly List<(string Name, Delegate Launcher)> _launchers = [];
+    private readonly int _maxForwardSplits;
 
     /// <summary>
     /// Every compiled kernel of a GPU kernel set as ILGPU loaded it (the properties hold counting wrappers, and the conv
@@ -181,14 +210,29 @@ internal sealed partial class KernelSet
     }
 
     /// <summary>While profiling, waits for the launch to finish and adds its time to its kernel's row.</summary>
-    private void AfterLaunch(string name, long start)
+    private void AfterLaunch(string name, long start, int size, bool groups)
     {
         if (_profile is null) return;
+        string geometry = size < 0 ? "" : groups ? $"{size} groups" : $"{size} threads";
         _accelerator!.Synchronize();
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         var (launches, total) = _profile.GetValueOrDefault(name);
         _profile[name] = (launches + 1, total + seconds);
+        string detail = $"{name} {geometry}";
+        var byGeometry = _profileByGeometry!;
+        (launches, total) = byGeometry.GetValueOrDefault(detail);
+        byGeometry[detail] = (launches + 1, total + seconds);
     }
+
+    private Dictionary<string, (long Launches, double Seconds)>? _profileByGeometry;
+
+    /// <summary>
+    /// The last profile (<see cref="StopProfile"/>) per kernel and launch size ("Family.Method 512 groups" or
+    /// "Family.Method 65536 threads"): the launch size tells a late dense block's small grid from an early block's
+    /// large one. Slowest first.
+    /// </summary>
+    public IReadOnlyList<(string Kernel, long Launches, double Seconds)> LastProfileByGeometry { get; private set; } = [];
+
 
     /// <summary>
     /// Starts a per-kernel profile: from now each launch is waited for and timed (wall clock, so a row includes the
@@ -199,6 +243,7 @@ internal sealed partial class KernelSet
         if (_accelerator is null) throw new NotSupportedException("The host kernels run synchronously and are not profiled per kernel.");
         _accelerator.Synchronize();
         _profile = [];
+        _profileByGeometry = [];
     }
 
     /// <summary>Ends the profile: per kernel, its launches and seconds, most time first.</summary>
@@ -206,6 +251,8 @@ internal sealed partial class KernelSet
     {
         var profile = _profile ?? [];
         _profile = null;
+        LastProfileByGeometry = (_profileByGeometry ?? []).Select(p => (p.Key, p.Value.Launches, p.Value.Seconds)).OrderByDescending(p => p.Seconds).ToList();
+        _profileByGeometry = null;
         return profile.Select(p => (p.Key, p.Value.Launches, p.Value.Seconds)).OrderByDescending(p => p.Seconds).ToList();
     }
 
@@ -220,10 +267,16 @@ internal sealed partial class KernelSet
         var parameters = invoke.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
         var start = Expression.Variable(typeof(long), "start");
         var self = Expression.Constant(this);
+        // The launch size (the first argument: a KernelConfig, or an Index1D for implicitly grouped kernels), for the profile.
+        var first = parameters.Length > 0 ? parameters[0] : null;
+        bool grouped = first?.Type == typeof(KernelConfig);
+        Expression size = grouped ? Expression.Property(Expression.Property(first!, nameof(KernelConfig.GridDim)), nameof(Index3D.X))
+            : first?.Type == typeof(Index1D) ? Expression.Property(first, nameof(Index1D.X))
+            : Expression.Constant(-1);
         var body = Expression.Block([start],
             Expression.Assign(start, Expression.Call(self, typeof(KernelSet).GetMethod(nameof(BeforeLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!)),
             Expression.Invoke(Expression.Constant(launcher), parameters),
-            Expression.Call(self, typeof(KernelSet).GetMethod(nameof(AfterLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!, Expression.Constant(name), start));
+            Expression.Call(self, typeof(KernelSet).GetMethod(nameof(AfterLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!, Expression.Constant(name), start, size, Expression.Constant(grouped)));
         return Expression.Lambda<T>(body, parameters).Compile();
     }
 
@@ -284,6 +337,22 @@ internal sealed partial class KernelSet
         splits = Math.Max(1, Math.Min(splits, (4 << 20) / Math.Max(1, weights)));
         int chunk = ConvolutionKernels.Ceiling(ConvolutionKernels.Ceiling(pixels, splits), ConvolutionKernels.TileDepth) * ConvolutionKernels.TileDepth;
         return (ConvolutionKernels.Ceiling(pixels, chunk), chunk);
+    }
+
+    /// <summary>
+    /// Split-K of version 3's forward: a grid of fewer than 256 tiles (late dense blocks, small images) is split along
+    /// the reduction into about 512 groups in all, at least 4 steps (32 reduction elements) per split, at most
+    /// <paramref name="maxSplits"/> splits and 4 Mi partial floats. A fixed target (not the device's multiprocessor
+    /// count): the same summation order on every device. Returns the splits and the steps per split.
+    /// </summary>
+    internal static (int Splits, int SplitSteps) ForwardSplits(int tiles, int steps, long outputs, int maxSplits)
+    {
+        if (tiles >= 256) return (1, steps);
+        int splits = Math.Min(Math.Min(ConvolutionKernels.Ceiling(512, tiles), steps / 4), maxSplits);
+        splits = (int)Math.Min(splits, (4L << 20) / Math.Max(1, outputs));
+        if (splits <= 1) return (1, steps);
+        int splitSteps = ConvolutionKernels.Ceiling(steps, splits);
+        return (ConvolutionKernels.Ceiling(steps, splitSteps), splitSteps);
     }
 
     /// <summary>

@@ -117,11 +117,16 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// Forward, version 3: out = W * relu(bn(X)) as version 2's tiled implicit GEMM, software-pipelined. Same launch,
-    /// parameters and outputs as <see cref="ForwardTiled"/> (statistics epilogue included).
+    /// Forward, version 3: out = W * relu(bn(X)) as version 2's tiled implicit GEMM, software-pipelined. Launch with
+    /// <see cref="TileGroups"/>(OutChannels, Batch * OutSize^2, tileRows) * splits groups of <see cref="TileThreads"/>
+    /// threads. With one split (<paramref name="splitSteps"/> covering the whole reduction) it writes the output and,
+    /// with <paramref name="withStatistics"/> = 1, the per-tile channel sums, as <see cref="ForwardTiled"/> does. With
+    /// several (split-K, for the small grids of late dense blocks: BC-100's third block has 32 tiles for a GPU of 132
+    /// multiprocessors), split i reduces steps [i * splitSteps, (i + 1) * splitSteps) into
+    /// splitPartials[(i * OutChannels + co) * pixels + p], and <see cref="FinishForwardSplits"/> adds them.
     /// </summary>
     public static void ForwardPipelined(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output, int tileRows,
-        ArrayView<double> statistics, int withStatistics)
+        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials)
     {
         var sums = SharedMemory.Allocate<double>(2 * TileThreads);
         var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
@@ -130,8 +135,11 @@ internal static partial class ConvolutionKernels
         var g = new TileGeometry(tileRows);
         int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
-        int columnTiles = Ceiling(pixels, g.Columns), steps = Ceiling(depth, TileDepth);
-        int pixel0 = Grid.IdxX % columnTiles * g.Columns, co0 = Grid.IdxX / columnTiles * g.Rows;
+        int columnTiles = Ceiling(pixels, g.Columns), tiles = TileGroups(s.OutChannels, pixels, tileRows), steps = Ceiling(depth, TileDepth);
+        int split = Grid.IdxX / tiles, tile = Grid.IdxX - split * tiles;
+        int pixel0 = tile % columnTiles * g.Columns, co0 = tile / columnTiles * g.Rows;
+        // This split's steps: kFirst = its first reduction index; local step i covers kFirst + 8 i ...
+        int kFirst = split * splitSteps * TileDepth, count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
 
         // This thread's pixel of the input tile (fixed for the whole reduction) and its rows kk = loadRow + j * rowStep.
         int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
@@ -143,13 +151,47 @@ internal static partial class ConvolutionKernels
         // This thread's weights: elements e = t and t + 128 of the [TileDepth][rows] tile (k fastest: contiguous in memory).
         int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
 
-        if (t < 2 * TileDepth) ImageTaps(taps, s, t, t, prologue); // steps 0 and 1
+        if (t < 2 * TileDepth) ImageTaps(taps, s, t, kFirst + t, prologue); // local steps 0 and 1
         Group.Barrier();
 
         // Step 0's gathers; thereafter each step's loads are issued one step ahead.
         int slot = 0;
-        float w0 = GatherWeight(s, weight, depth, co0, 0, e0, weightElements), w1 = GatherWeight(s, weight, depth, co0, 0, e1, weightElements);
+        float w0 = GatherWeight(s, weight, depth, co0, kFirst, e0, weightElements), w1 = GatherWeight(s, weight, depth, co0, kFirst, e1, weightElements);
         var x = default(Staged8);
+        GatherImages(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
+
+        var block = default(Block4x4);
+        for (int i = 0; i < count; i++)
+        {
+            // Store step i's staged values into buffer i % 2 (read two steps ago: every thread has passed a barrier since).
+            int buffer = i & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
+            StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
+            StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
+            StoreImages(inputTiles, at, loadRow, rowStep, g.Columns, taps, slot, x, prologue.Enabled);
+            Group.Barrier();
+
+            // Decode step i + 2 into the slot step i - 1 used (its last readers were before this barrier).
+            if (t < TileDepth && i + 2 < count) ImageTaps(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t, prologue);
+            // Issue step i + 1's loads now; they complete while step i multiplies.
+            if (i + 1 < count)
+            {
+                int k0 = kFirst + (i + 1) * TileDepth;
+                slot = RingSlot(i + 1);
+                w0 = GatherWeight(s, weight, depth, co0, k0, e0, weightElements);
+                w1 = GatherWeight(s, weight, depth, co0, k0, e1, weightElements);
+                GatherImages(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
+            }
+            block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+        }
+
+        if (splitSteps >= steps) ForwardEpilogue(s, block, g, pixel0, co0, output, sums, statistics, withStatistics);
+        else StoreSplit(block, g, splitPartials, split, co0, s.OutChannels, pixel0, pixels);
+    }
+
+    /// <summary>A thread's eight image gathers of one step (rows loadRow + j * rowStep), into registers.</summary>
+    private static void GatherImages(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 x)
+    {
+        x.Inside = 0;
         x.V0 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, 1, ref x.Inside);
         x.V1 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + rowStep, 2, ref x.Inside);
         x.V2 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 2 * rowStep, 4, ref x.Inside);
@@ -158,47 +200,66 @@ internal static partial class ConvolutionKernels
         x.V5 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 5 * rowStep, 32, ref x.Inside);
         x.V6 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 6 * rowStep, 64, ref x.Inside);
         x.V7 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 7 * rowStep, 128, ref x.Inside);
+    }
 
-        var block = default(Block4x4);
-        for (int step = 0; step < steps; step++)
+    /// <summary>Stores a step's staged image values, activated, at rows loadRow + j * rowStep of the tile.</summary>
+    private static void StoreImages(ArrayView<float> tile, int at, int loadRow, int rowStep, int columns, TapTable taps, int slot, Staged8 x, int prologueEnabled)
+    {
+        StoreImage(tile, at, loadRow, columns, taps, slot, x.V0, x.Inside, 1, prologueEnabled);
+        StoreImage(tile, at, loadRow + rowStep, columns, taps, slot, x.V1, x.Inside, 2, prologueEnabled);
+        StoreImage(tile, at, loadRow + 2 * rowStep, columns, taps, slot, x.V2, x.Inside, 4, prologueEnabled);
+        StoreImage(tile, at, loadRow + 3 * rowStep, columns, taps, slot, x.V3, x.Inside, 8, prologueEnabled);
+        StoreImage(tile, at, loadRow + 4 * rowStep, columns, taps, slot, x.V4, x.Inside, 16, prologueEnabled);
+        StoreImage(tile, at, loadRow + 5 * rowStep, columns, taps, slot, x.V5, x.Inside, 32, prologueEnabled);
+        StoreImage(tile, at, loadRow + 6 * rowStep, columns, taps, slot, x.V6, x.Inside, 64, prologueEnabled);
+        StoreImage(tile, at, loadRow + 7 * rowStep, columns, taps, slot, x.V7, x.Inside, 128, prologueEnabled);
+    }
+
+    /// <summary>Writes a tile's block as split <paramref name="split"/>'s partial product: partials[(split * rows + r) * columns + c].</summary>
+    private static void StoreSplit(Block4x4 block, TileGeometry g, ArrayView<float> partials, int split, int r0, int rows, int c0, int columns)
+    {
+        for (int i = 0; i < 4; i++)
         {
-            // Store step's staged values into buffer step % 2 (read two steps ago: every thread has passed a barrier since).
-            int buffer = step & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
-            StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
-            StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
-            StoreImage(inputTiles, at, loadRow, g.Columns, taps, slot, x.V0, x.Inside, 1, prologue.Enabled);
-            StoreImage(inputTiles, at, loadRow + rowStep, g.Columns, taps, slot, x.V1, x.Inside, 2, prologue.Enabled);
-            StoreImage(inputTiles, at, loadRow + 2 * rowStep, g.Columns, taps, slot, x.V2, x.Inside, 4, prologue.Enabled);
-            StoreImage(inputTiles, at, loadRow + 3 * rowStep, g.Columns, taps, slot, x.V3, x.Inside, 8, prologue.Enabled);
-            StoreImage(inputTiles, at, loadRow + 4 * rowStep, g.Columns, taps, slot, x.V4, x.Inside, 16, prologue.Enabled);
-            StoreImage(inputTiles, at, loadRow + 5 * rowStep, g.Columns, taps, slot, x.V5, x.Inside, 32, prologue.Enabled);
-            StoreImage(inputTiles, at, loadRow + 6 * rowStep, g.Columns, taps, slot, x.V6, x.Inside, 64, prologue.Enabled);
-            StoreImage(inputTiles, at, loadRow + 7 * rowStep, g.Columns, taps, slot, x.V7, x.Inside, 128, prologue.Enabled);
-            Group.Barrier();
-
-            // Decode step + 2 into the slot step - 1 used (its last readers were before this barrier).
-            if (t < TileDepth && step + 2 < steps) ImageTaps(taps, s, RingSlot(step + 2) + t, (step + 2) * TileDepth + t, prologue);
-            // Issue step + 1's loads now; they complete while this step multiplies.
-            if (step + 1 < steps)
-            {
-                int next = RingSlot(step + 1), k0 = (step + 1) * TileDepth;
-                w0 = GatherWeight(s, weight, depth, co0, k0, e0, weightElements);
-                w1 = GatherWeight(s, weight, depth, co0, k0, e1, weightElements);
-                x.Inside = 0;
-                x.V0 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow, 1, ref x.Inside);
-                x.V1 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + rowStep, 2, ref x.Inside);
-                x.V2 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 2 * rowStep, 4, ref x.Inside);
-                x.V3 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 3 * rowStep, 8, ref x.Inside);
-                x.V4 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 4 * rowStep, 16, ref x.Inside);
-                x.V5 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 5 * rowStep, 32, ref x.Inside);
-                x.V6 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 6 * rowStep, 64, ref x.Inside);
-                x.V7 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, next, loadRow + 7 * rowStep, 128, ref x.Inside);
-                slot = next;
-            }
-            block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+            int r = r0 + g.Row + i;
+            if (r >= rows) continue;
+            block.Row(i, out float v0, out float v1, out float v2, out float v3);
+            int c = c0 + g.Column, at = (split * rows + r) * columns + c;
+            if (c < columns) partials[at] = v0;
+            if (c + 1 < columns) partials[at + 1] = v1;
+            if (c + 2 < columns) partials[at + 2] = v2;
+            if (c + 3 < columns) partials[at + 3] = v3;
         }
+    }
 
-        ForwardEpilogue(s, block, g, pixel0, co0, output, sums, statistics, withStatistics);
+    /// <summary>
+    /// Adds a split forward's partial products in split order (float64), writes the output and, with
+    /// <paramref name="withStatistics"/> = 1, each (channel, chunk)'s sum and sum of squares into
+    /// statistics[(chunk * OutChannels + co) * 2] for <see cref="FinishStatisticsFromTiles"/> (tiles = chunks). Launch
+    /// OutChannels * chunks groups (channel fastest); a group's threads stride over its chunk's pixels.
+    /// </summary>
+    public static void FinishForwardSplits(ConvShape s, int splits, ArrayView<float> partials, ArrayView<float> output, int chunks, ArrayView<double> statistics, int withStatistics)
+    {
+        var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int co = Grid.IdxX % s.OutChannels, chunk = Grid.IdxX / s.OutChannels;
+        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea;
+        double sum = 0, squares = 0;
+        for (int p = chunk * Group.DimX + Group.IdxX; p < pixels; p += chunks * Group.DimX)
+        {
+            double v = 0;
+            for (int split = 0; split < splits; split++) v += partials[(split * s.OutChannels + co) * pixels + p];
+            float y = (float)v;
+            int n = p / outArea;
+            output[(n * s.OutStride + s.OutOffset + co) * outArea + p - n * outArea] = y;
+            sum += y;
+            squares += (double)y * y;
+        }
+        if (withStatistics == 0) return; // uniform over the group
+        double total = GroupReduce.Sum(shared, sum), totalSquares = GroupReduce.Sum(shared, squares);
+        if (Group.IdxX == 0)
+        {
+            statistics[(chunk * s.OutChannels + co) * 2] = total;
+            statistics[(chunk * s.OutChannels + co) * 2 + 1] = totalSquares;
+        }
     }
 
     /// <summary>W[co0 + m, k0 + kk] for element e = m * TileDepth + kk of a [TileDepth][rows] weight tile (0 outside).</summary>
