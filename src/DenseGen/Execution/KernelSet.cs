@@ -53,12 +53,6 @@ internal sealed partial class KernelSet
             // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
             bool pipelined = convolution == ConvolutionVersion.Pipelined;
             var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
-            var backwardInput = pipelined
-                ? Named("BackwardInputPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputPipelined))
-                : Named("BackwardInputTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputTiled));
-            var throughBatchNorm = pipelined
-                ? Named("BackwardInputThroughBatchNormPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined))
-                : Named("BackwardInputThroughBatchNormTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormTiled));
             var backwardWeights = pipelined
                 ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
                 : Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
@@ -119,19 +113,55 @@ internal sealed partial class KernelSet
             }
             ConvForward = (s, input, weight, prologue, output) => launchForward(s, input, weight, prologue, output, null);
             _forwardWithStatistics = (s, input, weight, prologue, output, statistics) => launchForward(s, input, weight, prologue, output, statistics);
-            ConvBackwardInput = (s, dOut, weight, dInput) =>
+            if (pipelined)
             {
-                int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
-                backwardInput(Tiles(s.InChannels, s.Batch * s.InSize * s.InSize, tileRows), s, dOut, weight, dInput, tileRows);
-            };
-            ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) =>
+                var backwardInput = Named("BackwardInputPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputPipelined));
+                var throughBatchNorm = Named("BackwardInputThroughBatchNormPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined));
+                var finishSplits = Named("FinishInputSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>(ConvolutionKernels.FinishInputSplits));
+                // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
+                void LaunchInput(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue, BatchNormBackward? bn)
+                {
+                    int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels), pixels = s.Batch * s.InSize * s.InSize;
+                    int steps = ConvolutionKernels.Ceiling(s.OutChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
+                    var (splits, splitSteps) = ForwardSplits(ConvolutionKernels.TileGroups(s.InChannels, pixels, tileRows), steps, (long)s.InChannels * pixels, _maxForwardSplits);
+                    if (splits == 1)
+                    {
+                        if (bn is not { } b) { backwardInput(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, dInput, tileRows, steps, default); return; }
+                        int tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
+                        var partials = DoubleScratch(2L * tiles * s.InChannels);
+                        throughBatchNorm(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, input, prologue, b, partials, tileRows, steps, default);
+                        finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, partials, b);
+                        return;
+                    }
+                    var products = FloatScratch((long)splits * s.InChannels * pixels);
+                    if (bn is null) backwardInput(Tiles(s.InChannels, pixels, tileRows, splits), s, dOut, weight, dInput, tileRows, splitSteps, products);
+                    else throughBatchNorm(Tiles(s.InChannels, pixels, tileRows, splits), s, dOut, weight, input, prologue, bn.Value, default, tileRows, splitSteps, products);
+                    int chunks = Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, s.InChannels), pixels / (4 * reductionGroupSize)));
+                    var sums = bn is null ? default : DoubleScratch(2L * chunks * s.InChannels);
+                    finishSplits(PerGroup(s.InChannels * chunks), s, splits, products, dInput, input, prologue, bn ?? default, bn is null ? 0 : 1, chunks, sums);
+                    if (bn is { } c) finishChannels(PerGroup(s.InChannels), s.InChannels, chunks, sums, c);
+                }
+                ConvBackwardInput = (s, dOut, weight, dInput) => LaunchInput(s, dOut, weight, dInput, default, default, null);
+                ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) => LaunchInput(s, dOut, weight, default, input, prologue, bn);
+            }
+            else
             {
-                int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
-                int pixels = s.Batch * s.InSize * s.InSize, tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
-                var partials = DoubleScratch(2L * tiles * s.InChannels);
-                throughBatchNorm(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, input, prologue, bn, partials, tileRows);
-                finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, partials, bn);
-            };
+                var backwardInput = Named("BackwardInputTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputTiled));
+                var throughBatchNorm = Named("BackwardInputThroughBatchNormTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormTiled));
+                ConvBackwardInput = (s, dOut, weight, dInput) =>
+                {
+                    int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
+                    backwardInput(Tiles(s.InChannels, s.Batch * s.InSize * s.InSize, tileRows), s, dOut, weight, dInput, tileRows);
+                };
+                ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) =>
+                {
+                    int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
+                    int pixels = s.Batch * s.InSize * s.InSize, tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
+                    var partials = DoubleScratch(2L * tiles * s.InChannels);
+                    throughBatchNorm(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, input, prologue, bn, partials, tileRows);
+                    finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, partials, bn);
+                };
+            }
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
                 int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements, tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels);

@@ -278,16 +278,21 @@ internal static partial class ConvolutionKernels
     /// <summary>
     /// Backward-input, version 3: version 2's dX = W^T dY tile (<see cref="InputGradientTile"/>), software-pipelined.
     /// </summary>
-    private static Block4x4 InputGradientTilePipelined(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, out int ci0, out int q0)
+    private static Block4x4 InputGradientTilePipelined(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, int splitSteps,
+        out int ci0, out int q0, out int split)
     {
         var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
         var (gradientTiles, gradientQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, kk2 = s.Kernel * s.Kernel, depth = s.OutChannels * kk2;
-        int columnTiles = Ceiling(pixels, g.Columns), steps = Ceiling(depth, TileDepth);
-        q0 = Grid.IdxX % columnTiles * g.Columns;
-        ci0 = Grid.IdxX / columnTiles * g.Rows;
+        int columnTiles = Ceiling(pixels, g.Columns), tiles = TileGroups(s.InChannels, pixels, g.Rows), steps = Ceiling(depth, TileDepth);
+        split = Grid.IdxX / tiles;
+        int tile = Grid.IdxX - split * tiles;
+        q0 = tile % columnTiles * g.Columns;
+        ci0 = tile / columnTiles * g.Rows;
+        // This split's steps, as in ForwardPipelined.
+        int kFirst = split * splitSteps * TileDepth, count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
 
         int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
         int q = q0 + loadColumn;
@@ -296,7 +301,7 @@ internal static partial class ConvolutionKernels
         int gradientBase = (n * s.OutStride + s.OutOffset) * s.OutSize * s.OutSize;
         int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
 
-        if (t < 2 * TileDepth) GradientTaps(taps, s, t, t); // k = (co, ky, kx); no prologue on dY
+        if (t < 2 * TileDepth) GradientTaps(taps, s, t, kFirst + t); // k = (co, ky, kx); no prologue on dY
         Group.Barrier();
 
         int slot = 0, firstChannel = ci0;
@@ -305,9 +310,9 @@ internal static partial class ConvolutionKernels
         GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
 
         var block = default(Block4x4);
-        for (int step = 0; step < steps; step++)
+        for (int i = 0; i < count; i++)
         {
-            int buffer = step & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
+            int buffer = i & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
             StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
             StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
             StorePlain(gradientTiles, at, loadRow, g.Columns, d.V0);
@@ -320,10 +325,10 @@ internal static partial class ConvolutionKernels
             StorePlain(gradientTiles, at, loadRow + 7 * rowStep, g.Columns, d.V7);
             Group.Barrier();
 
-            if (t < TileDepth && step + 2 < steps) GradientTaps(taps, s, RingSlot(step + 2) + t, (step + 2) * TileDepth + t);
-            if (step + 1 < steps)
+            if (t < TileDepth && i + 2 < count) GradientTaps(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t);
+            if (i + 1 < count)
             {
-                slot = RingSlot(step + 1);
+                slot = RingSlot(i + 1);
                 w0 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e0, weightElements);
                 w1 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e1, weightElements);
                 GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
@@ -380,21 +385,72 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Backward-input with a plain input, version 3; launched as <see cref="BackwardInputTiled"/>.</summary>
-    public static void BackwardInputPipelined(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int tileRows)
+    /// <summary>
+    /// Backward-input with a plain input, version 3: launched as <see cref="BackwardInputTiled"/> times the splits. Split
+    /// along the reduction where the grid is small, as <see cref="ForwardPipelined"/>: split i writes
+    /// splitPartials[(i * InChannels + ci) * pixels + q] and <see cref="FinishInputSplits"/> adds them.
+    /// </summary>
+    public static void BackwardInputPipelined(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int tileRows,
+        int splitSteps, ArrayView<float> splitPartials)
     {
         var g = new TileGeometry(tileRows);
-        var block = InputGradientTilePipelined(s, dOut, weight, g, out int ci0, out int q0);
-        InputGradientEpilogue(s, block, g, ci0, q0, dInput);
+        var block = InputGradientTilePipelined(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
+        if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) InputGradientEpilogue(s, block, g, ci0, q0, dInput);
+        else StoreSplit(block, g, splitPartials, split, ci0, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
     }
 
-    /// <summary>Backward-input through BN-ReLU (DESIGN §4.5), version 3; launched and finished as <see cref="BackwardInputThroughBatchNormTiled"/>.</summary>
+    /// <summary>
+    /// Backward-input through BN-ReLU (DESIGN §4.5), version 3: unsplit, launched and finished as
+    /// <see cref="BackwardInputThroughBatchNormTiled"/>; split, as <see cref="BackwardInputPipelined"/>, with the BN
+    /// epilogue in <see cref="FinishInputSplits"/>.
+    /// </summary>
     public static void BackwardInputThroughBatchNormPipelined(
-        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials, int tileRows)
+        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials, int tileRows,
+        int splitSteps, ArrayView<float> splitPartials)
     {
         var sums = SharedMemory.Allocate<double>(2 * TileThreads);
         var g = new TileGeometry(tileRows);
-        var block = InputGradientTilePipelined(s, dOut, weight, g, out int ci0, out int q0);
-        ThroughBatchNormEpilogue(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
+        var block = InputGradientTilePipelined(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
+        if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) ThroughBatchNormEpilogue(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
+        else StoreSplit(block, g, splitPartials, split, ci0, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
+    }
+
+    /// <summary>
+    /// Adds a split backward-input's partial products in split order (float64). Plain (<paramref name="throughBatchNorm"/>
+    /// = 0): writes dInput. Through BN-ReLU: the epilogue of <see cref="BackwardInputThroughBatchNormTiled"/> per element
+    /// (dA where the consumer's ReLU let it through, G += gamma * dA) and each (channel, chunk)'s sums of dA and
+    /// dA * xhat into channelSums[(chunk * InChannels + ci) * 2], for <see cref="FinishChannelsFromTiles"/> (tiles =
+    /// chunks). Launch InChannels * chunks groups (channel fastest).
+    /// </summary>
+    public static void FinishInputSplits(ConvShape s, int splits, ArrayView<float> partials, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue,
+        BatchNormBackward bn, int throughBatchNorm, int chunks, ArrayView<double> channelSums)
+    {
+        var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
+        int ci = Grid.IdxX % s.InChannels, chunk = Grid.IdxX / s.InChannels;
+        int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea;
+        double sumA = 0, sumAX = 0;
+        float gamma = 0f, mean = 0f, invStd = 0f, scale = 0f, shift = 0f;
+        if (throughBatchNorm != 0) { gamma = bn.Gamma[ci]; mean = bn.Mean[ci]; invStd = bn.InvStd[ci]; scale = prologue.Scale[ci]; shift = prologue.Shift[ci]; }
+        for (int q = chunk * Group.DimX + Group.IdxX; q < pixels; q += chunks * Group.DimX)
+        {
+            double v = 0;
+            for (int split = 0; split < splits; split++) v += partials[(split * s.InChannels + ci) * pixels + q];
+            float d = (float)v;
+            if (throughBatchNorm != 0)
+            {
+                AccumulateBatchNorm(s, input, bn, ci, q, pixels, inArea, d, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+                continue;
+            }
+            int n = q / inArea;
+            dInput[(n * s.InStride + ci) * inArea + q - n * inArea] = d;
+        }
+        if (throughBatchNorm == 0) return; // uniform over the group
+        double totalA = GroupReduce.Sum(shared, sumA), totalAX = GroupReduce.Sum(shared, sumAX);
+        if (Group.IdxX == 0)
+        {
+            channelSums[(chunk * s.InChannels + ci) * 2] = totalA;
+            channelSums[(chunk * s.InChannels + ci) * 2 + 1] = totalAX;
+        }
     }
 
     /// <summary>
