@@ -25,8 +25,8 @@ public class DeviceSelectionTests
         Assert.Contains(message, Assert.Throws<ArgumentException>(() => ComputeDevice.Parse(request)).Message);
 
     [Theory]
-    [InlineData(null, ConvolutionVersion.Tiled)]
-    [InlineData("", ConvolutionVersion.Tiled)]
+    [InlineData(null, ConvolutionVersion.Pipelined)]
+    [InlineData("", ConvolutionVersion.Pipelined)]
     [InlineData("Tiled", ConvolutionVersion.Tiled)]
     [InlineData("direct", ConvolutionVersion.Direct)]
     [InlineData("1", ConvolutionVersion.Direct)]
@@ -37,5 +37,5 @@ public class DeviceSelectionTests
 
     [Fact]
     public void A_bad_convolution_version_names_the_choices() =>
-        Assert.Contains("use tiled (the default), pipelined or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
+        Assert.Contains("use pipelined (the default), tiled or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
 }
