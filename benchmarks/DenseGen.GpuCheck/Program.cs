@@ -48,6 +48,20 @@ if (launchesOnly)
     return 0;
 }
 
+// --one-step: compile, then one BC-100 training step (version 3, batch 64): what gpu-check.sh runs under Nsight
+// Compute, which profiles the first launches of the conv kernels (block 1's shapes).
+if (args.Contains("--one-step"))
+{
+    var model = DenseNetBC100.Description;
+    using var session = new DenseNetSession(model, gpu, 64, ConvolutionVersion.Pipelined);
+    var images = new float[64 * model.InputChannels * model.InputSize * model.InputSize];
+    var random = new Random(3);
+    for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
+    float loss = session.TrainStep(images, Enumerable.Range(0, 64).Select(i => i % model.Classes).ToArray(), new SgdOptions(0.1f));
+    Console.WriteLine($"one training step, loss {loss:F3}");
+    return 0;
+}
+
 // --profile: where one BC-100 training step's time goes, per kernel (each launch waited for), on any device.
 if (profileOnly)
 {
