@@ -377,7 +377,7 @@ internal sealed partial class KernelSet
     /// </summary>
     internal static (int Splits, int SplitSteps) ForwardSplits(int tiles, int steps, long outputs, int maxSplits)
     {
-        if (tiles >= 256) return (1, steps);
+        if (tiles >= 256 || tiles <= 0) return (1, steps);
         int splits = Math.Min(Math.Min(ConvolutionKernels.Ceiling(512, tiles), steps / 4), maxSplits);
         splits = (int)Math.Min(splits, (4L << 20) / Math.Max(1, outputs));
         if (splits <= 1) return (1, steps);

@@ -20,8 +20,12 @@ namespace DenseGen.Kernels;
 ///   theirs; each slot is rewritten only after a barrier that every reader of its previous step has passed.
 /// - Weight gradients split over more pixel chunks (<c>KernelSet.PipelinedWeightGradientSplits</c>): about 1,024 groups
 ///   per launch, where version 2's at most 64 splits left most of a large GPU idle on a 3x3 growth conv's 4 tiles.
-/// Same arithmetic order per output as version 2 along the reduction; correct on every backend (no warp shuffles, no
-/// atomics); checked against the float64 references like versions 1 and 2.
+/// - The forward and backward-input split along the reduction where a grid has too few tiles for a large GPU (late
+///   dense blocks), each split's partial product added by a finishing kernel (KernelSet.ForwardSplits).
+/// An unsplit product adds along the reduction in version 2's order; split ones add float32 partials in float64, and
+/// the weight gradient's splits are added lane by lane: deterministic for a given shape, not bit-identical to version 2.
+/// Correct on every backend (no warp shuffles, no atomics); checked against the float64 references like versions 1
+/// and 2, split and unsplit.
 /// </summary>
 internal static partial class ConvolutionKernels
 {
@@ -384,7 +388,6 @@ internal static partial class ConvolutionKernels
         if (kk < TileDepth) tile[at + kk * columns] = value;
     }
 
-    /// <summary>Backward-input with a plain input, version 3; launched as <see cref="BackwardInputTiled"/>.</summary>
     /// <summary>
     /// Backward-input with a plain input, version 3: launched as <see cref="BackwardInputTiled"/> times the splits. Split
     /// along the reduction where the grid is small, as <see cref="ForwardPipelined"/>: split i writes
