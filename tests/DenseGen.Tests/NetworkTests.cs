@@ -74,8 +74,13 @@ public class NetworkTests(ITestOutputHelper output)
 
             session.Step(options);
             reference.Step(options.LearningRate, options.Momentum, options.WeightDecay, options.Nesterov);
-            AssertClose($"parameters after step {step}", reference.Parameters, session.GetParameters());
+            var updated = session.GetParameters();
+            AssertClose($"parameters after step {step}", reference.Parameters, updated);
             AssertClose($"running statistics after step {step}", reference.Running, session.GetRunningStatistics());
+            // The next step starts from the parameters the device computed: a BN-ReLU input at zero within float32
+            // rounding can flip on a 1e-7 parameter difference and move a gradient by percent (seen in the GPU check
+            // once a kernel summed in another, equally correct order), which says nothing about the kernels.
+            for (int i = 0; i < updated.Length; i++) reference.Parameters[i] = updated[i];
         }
 
         var evaluation = session.Forward(images, training: false);
