@@ -279,6 +279,21 @@ internal static partial class ConvolutionKernels
     private static void ForwardEpilogue(ConvShape s, Block4x4 block, TileGeometry g, int pixel0, int co0, ArrayView<float> output,
         ArrayView<double> sums, ArrayView<double> statistics, int withStatistics)
     {
+        StoreForwardBlock(s, block, g, pixel0, co0, output);
+        if (withStatistics == 0) return; // uniform over the group: the barriers below are safe
+
+        int pixels = s.Batch * s.OutSize * s.OutSize, tile = pixel0 / g.Columns, first = pixel0 + g.Column;
+        for (int i = 0; i < 4; i++)
+        {
+            RowStatistics(block, i, first, pixels, out double sum, out double squares);
+            int co = co0 + g.Row + i;
+            SumRow(sums, g, sum, squares, co < s.OutChannels, statistics, (tile * s.OutChannels + co) * 2);
+        }
+    }
+
+    /// <summary>Writes a forward tile's block (this thread's 4 x 4 outputs) into the output tensor.</summary>
+    private static void StoreForwardBlock(ConvShape s, Block4x4 block, TileGeometry g, int pixel0, int co0, ArrayView<float> output)
+    {
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea;
         for (int j = 0; j < 4; j++)
         {
@@ -289,20 +304,18 @@ internal static partial class ConvolutionKernels
             block.Column(j, out float r0, out float r1, out float r2, out float r3);
             StoreColumn(output, at, co0 + g.Row, s.OutChannels, outArea, r0, r1, r2, r3);
         }
-        if (withStatistics == 0) return; // uniform over the group: the barriers below are safe
+    }
 
-        int tile = pixel0 / g.Columns, first = pixel0 + g.Column;
-        for (int i = 0; i < 4; i++)
-        {
-            block.Row(i, out float c0, out float c1, out float c2, out float c3);
-            double sum = 0, squares = 0;
-            if (first < pixels) { sum += c0; squares += (double)c0 * c0; }
-            if (first + 1 < pixels) { sum += c1; squares += (double)c1 * c1; }
-            if (first + 2 < pixels) { sum += c2; squares += (double)c2 * c2; }
-            if (first + 3 < pixels) { sum += c3; squares += (double)c3 * c3; }
-            int co = co0 + g.Row + i;
-            SumRow(sums, g, sum, squares, co < s.OutChannels, statistics, (tile * s.OutChannels + co) * 2);
-        }
+    /// <summary>Row i of this thread's block: the sum and sum of squares (float64) of its outputs at pixels below <paramref name="pixels"/>.</summary>
+    private static void RowStatistics(Block4x4 block, int i, int first, int pixels, out double sum, out double squares)
+    {
+        block.Row(i, out float c0, out float c1, out float c2, out float c3);
+        sum = 0;
+        squares = 0;
+        if (first < pixels) { sum += c0; squares += (double)c0 * c0; }
+        if (first + 1 < pixels) { sum += c1; squares += (double)c1 * c1; }
+        if (first + 2 < pixels) { sum += c2; squares += (double)c2 * c2; }
+        if (first + 3 < pixels) { sum += c3; squares += (double)c3 * c3; }
     }
 
     /// <summary>
@@ -443,18 +456,27 @@ internal static partial class ConvolutionKernels
         for (int i = 0; i < 4; i++)
         {
             int ci = ci0 + g.Row + i;
-            double sumA = 0, sumAX = 0;
-            if (ci < s.InChannels)
-            {
-                block.Row(i, out float d0, out float d1, out float d2, out float d3);
-                float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci], scale = prologue.Scale[ci], shift = prologue.Shift[ci];
-                AccumulateBatchNorm(s, input, bn, ci, first, pixels, inArea, d0, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, first + 1, pixels, inArea, d1, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, first + 2, pixels, inArea, d2, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-                AccumulateBatchNorm(s, input, bn, ci, first + 3, pixels, inArea, d3, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
-            }
+            RowBatchNorm(s, block, i, ci, first, pixels, inArea, input, prologue, bn, out double sumA, out double sumAX);
             SumRow(sums, g, sumA, sumAX, ci < s.InChannels, partials, (tile * s.InChannels + ci) * 2);
         }
+    }
+
+    /// <summary>
+    /// Row i (channel ci) of this thread's block through BN-ReLU: dA where the consumer's ReLU let the value through,
+    /// G += gamma * dA, and the row's sums of dA and dA * xhat (0 past the last channel).
+    /// </summary>
+    private static void RowBatchNorm(ConvShape s, Block4x4 block, int i, int ci, int first, int pixels, int inArea, ArrayView<float> input, Prologue prologue,
+        BatchNormBackward bn, out double sumA, out double sumAX)
+    {
+        sumA = 0;
+        sumAX = 0;
+        if (ci >= s.InChannels) return;
+        block.Row(i, out float d0, out float d1, out float d2, out float d3);
+        float gamma = bn.Gamma[ci], mean = bn.Mean[ci], invStd = bn.InvStd[ci], scale = prologue.Scale[ci], shift = prologue.Shift[ci];
+        AccumulateBatchNorm(s, input, bn, ci, first, pixels, inArea, d0, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+        AccumulateBatchNorm(s, input, bn, ci, first + 1, pixels, inArea, d1, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+        AccumulateBatchNorm(s, input, bn, ci, first + 2, pixels, inArea, d2, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
+        AccumulateBatchNorm(s, input, bn, ci, first + 3, pixels, inArea, d3, gamma, mean, invStd, scale, shift, ref sumA, ref sumAX);
     }
 
     private static void AccumulateBatchNorm(
