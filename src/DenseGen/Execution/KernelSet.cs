@@ -183,21 +183,18 @@ internal sealed partial class KernelSet
         // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
         var averagePoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks));
         var maxPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks));
-        AveragePoolBackward = (_, p, dOut, input, prologue, bn) =>
-        {
-            int chunks = PoolChunks(p, reductionGroupSize);
-            var partials = DoubleScratch(2L * chunks * p.Channels);
-            averagePoolBackward(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
-            finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
-        };
+        Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> InChunks(
+            Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>> chunked) =>
+            (_, p, dOut, input, prologue, bn) =>
+            {
+                int chunks = PoolChunks(p, reductionGroupSize);
+                var partials = DoubleScratch(2L * chunks * p.Channels);
+                chunked(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
+                finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
+            };
+        AveragePoolBackward = InChunks(averagePoolBackward);
         MaxPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.MaxPoolForward));
-        MaxPoolBackward = (_, p, dOut, input, prologue, bn) =>
-        {
-            int chunks = PoolChunks(p, reductionGroupSize);
-            var partials = DoubleScratch(2L * chunks * p.Channels);
-            maxPoolBackward(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
-            finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
-        };
+        MaxPoolBackward = InChunks(maxPoolBackward);
         GlobalPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.GlobalPoolForward));
         GlobalPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm));
         LinearForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearForward));

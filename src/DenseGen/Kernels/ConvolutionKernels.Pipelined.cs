@@ -373,8 +373,8 @@ internal static partial class ConvolutionKernels
         if (t < 2 * TileDepth) GradientTaps(taps, s, t, kFirst + t); // k = (co, ky, kx); no prologue on dY
         Group.Barrier();
 
-        int slot = 0, firstChannel = ci0;
-        float w0 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e0, weightElements), w1 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e1, weightElements);
+        int slot = 0;
+        float w0 = GatherTransposedWeight(s, weight, taps, slot, ci0, e0, weightElements), w1 = GatherTransposedWeight(s, weight, taps, slot, ci0, e1, weightElements);
         var d = default(Staged8);
         GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
 
@@ -384,22 +384,15 @@ internal static partial class ConvolutionKernels
             int buffer = i & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
             StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
             StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
-            StorePlain(gradientTiles, at, loadRow, g.Columns, d.V0);
-            StorePlain(gradientTiles, at, loadRow + rowStep, g.Columns, d.V1);
-            StorePlain(gradientTiles, at, loadRow + 2 * rowStep, g.Columns, d.V2);
-            StorePlain(gradientTiles, at, loadRow + 3 * rowStep, g.Columns, d.V3);
-            StorePlain(gradientTiles, at, loadRow + 4 * rowStep, g.Columns, d.V4);
-            StorePlain(gradientTiles, at, loadRow + 5 * rowStep, g.Columns, d.V5);
-            StorePlain(gradientTiles, at, loadRow + 6 * rowStep, g.Columns, d.V6);
-            StorePlain(gradientTiles, at, loadRow + 7 * rowStep, g.Columns, d.V7);
+            StorePlains(gradientTiles, at, loadRow, rowStep, g.Columns, d);
             Group.Barrier();
 
             if (t < TileDepth && i + 2 < count) GradientTaps(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t);
             if (i + 1 < count)
             {
                 slot = RingSlot(i + 1);
-                w0 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e0, weightElements);
-                w1 = GatherTransposedWeight(s, weight, taps, slot, firstChannel, e1, weightElements);
+                w0 = GatherTransposedWeight(s, weight, taps, slot, ci0, e0, weightElements);
+                w1 = GatherTransposedWeight(s, weight, taps, slot, ci0, e1, weightElements);
                 GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), gradientQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
@@ -451,6 +444,19 @@ internal static partial class ConvolutionKernels
     private static void StorePlain(ArrayView<float> tile, int at, int kk, int columns, float value)
     {
         if (kk < TileDepth) tile[at + kk * columns] = value;
+    }
+
+    /// <summary>Stores a step's staged output gradients at rows loadRow + j * rowStep of the tile.</summary>
+    private static void StorePlains(ArrayView<float> tile, int at, int loadRow, int rowStep, int columns, Staged8 d)
+    {
+        StorePlain(tile, at, loadRow, columns, d.V0);
+        StorePlain(tile, at, loadRow + rowStep, columns, d.V1);
+        StorePlain(tile, at, loadRow + 2 * rowStep, columns, d.V2);
+        StorePlain(tile, at, loadRow + 3 * rowStep, columns, d.V3);
+        StorePlain(tile, at, loadRow + 4 * rowStep, columns, d.V4);
+        StorePlain(tile, at, loadRow + 5 * rowStep, columns, d.V5);
+        StorePlain(tile, at, loadRow + 6 * rowStep, columns, d.V6);
+        StorePlain(tile, at, loadRow + 7 * rowStep, columns, d.V7);
     }
 
     /// <summary>
@@ -554,14 +560,7 @@ internal static partial class ConvolutionKernels
             int buffer = step & 1, rowAt = buffer * RowBuffer + pp * g.Rows + lane, at = buffer * ColumnBuffer + pp * g.Columns + lane;
             if (lane < g.Rows) gradientTiles[rowAt] = d0;
             if (lane + 16 < g.Rows) gradientTiles[rowAt + 16] = d1;
-            StoreColumnTap(inputTiles, at, lane, 0, g.Columns, taps, x.V0, x.Inside, 1, prologue.Enabled);
-            StoreColumnTap(inputTiles, at, lane, 1, g.Columns, taps, x.V1, x.Inside, 2, prologue.Enabled);
-            StoreColumnTap(inputTiles, at, lane, 2, g.Columns, taps, x.V2, x.Inside, 4, prologue.Enabled);
-            StoreColumnTap(inputTiles, at, lane, 3, g.Columns, taps, x.V3, x.Inside, 8, prologue.Enabled);
-            StoreColumnTap(inputTiles, at, lane, 4, g.Columns, taps, x.V4, x.Inside, 16, prologue.Enabled);
-            StoreColumnTap(inputTiles, at, lane, 5, g.Columns, taps, x.V5, x.Inside, 32, prologue.Enabled);
-            StoreColumnTap(inputTiles, at, lane, 6, g.Columns, taps, x.V6, x.Inside, 64, prologue.Enabled);
-            StoreColumnTap(inputTiles, at, lane, 7, g.Columns, taps, x.V7, x.Inside, 128, prologue.Enabled);
+            StoreColumnTaps(inputTiles, at, lane, g.Columns, taps, x, prologue.Enabled);
             Group.Barrier();
             if (step + 1 < steps) GatherWeightsStep(s, input, dOut, taps, g, begin + (step + 1) * TileDepth + pp, end, co0, lane, out d0, out d1, ref x);
             block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
@@ -595,6 +594,19 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Stores column lane + 16 j of a weight-gradient step's input tile, activated with that column's tap.</summary>
+    /// <summary>Stores a weight-gradient step's staged image values, columns lane + 16 j, each activated with its column's tap.</summary>
+    private static void StoreColumnTaps(ArrayView<float> tile, int at, int lane, int columns, TapTable taps, Staged8 x, int prologueEnabled)
+    {
+        StoreColumnTap(tile, at, lane, 0, columns, taps, x.V0, x.Inside, 1, prologueEnabled);
+        StoreColumnTap(tile, at, lane, 1, columns, taps, x.V1, x.Inside, 2, prologueEnabled);
+        StoreColumnTap(tile, at, lane, 2, columns, taps, x.V2, x.Inside, 4, prologueEnabled);
+        StoreColumnTap(tile, at, lane, 3, columns, taps, x.V3, x.Inside, 8, prologueEnabled);
+        StoreColumnTap(tile, at, lane, 4, columns, taps, x.V4, x.Inside, 16, prologueEnabled);
+        StoreColumnTap(tile, at, lane, 5, columns, taps, x.V5, x.Inside, 32, prologueEnabled);
+        StoreColumnTap(tile, at, lane, 6, columns, taps, x.V6, x.Inside, 64, prologueEnabled);
+        StoreColumnTap(tile, at, lane, 7, columns, taps, x.V7, x.Inside, 128, prologueEnabled);
+    }
+
     private static void StoreColumnTap(ArrayView<float> tile, int at, int lane, int j, int columns, TapTable taps, float value, int inside, int bit, int prologueEnabled)
     {
         int c = lane + 16 * j;
