@@ -19,7 +19,7 @@ public class TrainingStepBenchmarks
     private readonly SgdOptions _sgd = new(0.1f);
 
     /// <summary>The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so).</summary>
-    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled, ConvolutionVersion.Pipelined)]
+    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled, ConvolutionVersion.Pipelined, ConvolutionVersion.Wide)]
     public ConvolutionVersion Convolution { get; set; }
 
     [GlobalSetup]

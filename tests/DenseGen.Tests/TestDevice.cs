@@ -20,23 +20,30 @@ internal static class TestDevice
     private static readonly Lazy<ComputeDevice> s_ilgpuCpu = new(() => ComputeDevice.Open("ilgpu-cpu"));
 
     /// <summary>
-    /// The convolution variants this run checks: on the host, the host kernels and the three GPU versions (on ILGPU's
-    /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the three GPU versions there.
+    /// The convolution variants this run checks: on the host, the host kernels and the four GPU versions (on ILGPU's
+    /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the four GPU versions there. Versions 3 and 4
+    /// run split and unsplit; version 4 with its wide tiles on every product (the small test shapes have too few
+    /// channels for its policy to choose them).
     /// </summary>
     public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu
-        ? ["host", "direct", "tiled", "pipelined", "pipelined-unsplit"]
-        : ["direct", "tiled", "pipelined", "pipelined-unsplit"];
+        ? ["host", .. s_deviceVariants]
+        : s_deviceVariants;
 
-    // Version 3 with its forward never split along the reduction: the small test shapes would otherwise always split.
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<ComputeDevice, KernelSet> s_unsplit = new();
+    private static readonly string[] s_deviceVariants = ["direct", "tiled", "pipelined", "pipelined-unsplit", "wide-everywhere", "wide-everywhere-unsplit"];
+
+    // Kernel sets the named versions do not give: forwards never split along the reduction (the small test shapes would
+    // otherwise always split), and version 4's tiles on every product.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(ComputeDevice, string), KernelSet> s_special = new();
 
     /// <summary>The device and kernels of a variant of <see cref="ConvolutionVariants"/> ("" = the test device's own kernels).</summary>
     public static (ComputeDevice Device, KernelSet Kernels) For(string variant)
     {
         if (variant is "" or "host") return (Instance, Instance.KernelsFor());
         var device = Instance.Kind == DeviceKind.Cpu ? s_ilgpuCpu.Value : Instance;
-        if (variant == "pipelined-unsplit")
-            return (device, s_unsplit.GetOrAdd(device, d => new KernelSet(d.Accelerator, d.ReductionGroupSize, ConvolutionVersion.Pipelined, maxForwardSplits: 1)));
+        if (variant is "pipelined-unsplit" or "wide-everywhere" or "wide-everywhere-unsplit")
+            return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize,
+                variant.StartsWith("wide", StringComparison.Ordinal) ? ConvolutionVersion.Wide : ConvolutionVersion.Pipelined,
+                maxForwardSplits: variant.EndsWith("unsplit", StringComparison.Ordinal) ? 1 : 64, wideTilesEverywhere: variant.StartsWith("wide", StringComparison.Ordinal))));
         return (device, device.KernelsFor(ComputeDevice.ParseConvolution(variant)));
     }
 }

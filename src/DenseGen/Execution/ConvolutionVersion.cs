@@ -2,7 +2,7 @@ namespace DenseGen.Execution;
 
 /// <summary>
 /// Which convolution kernels a CUDA, OpenCL or ILGPU-CPU device launches (the host kernels have their own SIMD loops).
-/// Chosen by <c>DENSEGEN_CONVOLUTION=pipelined|tiled|direct</c> (or 3|2|1), pipelined unless asked otherwise. All give the same results within float32
+/// Chosen by <c>DENSEGEN_CONVOLUTION=wide|pipelined|tiled|direct</c> (or 4|3|2|1), pipelined unless asked otherwise. All give the same results within float32
 /// rounding: the tests check each against the same float64 references.
 /// </summary>
 public enum ConvolutionVersion
@@ -15,4 +15,10 @@ public enum ConvolutionVersion
 
     /// <summary>Version 3: version 2's tiles, software-pipelined (next step's loads in flight during the product), double-buffered.</summary>
     Pipelined = 3,
+
+    /// <summary>
+    /// Version 4: version 3 with 8x8 register blocks on 64x128 tiles for the forward and backward-input products with
+    /// many rows (64 or more channels); version 3's kernels for the rest and for weight gradients.
+    /// </summary>
+    Wide = 4,
 }

@@ -21,13 +21,13 @@ public static class KernelResources
     [DllImport("cuda", EntryPoint = "cuFuncGetAttribute")]
     private static extern int FuncGetAttribute(out int value, int attribute, IntPtr function);
 
-    /// <summary>One entry per kernel, convolutions of both versions included; empty on backends other than CUDA.</summary>
+    /// <summary>One entry per kernel, convolutions of every version included; empty on backends other than CUDA.</summary>
     public static IReadOnlyList<KernelResource> Inspect(ComputeDevice device)
     {
         var result = new List<KernelResource>();
         if (device.Kind != DeviceKind.Cuda) return result;
         foreach (var (name, launcher) in device.KernelsFor(ConvolutionVersion.Tiled).Launchers) Add(name, launcher);
-        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Direct })
+        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Wide, ConvolutionVersion.Direct })
             foreach (var (name, launcher) in device.KernelsFor(version).Launchers)
                 if (name.StartsWith("ConvolutionKernels.", StringComparison.Ordinal) && !result.Exists(r => r.Name == name)) Add(name, launcher); // the rest are shared
         return result;

@@ -25,12 +25,15 @@ internal sealed partial class KernelSet
     /// Compiles every kernel for <paramref name="a"/> (CUDA, OpenCL, or ILGPU's CPU accelerator), with the convolution
     /// kernels of <paramref name="convolution"/>. <paramref name="reductionGroupSize"/>: threads per group of the
     /// per-channel reductions. <paramref name="maxForwardSplits"/>: at most this many splits of version 3's forward
-    /// (1: never split; the tests check both paths).
+    /// (1: never split; the tests check both paths). <paramref name="wideTilesEverywhere"/>: version 4 gives every
+    /// forward and backward-input product its 64-row tiles, not only those <see cref="ConvolutionKernels.WideTilesFit"/>
+    /// (the tests' small shapes would otherwise never reach them).
     /// </summary>
     [SetsRequiredMembers]
-    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64)
+    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, bool wideTilesEverywhere = false)
     {
         _maxForwardSplits = maxForwardSplits;
+        _wideTilesEverywhere = wideTilesEverywhere;
         _accelerator = a;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
@@ -51,7 +54,8 @@ internal sealed partial class KernelSet
         else
         {
             // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
-            bool pipelined = convolution == ConvolutionVersion.Pipelined;
+            // Version 4 is version 3 with wide tiles where they fit: both launch version 3's kernels for the rest.
+            bool pipelined = convolution is ConvolutionVersion.Pipelined or ConvolutionVersion.Wide, wide = convolution == ConvolutionVersion.Wide;
             var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
             var backwardWeights = pipelined
                 ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
@@ -76,23 +80,31 @@ internal sealed partial class KernelSet
             if (pipelined)
             {
                 var forward = Named("ForwardPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.ForwardPipelined));
+                var forwardWide = wide
+                    ? Named("ForwardWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.ForwardWide))
+                    : null;
                 var finishSplits = Named("FinishForwardSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.FinishForwardSplits));
                 launchForward = (s, input, weight, prologue, output, statistics) =>
                 {
-                    int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels), pixels = s.Batch * s.OutSize * s.OutSize;
-                    int tiles = ConvolutionKernels.TileGroups(s.OutChannels, pixels, tileRows);
+                    int pixels = s.Batch * s.OutSize * s.OutSize;
+                    var tiling = TilingFor(s.OutChannels, pixels);
                     int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-                    var (splits, splitSteps) = ForwardSplits(tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits);
+                    var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits);
+                    var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
+                    void Product(ArrayView<double> tileStatistics, int withStatistics, ArrayView<float> products)
+                    {
+                        if (tiling.Wide) forwardWide!(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
+                        else forward(grid, s, input, weight, prologue, output, tiling.Rows, tileStatistics, withStatistics, splitSteps, products);
+                    }
                     if (splits == 1)
                     {
-                        int columnTiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
-                        var partials = statistics is null ? default : DoubleScratch(2L * columnTiles * s.OutChannels);
-                        forward(Tiles(s.OutChannels, pixels, tileRows), s, input, weight, prologue, output, tileRows, partials, statistics is null ? 0 : 1, steps, default);
-                        if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), columnTiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon);
+                        var partials = statistics is null ? default : DoubleScratch(2L * tiling.StatisticsTiles * s.OutChannels);
+                        Product(partials, statistics is null ? 0 : 1, default);
+                        if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiling.StatisticsTiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon);
                         return;
                     }
                     var products = FloatScratch((long)splits * s.OutChannels * pixels);
-                    forward(Tiles(s.OutChannels, pixels, tileRows, splits), s, input, weight, prologue, output, tileRows, default, 0, splitSteps, products);
+                    Product(default, 0, products);
                     int chunks = Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, s.OutChannels), pixels / (4 * reductionGroupSize)));
                     var sums = statistics is null ? default : DoubleScratch(2L * chunks * s.OutChannels);
                     finishSplits(PerGroup(s.OutChannels * chunks), s, splits, products, output, chunks, sums, statistics is null ? 0 : 1);
@@ -117,25 +129,40 @@ internal sealed partial class KernelSet
             {
                 var backwardInput = Named("BackwardInputPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputPipelined));
                 var throughBatchNorm = Named("BackwardInputThroughBatchNormPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined));
+                var backwardInputWide = wide
+                    ? Named("BackwardInputWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvolutionKernels.BackwardInputWide))
+                    : null;
+                var throughBatchNormWide = wide
+                    ? Named("BackwardInputThroughBatchNormWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>(ConvolutionKernels.BackwardInputThroughBatchNormWide))
+                    : null;
                 var finishSplits = Named("FinishInputSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>(ConvolutionKernels.FinishInputSplits));
                 // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
                 void LaunchInput(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue, BatchNormBackward? bn)
                 {
-                    int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels), pixels = s.Batch * s.InSize * s.InSize;
+                    int pixels = s.Batch * s.InSize * s.InSize;
+                    var tiling = TilingFor(s.InChannels, pixels);
                     int steps = ConvolutionKernels.Ceiling(s.OutChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-                    var (splits, splitSteps) = ForwardSplits(ConvolutionKernels.TileGroups(s.InChannels, pixels, tileRows), steps, (long)s.InChannels * pixels, _maxForwardSplits);
+                    var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.InChannels * pixels, _maxForwardSplits);
+                    var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
+                    void Product(ArrayView<double> tileSums, ArrayView<float> products)
+                    {
+                        if (bn is not { } b)
+                        {
+                            if (tiling.Wide) backwardInputWide!(grid, s, dOut, weight, dInput, splitSteps, products);
+                            else backwardInput(grid, s, dOut, weight, dInput, tiling.Rows, splitSteps, products);
+                        }
+                        else if (tiling.Wide) throughBatchNormWide!(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
+                        else throughBatchNorm(grid, s, dOut, weight, input, prologue, b, tileSums, tiling.Rows, splitSteps, products);
+                    }
                     if (splits == 1)
                     {
-                        if (bn is not { } b) { backwardInput(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, dInput, tileRows, steps, default); return; }
-                        int tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
-                        var partials = DoubleScratch(2L * tiles * s.InChannels);
-                        throughBatchNorm(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, input, prologue, b, partials, tileRows, steps, default);
-                        finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, partials, b);
+                        var partials = bn is null ? default : DoubleScratch(2L * tiling.StatisticsTiles * s.InChannels);
+                        Product(partials, default);
+                        if (bn is { } b) finishChannels(PerGroup(s.InChannels), s.InChannels, tiling.StatisticsTiles, partials, b);
                         return;
                     }
                     var products = FloatScratch((long)splits * s.InChannels * pixels);
-                    if (bn is null) backwardInput(Tiles(s.InChannels, pixels, tileRows, splits), s, dOut, weight, dInput, tileRows, splitSteps, products);
-                    else throughBatchNorm(Tiles(s.InChannels, pixels, tileRows, splits), s, dOut, weight, input, prologue, bn.Value, default, tileRows, splitSteps, products);
+                    Product(default, products);
                     int chunks = Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, s.InChannels), pixels / (4 * reductionGroupSize)));
                     var sums = bn is null ? default : DoubleScratch(2L * chunks * s.InChannels);
                     finishSplits(PerGroup(s.InChannels * chunks), s, splits, products, dInput, input, prologue, bn ?? default, bn is null ? 0 : 1, chunks, sums);
@@ -209,6 +236,23 @@ internal sealed partial class KernelSet
 
     private readonly List<(string Name, Delegate Launcher)> _launchers = [];
     private readonly int _maxForwardSplits;
+    private readonly bool _wideTilesEverywhere;
+
+    /// <summary>
+    /// How a forward or backward-input product of <paramref name="rows"/> x <paramref name="columns"/> is tiled:
+    /// version 4's 64 x 128 tiles where they fit (their epilogue sums come in 64-column tiles, two per tile), else
+    /// version 3's 16 x 128 or 32 x 64.
+    /// </summary>
+    private (bool Wide, int Rows, int Tiles, int StatisticsTiles) TilingFor(int rows, int columns)
+    {
+        if (Convolution == ConvolutionVersion.Wide && (_wideTilesEverywhere || ConvolutionKernels.WideTilesFit(rows)))
+        {
+            int wideColumnTiles = ConvolutionKernels.Ceiling(columns, ConvolutionKernels.WideTileColumns);
+            return (true, ConvolutionKernels.WideTileRows, ConvolutionKernels.Ceiling(rows, ConvolutionKernels.WideTileRows) * wideColumnTiles, 2 * wideColumnTiles);
+        }
+        int tileRows = ConvolutionKernels.TileRowsFor(rows);
+        return (false, tileRows, ConvolutionKernels.TileGroups(rows, columns, tileRows), ConvolutionKernels.Ceiling(columns, ConvolutionKernels.TileArea / tileRows));
+    }
 
     /// <summary>
     /// Every compiled kernel of a GPU kernel set as ILGPU loaded it (the properties hold counting wrappers, and the conv

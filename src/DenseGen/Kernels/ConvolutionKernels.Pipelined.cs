@@ -36,7 +36,7 @@ internal static partial class ConvolutionKernels
     private const int RingSlots = 3 * TileDepth;
 
     /// <summary>Floats of one buffer of a weight-side (rows) or pixel-side (columns) tile.</summary>
-    private const int RowBuffer = TileDepth * MaxTileRows, ColumnBuffer = TileDepth * MaxTileColumns;
+    private const int RowBuffer = TileDepth * WideTileRows, ColumnBuffer = TileDepth * MaxTileColumns;
 
     /// <summary>
     /// Decoded reduction indices with the prologue's BN scale and shift of their channel, in shared memory: a ring of
@@ -136,15 +136,30 @@ internal static partial class ConvolutionKernels
         ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials)
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
+        var g = new TileGeometry(tileRows);
+        var block = ForwardProduct<Block4x4>(s, input, weight, prologue, g, splitSteps, out int co0, out int pixel0, out int split);
+        if (splitSteps >= Ceiling(s.InChannels * s.Kernel * s.Kernel, TileDepth)) ForwardEpilogueTree(s, block, g, pixel0, co0, output, sums, statistics, withStatistics);
+        else StoreSplit(block, g, splitPartials, split, co0, s.OutChannels, pixel0, s.Batch * s.OutSize * s.OutSize);
+    }
+
+    /// <summary>
+    /// The forward's product for one tile (g.Rows output channels x g.Columns pixels) and split, software-pipelined:
+    /// the loop of versions 3 and 4, generic over the register block. Returns this thread's block; co0, pixel0: the
+    /// tile's first channel and pixel.
+    /// </summary>
+    private static TBlock ForwardProduct<TBlock>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, TileGeometry g, int splitSteps,
+        out int co0, out int pixel0, out int split) where TBlock : struct, IRegisterBlock
+    {
         var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
         var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(RingSlots);
-        var g = new TileGeometry(tileRows);
         int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
-        int columnTiles = Ceiling(pixels, g.Columns), tiles = TileGroups(s.OutChannels, pixels, tileRows), steps = Ceiling(depth, TileDepth);
-        int split = Grid.IdxX / tiles, tile = Grid.IdxX - split * tiles;
-        int pixel0 = tile % columnTiles * g.Columns, co0 = tile / columnTiles * g.Rows;
+        int columnTiles = Ceiling(pixels, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles, steps = Ceiling(depth, TileDepth);
+        split = Grid.IdxX / tiles;
+        int tile = Grid.IdxX - split * tiles;
+        pixel0 = tile % columnTiles * g.Columns;
+        co0 = tile / columnTiles * g.Rows;
         // This split's steps: kFirst = its first reduction index; local step i covers kFirst + 8 i ...
         int kFirst = split * splitSteps * TileDepth, count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
 
@@ -155,25 +170,25 @@ internal static partial class ConvolutionKernels
         int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
         int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
         int windowBase = n * s.InStride * s.InSize * s.InSize + y0 * s.InSize + x0; // this pixel's window origin
-        // This thread's weights: elements e = t and t + 128 of the [TileDepth][rows] tile (k fastest: contiguous in memory).
-        int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
+        // This thread's weights: elements t + 128 j of the [TileDepth][rows] tile (k fastest: contiguous in memory).
+        int weightElements = TileDepth * g.Rows;
 
         if (t < 2 * TileDepth) ImageTaps(taps, s, t, kFirst + t, prologue); // local steps 0 and 1
         Group.Barrier();
 
         // Step 0's gathers; thereafter each step's loads are issued one step ahead.
         int slot = 0;
-        float w0 = GatherWeight(s, weight, depth, co0, kFirst, e0, weightElements), w1 = GatherWeight(s, weight, depth, co0, kFirst, e1, weightElements);
+        var w = default(Staged4);
+        GatherWeights(s, weight, depth, co0, kFirst, weightElements, ref w);
         var x = default(Staged8);
         GatherImages(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
 
-        var block = default(Block4x4);
+        var block = default(TBlock);
         for (int i = 0; i < count; i++)
         {
             // Store step i's staged values into buffer i % 2 (read two steps ago: every thread has passed a barrier since).
-            int buffer = i & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
-            StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
-            StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
+            int buffer = i & 1, at = buffer * ColumnBuffer + loadColumn;
+            StoreWeights(weightTiles, buffer * RowBuffer, weightElements, g.Rows, w);
             StoreImages(inputTiles, at, loadRow, rowStep, g.Columns, taps, slot, x, prologue.Enabled);
             Group.Barrier();
 
@@ -182,17 +197,13 @@ internal static partial class ConvolutionKernels
             // Issue step i + 1's loads now; they complete while step i multiplies.
             if (i + 1 < count)
             {
-                int k0 = kFirst + (i + 1) * TileDepth;
                 slot = RingSlot(i + 1);
-                w0 = GatherWeight(s, weight, depth, co0, k0, e0, weightElements);
-                w1 = GatherWeight(s, weight, depth, co0, k0, e1, weightElements);
+                GatherWeights(s, weight, depth, co0, kFirst + (i + 1) * TileDepth, weightElements, ref w);
                 GatherImages(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
-
-        if (splitSteps >= steps) ForwardEpilogueTree(s, block, g, pixel0, co0, output, sums, statistics, withStatistics);
-        else StoreSplit(block, g, splitPartials, split, co0, s.OutChannels, pixel0, pixels);
+        return block;
     }
 
     /// <summary>Doubles of shared memory for <see cref="SumRows4"/>: 8 per thread.</summary>
@@ -331,12 +342,40 @@ internal static partial class ConvolutionKernels
         }
     }
 
-    /// <summary>W[co0 + m, k0 + kk] for element e = m * TileDepth + kk of a [TileDepth][rows] weight tile (0 outside).</summary>
+    /// <summary>
+    /// A thread's share of one step's weight-side tile in registers: elements t + 128 j (j &lt; 4) of the
+    /// [TileDepth][rows] tile, up to 64 rows (version 4's tiles; 32-row tiles leave W2, W3 unused).
+    /// </summary>
+    private struct Staged4
+    {
+        public float W0, W1, W2, W3;
+    }
+
+    /// <summary>W[co0 + m, k0 + kk] for this thread's elements e = m * TileDepth + kk of a [TileDepth][rows] weight tile (0 outside).</summary>
+    private static void GatherWeights(ConvShape s, ArrayView<float> weight, int depth, int co0, int k0, int elements, ref Staged4 w)
+    {
+        int t = Group.IdxX;
+        w.W0 = GatherWeight(s, weight, depth, co0, k0, t, elements);
+        w.W1 = GatherWeight(s, weight, depth, co0, k0, t + TileThreads, elements);
+        w.W2 = GatherWeight(s, weight, depth, co0, k0, t + 2 * TileThreads, elements);
+        w.W3 = GatherWeight(s, weight, depth, co0, k0, t + 3 * TileThreads, elements);
+    }
+
     private static float GatherWeight(ConvShape s, ArrayView<float> weight, int depth, int co0, int k0, int e, int elements)
     {
         if (e >= elements) return 0f;
         int co = co0 + e / TileDepth, k = k0 + e % TileDepth;
         return co < s.OutChannels && k < depth ? weight[co * depth + k] : 0f;
+    }
+
+    /// <summary>Stores a step's staged weights (elements t + 128 j) transposed into the [TileDepth][rows] tile at rowBase.</summary>
+    private static void StoreWeights(ArrayView<float> tiles, int rowBase, int elements, int rows, Staged4 w)
+    {
+        int t = Group.IdxX;
+        StoreWeight(tiles, rowBase, t, elements, rows, w.W0);
+        StoreWeight(tiles, rowBase, t + TileThreads, elements, rows, w.W1);
+        StoreWeight(tiles, rowBase, t + 2 * TileThreads, elements, rows, w.W2);
+        StoreWeight(tiles, rowBase, t + 3 * TileThreads, elements, rows, w.W3);
     }
 
     private static void StoreWeight(ArrayView<float> tiles, int rowBase, int e, int elements, int rows, float value)
@@ -345,22 +384,23 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// Backward-input, version 3: version 2's dX = W^T dY tile (<see cref="InputGradientTile"/>), software-pipelined.
+    /// Backward-input, versions 3 and 4: version 2's dX = W^T dY tile (<see cref="InputGradientTile"/>), software-pipelined
+    /// as <see cref="ForwardProduct{TBlock}"/>, generic over the register block.
     /// </summary>
-    private static Block4x4 InputGradientTilePipelined(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, int splitSteps,
-        out int ci0, out int q0, out int split)
+    private static TBlock InputGradientProduct<TBlock>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, int splitSteps,
+        out int ci0, out int q0, out int split) where TBlock : struct, IRegisterBlock
     {
         var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
         var (gradientTiles, gradientQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, kk2 = s.Kernel * s.Kernel, depth = s.OutChannels * kk2;
-        int columnTiles = Ceiling(pixels, g.Columns), tiles = TileGroups(s.InChannels, pixels, g.Rows), steps = Ceiling(depth, TileDepth);
+        int columnTiles = Ceiling(pixels, g.Columns), tiles = Ceiling(s.InChannels, g.Rows) * columnTiles, steps = Ceiling(depth, TileDepth);
         split = Grid.IdxX / tiles;
         int tile = Grid.IdxX - split * tiles;
         q0 = tile % columnTiles * g.Columns;
         ci0 = tile / columnTiles * g.Rows;
-        // This split's steps, as in ForwardPipelined.
+        // This split's steps, as in ForwardProduct.
         int kFirst = split * splitSteps * TileDepth, count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
 
         int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
@@ -368,22 +408,22 @@ internal static partial class ConvolutionKernels
         bool pixelValid = q < pixels;
         int n = q / inArea, qr = q - n * inArea, iy = qr / s.InSize, ix = qr - iy * s.InSize;
         int gradientBase = (n * s.OutStride + s.OutOffset) * s.OutSize * s.OutSize;
-        int e0 = t, e1 = t + TileThreads, weightElements = TileDepth * g.Rows;
+        int weightElements = TileDepth * g.Rows;
 
         if (t < 2 * TileDepth) GradientTaps(taps, s, t, kFirst + t); // k = (co, ky, kx); no prologue on dY
         Group.Barrier();
 
         int slot = 0;
-        float w0 = GatherTransposedWeight(s, weight, taps, slot, ci0, e0, weightElements), w1 = GatherTransposedWeight(s, weight, taps, slot, ci0, e1, weightElements);
+        var w = default(Staged4);
+        GatherTransposedWeights(s, weight, taps, slot, ci0, weightElements, ref w);
         var d = default(Staged8);
         GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
 
-        var block = default(Block4x4);
+        var block = default(TBlock);
         for (int i = 0; i < count; i++)
         {
-            int buffer = i & 1, rowBase = buffer * RowBuffer, at = buffer * ColumnBuffer + loadColumn;
-            StoreWeight(weightTiles, rowBase, e0, weightElements, g.Rows, w0);
-            StoreWeight(weightTiles, rowBase, e1, weightElements, g.Rows, w1);
+            int buffer = i & 1, at = buffer * ColumnBuffer + loadColumn;
+            StoreWeights(weightTiles, buffer * RowBuffer, weightElements, g.Rows, w);
             StorePlains(gradientTiles, at, loadRow, rowStep, g.Columns, d);
             Group.Barrier();
 
@@ -391,13 +431,22 @@ internal static partial class ConvolutionKernels
             if (i + 1 < count)
             {
                 slot = RingSlot(i + 1);
-                w0 = GatherTransposedWeight(s, weight, taps, slot, ci0, e0, weightElements);
-                w1 = GatherTransposedWeight(s, weight, taps, slot, ci0, e1, weightElements);
+                GatherTransposedWeights(s, weight, taps, slot, ci0, weightElements, ref w);
                 GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), gradientQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
         return block;
+    }
+
+    /// <summary>This thread's elements t + 128 j of a step's [TileDepth][rows] tile of W^T.</summary>
+    private static void GatherTransposedWeights(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int elements, ref Staged4 w)
+    {
+        int t = Group.IdxX;
+        w.W0 = GatherTransposedWeight(s, weight, taps, slot, ci0, t, elements);
+        w.W1 = GatherTransposedWeight(s, weight, taps, slot, ci0, t + TileThreads, elements);
+        w.W2 = GatherTransposedWeight(s, weight, taps, slot, ci0, t + 2 * TileThreads, elements);
+        w.W3 = GatherTransposedWeight(s, weight, taps, slot, ci0, t + 3 * TileThreads, elements);
     }
 
     /// <summary>W[co, ci0 + m, ky, kx] for element e = m * TileDepth + kk, with (co, ky, kx) = taps slot + kk (0 outside).</summary>
@@ -468,7 +517,7 @@ internal static partial class ConvolutionKernels
         int splitSteps, ArrayView<float> splitPartials)
     {
         var g = new TileGeometry(tileRows);
-        var block = InputGradientTilePipelined(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
+        var block = InputGradientProduct<Block4x4>(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
         if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) InputGradientEpilogue(s, block, g, ci0, q0, dInput);
         else StoreSplit(block, g, splitPartials, split, ci0, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
     }
@@ -484,7 +533,7 @@ internal static partial class ConvolutionKernels
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
         var g = new TileGeometry(tileRows);
-        var block = InputGradientTilePipelined(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
+        var block = InputGradientProduct<Block4x4>(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
         if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) ThroughBatchNormEpilogueTree(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
         else StoreSplit(block, g, splitPartials, split, ci0, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
     }

@@ -59,16 +59,27 @@ internal static partial class ConvolutionKernels
         return (quads.Cast<float>(), quads);
     }
 
+    /// <summary>
+    /// A thread's register block of the product: the 8 reduction steps of one shared tile depth, read from the
+    /// [TileDepth][rows] and [TileDepth][columns] tiles as 16-byte quads. Kernels generic over it (version 3's loops)
+    /// are compiled once per block shape; ILGPU resolves the calls statically.
+    /// </summary>
+    private interface IRegisterBlock
+    {
+        void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g);
+    }
+
     /// <summary>A thread's 4 x 4 block of the product, in registers.</summary>
-    private struct Block4x4
+    private struct Block4x4 : IRegisterBlock
     {
         public float A00, A01, A02, A03, A10, A11, A12, A13, A20, A21, A22, A23, A30, A31, A32, A33;
 
         /// <summary>Adds one step of the product: rows left[4 leftQuad .. + 3], columns right[4 rightQuad .. + 3].</summary>
-        public void Step(ArrayView<Float4> left, int leftQuad, ArrayView<Float4> right, int rightQuad)
+        public void Step(ArrayView<Float4> left, int leftQuad, ArrayView<Float4> right, int rightQuad) => Multiply(left[leftQuad], right[rightQuad]);
+
+        /// <summary>Adds the outer product of four rows' values a and four columns' values b.</summary>
+        public void Multiply(Float4 a, Float4 b)
         {
-            var a = left[leftQuad];
-            var b = right[rightQuad];
             float a0 = a.X, a1 = a.Y, a2 = a.Z, a3 = a.W, b0 = b.X, b1 = b.Y, b2 = b.Z, b3 = b.W;
             A00 += a0 * b0; A01 += a0 * b1; A02 += a0 * b2; A03 += a0 * b3;
             A10 += a1 * b0; A11 += a1 * b1; A12 += a1 * b2; A13 += a1 * b3;
@@ -120,15 +131,21 @@ internal static partial class ConvolutionKernels
     {
         public readonly int Rows, Columns, ThreadsPerRow, Row, Column, Tx, Ty;
 
-        public TileGeometry(int tileRows)
+        public TileGeometry(int tileRows) : this(tileRows, TileArea / tileRows, 4) { }
+
+        /// <summary>
+        /// A rows x columns tile of blocks blockEdge wide. For the 8 x 8 blocks of version 4 (<c>Block8x8</c>), Row and
+        /// Column are not the block's place: it is four 4 x 4 quadrants, each at its own geometry's Row and Column.
+        /// </summary>
+        public TileGeometry(int rows, int columns, int blockEdge)
         {
-            Rows = tileRows;
-            Columns = TileArea / tileRows;
-            ThreadsPerRow = Columns / 4;
+            Rows = rows;
+            Columns = columns;
+            ThreadsPerRow = columns / blockEdge;
             Tx = Group.IdxX % ThreadsPerRow;
             Ty = Group.IdxX / ThreadsPerRow;
-            Row = 4 * Ty;
-            Column = 4 * Tx;
+            Row = blockEdge * Ty;
+            Column = blockEdge * Tx;
         }
     }
 
