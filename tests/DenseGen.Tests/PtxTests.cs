@@ -75,6 +75,7 @@ public class PtxTests(ITestOutputHelper output)
     [InlineData(nameof(ConvolutionKernels.ForwardWide), 32)]
     [InlineData(nameof(ConvolutionKernels.BackwardInputWide), 32)]
     [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormWide), 32)]
+    [InlineData(nameof(ConvolutionKernels.BackwardWeightsWide), 32)]
     public void Tiled_products_read_shared_memory_16_bytes_at_a_time(string kernel, int expected)
     {
         var method = typeof(ConvolutionKernels).GetMethod(kernel, BindingFlags.Static | BindingFlags.Public)!;

@@ -17,8 +17,8 @@ public enum ConvolutionVersion
     Pipelined = 3,
 
     /// <summary>
-    /// Version 4: version 3 with 8x8 register blocks on 64x128 tiles for the forward and backward-input products with
-    /// many rows (64 or more channels); version 3's kernels for the rest and for weight gradients.
+    /// Version 4: version 3 with 8x8 register blocks on 64x128 tiles for the products with many rows (64 or more
+    /// channels: forward, backward-input, weight gradient); version 3's kernels for the rest.
     /// </summary>
     Wide = 4,
 }

@@ -42,6 +42,12 @@ public sealed class DenseNetSession : IDisposable
     /// choice (benchmarks compare the versions in one process).
     /// </summary>
     internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, ConvolutionVersion? convolution)
+        : this(model, device, batchSize, (device ?? throw new ArgumentNullException(nameof(device))).KernelsFor(convolution))
+    {
+    }
+
+    /// <summary>With a kernel set of <paramref name="device"/> built by the caller (tests: version 4's wide tiles on every product).</summary>
+    internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, KernelSet kernels)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(device);
@@ -50,7 +56,7 @@ public sealed class DenseNetSession : IDisposable
         _layout = model.Layout;
         _n = batchSize;
         Plan = new MemoryPlan(model, batchSize);
-        _k = device.KernelsFor(convolution);
+        _k = kernels;
         _arena = device.Accelerator.Allocate1D<float>(Plan.Elements);
         _k.Zero(_arena.View);
 

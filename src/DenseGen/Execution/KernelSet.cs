@@ -60,6 +60,9 @@ internal sealed partial class KernelSet
             var backwardWeights = pipelined
                 ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
                 : Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
+            var backwardWeightsWide = wide
+                ? Named("BackwardWeightsWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardWeightsWide))
+                : null;
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
             if (pipelined)
             {
@@ -191,13 +194,14 @@ internal sealed partial class KernelSet
             }
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
-                int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements, tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels);
+                int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements;
                 int pixels = s.Batch * s.OutSize * s.OutSize;
-                var (splits, chunk) = pipelined
-                    ? PipelinedWeightGradientSplits(pixels, weights, ConvolutionKernels.TileGroups(s.OutChannels, depth, tileRows))
-                    : WeightGradientSplits(pixels, weights);
+                var tiling = TilingFor(s.OutChannels, depth);
+                var (splits, chunk) = pipelined ? PipelinedWeightGradientSplits(pixels, weights, tiling.Tiles) : WeightGradientSplits(pixels, weights);
                 var partials = FloatScratch((long)splits * weights);
-                backwardWeights(Tiles(s.OutChannels, depth, tileRows, splits), s, input, prologue, dOut, partials, chunk, tileRows);
+                var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
+                if (tiling.Wide) backwardWeightsWide!(grid, s, input, prologue, dOut, partials, chunk);
+                else backwardWeights(grid, s, input, prologue, dOut, partials, chunk, tiling.Rows);
                 sumSplits(weights, splits, partials, dWeight);
             };
         }
@@ -239,7 +243,7 @@ internal sealed partial class KernelSet
     private readonly bool _wideTilesEverywhere;
 
     /// <summary>
-    /// How a forward or backward-input product of <paramref name="rows"/> x <paramref name="columns"/> is tiled:
+    /// How a forward, backward-input or weight-gradient product of <paramref name="rows"/> x <paramref name="columns"/> is tiled:
     /// version 4's 64 x 128 tiles where they fit (their epilogue sums come in 64-column tiles, two per tile), else
     /// version 3's 16 x 128 or 32 x 64.
     /// </summary>

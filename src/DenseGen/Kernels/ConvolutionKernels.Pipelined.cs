@@ -248,6 +248,15 @@ internal static partial class ConvolutionKernels
     {
         StoreForwardBlock(s, block, g, pixel0, co0, output);
         if (withStatistics == 0) return; // uniform over the group
+        StatisticsTree(s, block, g, pixel0, co0, sums, statistics);
+    }
+
+    /// <summary>
+    /// A forward block's per-channel sums and sums of squares, summed over its block row by <see cref="SumRows4"/> into
+    /// statistics[(pixel0 / g.Columns * OutChannels + co) * 2]. Every thread of the group must call it.
+    /// </summary>
+    private static void StatisticsTree(ConvShape s, Block4x4 block, TileGeometry g, int pixel0, int co0, ArrayView<double> sums, ArrayView<double> statistics)
+    {
         int pixels = s.Batch * s.OutSize * s.OutSize, first = pixel0 + g.Column;
         RowStatistics(block, 0, first, pixels, out double a0, out double b0);
         RowStatistics(block, 1, first, pixels, out double a1, out double b1);
@@ -343,8 +352,8 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// A thread's share of one step's weight-side tile in registers: elements t + 128 j (j &lt; 4) of the
-    /// [TileDepth][rows] tile, up to 64 rows (version 4's tiles; 32-row tiles leave W2, W3 unused).
+    /// A thread's share of one step's rows-side tile in registers (weights, or the weight gradient's dY): four elements,
+    /// for tiles of up to 64 rows (version 4's; 32-row tiles leave W2, W3 zero).
     /// </summary>
     private struct Staged4
     {
@@ -582,53 +591,70 @@ internal static partial class ConvolutionKernels
     /// </summary>
     public static void BackwardWeightsPipelined(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk, int tileRows)
     {
+        var g = new TileGeometry(tileRows);
+        var block = WeightsProduct<Block4x4>(s, input, prologue, dOut, chunk, g, out int co0, out int k0, out int split);
+        WeightsEpilogue(s, block, g, split, co0, k0, partials);
+    }
+
+    /// <summary>
+    /// The weight gradient's product for one tile (g.Rows output channels x g.Columns weight columns) over one split's
+    /// pixel chunk, software-pipelined: the loop of versions 3 and 4, generic over the register block.
+    /// </summary>
+    private static TBlock WeightsProduct<TBlock>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int chunk, TileGeometry g,
+        out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock
+    {
         var (gradientTiles, gradientQuads) = SharedTile(2 * RowBuffer);
         var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(MaxTileColumns);
-        var g = new TileGeometry(tileRows);
         int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
-        int tiles = TileGroups(s.OutChannels, depth, tileRows), columnTiles = Ceiling(depth, g.Columns);
-        int split = Grid.IdxX / tiles, tileIndex = Grid.IdxX - split * tiles;
-        int k0 = tileIndex % columnTiles * g.Columns, co0 = tileIndex / columnTiles * g.Rows;
+        int columnTiles = Ceiling(depth, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles;
+        split = Grid.IdxX / tiles;
+        int tileIndex = Grid.IdxX - split * tiles;
+        k0 = tileIndex % columnTiles * g.Columns;
+        co0 = tileIndex / columnTiles * g.Rows;
         int begin = split * chunk, end = begin + chunk < pixels ? begin + chunk : pixels;
         int steps = Ceiling(end - begin, TileDepth);
 
-        // As in version 2: each thread loads pixel pp of a step, rows lane and lane + 16 of the gradient tile and columns
+        // As in version 2: each thread loads pixel pp of a step, rows lane + 16 j of the gradient tile and columns
         // lane + 16 j of the input tile.
         int pp = t % TileDepth, lane = t / TileDepth;
         for (int c = t; c < g.Columns; c += TileThreads) ImageTaps(taps, s, c, k0 + c, prologue);
         Group.Barrier();
 
+        var d = default(Staged4);
         var x = default(Staged8);
-        GatherWeightsStep(s, input, dOut, taps, g, begin + pp, end, co0, lane, out float d0, out float d1, ref x);
+        GatherWeightsStep(s, input, dOut, taps, g, begin + pp, end, co0, lane, ref d, ref x);
 
-        var block = default(Block4x4);
+        var block = default(TBlock);
         for (int step = 0; step < steps; step++)
         {
             int buffer = step & 1, rowAt = buffer * RowBuffer + pp * g.Rows + lane, at = buffer * ColumnBuffer + pp * g.Columns + lane;
-            if (lane < g.Rows) gradientTiles[rowAt] = d0;
-            if (lane + 16 < g.Rows) gradientTiles[rowAt + 16] = d1;
+            if (lane < g.Rows) gradientTiles[rowAt] = d.W0;
+            if (lane + 16 < g.Rows) gradientTiles[rowAt + 16] = d.W1;
+            if (lane + 32 < g.Rows) gradientTiles[rowAt + 32] = d.W2;
+            if (lane + 48 < g.Rows) gradientTiles[rowAt + 48] = d.W3;
             StoreColumnTaps(inputTiles, at, lane, g.Columns, taps, x, prologue.Enabled);
             Group.Barrier();
-            if (step + 1 < steps) GatherWeightsStep(s, input, dOut, taps, g, begin + (step + 1) * TileDepth + pp, end, co0, lane, out d0, out d1, ref x);
+            if (step + 1 < steps) GatherWeightsStep(s, input, dOut, taps, g, begin + (step + 1) * TileDepth + pp, end, co0, lane, ref d, ref x);
             block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
-
-        WeightsEpilogue(s, block, g, split, co0, k0, partials);
+        return block;
     }
 
-    /// <summary>One step's loads of a weight-gradient tile for this thread's pixel p: dY rows lane, lane + 16 and X columns lane + 16 j.</summary>
+    /// <summary>One step's loads of a weight-gradient tile for this thread's pixel p: dY rows lane + 16 j (j &lt; 4) and X columns lane + 16 j (j &lt; 8).</summary>
     private static void GatherWeightsStep(ConvShape s, ArrayView<float> input, ArrayView<float> dOut, TapTable taps, TileGeometry g, int p, int end, int co0, int lane,
-        out float d0, out float d1, ref Staged8 x)
+        ref Staged4 d, ref Staged8 x)
     {
         int outArea = s.OutSize * s.OutSize;
         bool valid = p < end;
         int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
         int gradientAt = (n * s.OutStride + s.OutOffset) * outArea + pr;
         int co = co0 + lane;
-        d0 = valid && lane < g.Rows && co < s.OutChannels ? dOut[gradientAt + co * outArea] : 0f;
-        d1 = valid && lane + 16 < g.Rows && co + 16 < s.OutChannels ? dOut[gradientAt + (co + 16) * outArea] : 0f;
+        d.W0 = valid && lane < g.Rows && co < s.OutChannels ? dOut[gradientAt + co * outArea] : 0f;
+        d.W1 = valid && lane + 16 < g.Rows && co + 16 < s.OutChannels ? dOut[gradientAt + (co + 16) * outArea] : 0f;
+        d.W2 = valid && lane + 32 < g.Rows && co + 32 < s.OutChannels ? dOut[gradientAt + (co + 32) * outArea] : 0f;
+        d.W3 = valid && lane + 48 < g.Rows && co + 48 < s.OutChannels ? dOut[gradientAt + (co + 48) * outArea] : 0f;
         int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
         int windowBase = n * s.InStride * s.InSize * s.InSize + y0 * s.InSize + x0; // the pixel's window origin
         x.Inside = 0;
@@ -642,7 +668,6 @@ internal static partial class ConvolutionKernels
         x.V7 = GatherImage(s, input, valid && lane + 112 < g.Columns, windowBase, y0, x0, taps, lane + 112, 0, 128, ref x.Inside);
     }
 
-    /// <summary>Stores column lane + 16 j of a weight-gradient step's input tile, activated with that column's tap.</summary>
     /// <summary>Stores a weight-gradient step's staged image values, columns lane + 16 j, each activated with its column's tap.</summary>
     private static void StoreColumnTaps(ArrayView<float> tile, int at, int lane, int columns, TapTable taps, Staged8 x, int prologueEnabled)
     {

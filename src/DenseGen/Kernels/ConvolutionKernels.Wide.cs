@@ -4,11 +4,10 @@ namespace DenseGen.Kernels;
 
 /// <summary>
 /// BN-ReLU-Conv, version 4: version 3's software-pipelined loops (<c>ConvolutionKernels.Pipelined.cs</c>) with 8 x 8
-/// register blocks on 64 x 128 tiles, for the forward and backward-input products whose rows (output channels, or input
-/// channels of the backward-input) are many: DenseNet-121's bottleneck 1x1 convs (128 outputs), transitions, and the
-/// backward-input of every conv reading 64 or more channels. Products with few rows (the growth convs' 12 or 32 output
-/// channels, BC-100's 48-channel bottlenecks) keep version 3's 4 x 4 blocks, which waste fewer padded rows; so does the
-/// weight gradient.
+/// register blocks on 64 x 128 tiles, for the products whose rows (output channels of the forward and weight gradient,
+/// input channels of the backward-input) are many: DenseNet-121's bottleneck 1x1 convs (128 outputs), transitions, and
+/// the backward-input of every conv reading 64 or more channels. Products with few rows (the growth convs' 12 or 32
+/// output channels, BC-100's 48-channel bottlenecks) keep version 3's 4 x 4 blocks, which waste fewer padded rows.
 /// What changes from version 3, whose forward Nsight Compute showed issue-bound at 0.56 instructions per cycle
 /// per scheduler (benchmarks/RESULTS.md, run 4), each step's gathers costing about as many instructions as its
 /// 128 multiply-adds:
@@ -99,16 +98,37 @@ internal static partial class ConvolutionKernels
         int pixels = s.Batch * s.OutSize * s.OutSize, r1 = co0 + q.Rows, c1 = pixel0 + q.Columns;
         if (splitSteps >= Ceiling(s.InChannels * s.Kernel * s.Kernel, TileDepth))
         {
-            ForwardEpilogueTree(s, block.Q00, q, pixel0, co0, output, sums, statistics, withStatistics);
-            ForwardEpilogueTree(s, block.Q01, q, c1, co0, output, sums, statistics, withStatistics);
-            ForwardEpilogueTree(s, block.Q10, q, pixel0, r1, output, sums, statistics, withStatistics);
-            ForwardEpilogueTree(s, block.Q11, q, c1, r1, output, sums, statistics, withStatistics);
+            StoreForwardBlock(s, block.Q00, q, pixel0, co0, output);
+            StoreForwardBlock(s, block.Q01, q, c1, co0, output);
+            StoreForwardBlock(s, block.Q10, q, pixel0, r1, output);
+            StoreForwardBlock(s, block.Q11, q, c1, r1, output);
+            // One uniform test before all four quadrants' barriers: PoCL computed wrong sums when each quadrant's
+            // epilogue tested it between the previous quadrant's barriers and its own.
+            if (withStatistics == 0) return;
+            StatisticsTree(s, block.Q00, q, pixel0, co0, sums, statistics);
+            StatisticsTree(s, block.Q01, q, c1, co0, sums, statistics);
+            StatisticsTree(s, block.Q10, q, pixel0, r1, sums, statistics);
+            StatisticsTree(s, block.Q11, q, c1, r1, sums, statistics);
             return;
         }
         StoreSplit(block.Q00, q, splitPartials, split, co0, s.OutChannels, pixel0, pixels);
         StoreSplit(block.Q01, q, splitPartials, split, co0, s.OutChannels, c1, pixels);
         StoreSplit(block.Q10, q, splitPartials, split, r1, s.OutChannels, pixel0, pixels);
         StoreSplit(block.Q11, q, splitPartials, split, r1, s.OutChannels, c1, pixels);
+    }
+
+    /// <summary>
+    /// Backward-weights, version 4: as <see cref="BackwardWeightsPipelined"/> on 64 x 128 tiles (64 output channels x
+    /// 128 weight columns). Launch Ceiling(OutChannels, 64) * Ceiling(K, 128) * splits groups; same partials.
+    /// </summary>
+    public static void BackwardWeightsWide(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
+    {
+        var block = WeightsProduct<Block8x8>(s, input, prologue, dOut, chunk, WideGeometry(), out int co0, out int k0, out int split);
+        var q = QuadrantGeometry();
+        WeightsEpilogue(s, block.Q00, q, split, co0, k0, partials);
+        WeightsEpilogue(s, block.Q01, q, split, co0, k0 + q.Columns, partials);
+        WeightsEpilogue(s, block.Q10, q, split, co0 + q.Rows, k0, partials);
+        WeightsEpilogue(s, block.Q11, q, split, co0 + q.Rows, k0 + q.Columns, partials);
     }
 
     /// <summary>Backward-input with a plain input, version 4: as <see cref="BackwardInputPipelined"/> on 64 x 128 tiles.</summary>
