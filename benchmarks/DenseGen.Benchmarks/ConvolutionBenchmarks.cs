@@ -25,12 +25,27 @@ public class ConvolutionBenchmarks
     private BatchNormBackward _bn;
     private ArrayView<float> _block, _bottleneckOut, _w1, _w2, _dW1, _dW2, _grad, _block121, _bottleneckOut121, _w121, _dW121;
 
-    [Params("1x1 bottleneck", "3x3 growth", "121 1x1 bottleneck")]
+    /// <summary>The layer; DENSEGEN_BENCH_LAYERS (comma-separated) picks some, every one by default.</summary>
+    [ParamsSource(nameof(Layers))]
     public string Layer { get; set; } = "";
 
-    /// <summary>The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so).</summary>
-    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled, ConvolutionVersion.Pipelined, ConvolutionVersion.Wide)]
+    public static string[] Layers => Selected("DENSEGEN_BENCH_LAYERS", ["1x1 bottleneck", "3x3 growth", "121 1x1 bottleneck"]);
+
+    /// <summary>
+    /// The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so); DENSEGEN_BENCH_VERSIONS
+    /// (comma-separated: direct, tiled, pipelined, wide) picks some, every one by default.
+    /// </summary>
+    [ParamsSource(nameof(Versions))]
     public ConvolutionVersion Convolution { get; set; }
+
+    public static ConvolutionVersion[] Versions => Selected("DENSEGEN_BENCH_VERSIONS", ["direct", "tiled", "pipelined", "wide"])
+        .Select(v => ComputeDevice.ParseConvolution(v)).ToArray();
+
+    private static string[] Selected(string variable, string[] all) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } chosen
+            ? chosen.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(v => all.FirstOrDefault(a => a.Equals(v, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"{variable}: '{v}' is none of {string.Join(", ", all)}")).ToArray()
+            : all;
 
     [GlobalSetup]
     public void Setup()

@@ -12,10 +12,12 @@ using DenseGen.Model;
 
 // DenseGen's half of the GPU check (benchmarks/gpu-check.sh runs it, then the PyTorch half):
 //   (a) two training steps of three small networks on the GPU, with each convolution version (direct, tiled,
-//       pipelined), against the host kernels (which the test suite checks against a float64 reference), and every
-//       kernel's registers and spills;
+//       pipelined, wide; wide with its 64-row tiles on every product, which the small networks' channel counts would
+//       otherwise never choose), against the host kernels (which the test suite checks against a float64 reference),
+//       and every kernel's registers and spills;
 //   (b) training throughput and device memory of DenseNet-BC-100 k12 (batch 64, 32x32) and DenseNet-121 (batch 64,
-//       224x224) with the pipelined convolutions (version 3), and with versions 2 and 1 as baselines in the same run.
+//       224x224) with the pipelined convolutions (version 3, the default) and the wide ones (version 4), and with
+//       versions 2 and 1 as baselines in the same run.
 // The very first step (BC-100, pipelined) runs on a fresh device, so its time includes compiling the kernels.
 // Writes densegen.json into --out. Exit code 1 when a check fails.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -36,7 +38,7 @@ results["device"] = gpu.ToString();
 if (launchesOnly)
 {
     foreach (var (name, model) in new[] { ("densenet-bc-100", DenseNetBC100.Description), ("densenet-121", DenseNet121.Description) })
-        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Wide, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
         {
             using var session = new DenseNetSession(model, gpu, 1, version);
             var images = new float[model.InputChannels * model.InputSize * model.InputSize];
@@ -48,12 +50,14 @@ if (launchesOnly)
     return 0;
 }
 
-// --one-step: compile, then one BC-100 training step (version 3, batch 64): what gpu-check.sh runs under Nsight
-// Compute, which profiles the first launches of the conv kernels (block 1's shapes).
+// --one-step [--wide]: compile, then one training step at batch 64: BC-100 with version 3, or DenseNet-121 with
+// version 4: what gpu-check.sh runs under Nsight Compute, which profiles the first launches of the conv kernels
+// (block 1's shapes).
 if (args.Contains("--one-step"))
 {
-    var model = DenseNetBC100.Description;
-    using var session = new DenseNetSession(model, gpu, 64, ConvolutionVersion.Pipelined);
+    bool wide = args.Contains("--wide");
+    var model = wide ? DenseNet121.Description : DenseNetBC100.Description;
+    using var session = new DenseNetSession(model, gpu, 64, wide ? ConvolutionVersion.Wide : ConvolutionVersion.Pipelined);
     var images = new float[64 * model.InputChannels * model.InputSize * model.InputSize];
     var random = new Random(3);
     for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
@@ -75,7 +79,7 @@ if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.Tra
 
 // (a) correctness against the host kernels.
 foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
-    foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+    foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Wide, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
     {
         double worst;
         try { worst = CompareTwoSteps(model, gpu, version, cpu); }
@@ -93,12 +97,15 @@ results["spilling_kernels"] = resources.Where(r => r.LocalBytes > 0).Select(r =>
 if (!quick)
 {
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Pipelined);
+    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Wide);
+    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Wide);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Direct);
     // Where the time goes (each launch waited for: slower than the timed steps, but per kernel).
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Pipelined);
+    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Wide);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
 }
 results["seconds"] = total.Elapsed.TotalSeconds;
@@ -197,7 +204,10 @@ static double CompareTwoSteps(ModelDescription model, ComputeDevice a, Convoluti
 {
     const int batch = 3;
     var random = new Random(7);
-    using var sa = new DenseNetSession(model, a, batch, version);
+    // Version 4 with its wide tiles on every product: the small networks' channels are too few for its policy.
+    using var sa = version == ConvolutionVersion.Wide
+        ? new DenseNetSession(model, a, batch, new KernelSet(a.Accelerator, a.ReductionGroupSize, ConvolutionVersion.Wide, wideTilesEverywhere: true))
+        : new DenseNetSession(model, a, batch, version);
     using var sb = new DenseNetSession(model, b, batch);
     var parameters = sa.GetParameters();
     foreach (var t in model.Layout.Tensors.Where(t => t.Role is TensorRole.BatchNormWeight or TensorRole.BatchNormBias))
