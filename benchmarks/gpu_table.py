@@ -12,7 +12,7 @@ best = {}
 for net in ["densenet-bc-100", "densenet-121"]:
     # DenseGen's versions: the default (version 3, no suffix) and version 4 compete; the faster one is the headline
     # (its name printed beside the targets), versions 2 and 1 are baselines.
-    versions = [(k, label) for k, label in [("", "pipelined (version 3, the default)"), (".wide", "wide (version 4)")]
+    versions = [(k, label) for k, label in [("", "pipelined (version 3, the default)"), (".banded", "banded (version 4)")]
                 if dg.get(f"{net}{k}.images_per_second")]
     if versions:
         key, label = max(versions, key=lambda v: dg[f"{net}{v[0]}.images_per_second"])
@@ -57,7 +57,7 @@ print(f"- first training step with kernel compilation, under 3 s: {'-' if first 
 checks = {k: v for k, v in dg.items() if k.startswith("check.")}
 print("\nCUDA kernels vs the CPU reference (float64 since version 4 was added, the host kernels before; worst relative error, two training steps): " + ", ".join(f"{k[6:]} {v:.1e}" for k, v in checks.items()))
 print("Kernels spilling to local memory: " + (", ".join(dg.get("spilling_kernels", [])) or "none"))
-for net in ["densenet-bc-100", "densenet-121", "densenet-121.wide", "densenet-bc-100.tiled"]:
+for net in ["densenet-bc-100", "densenet-121", "densenet-121.banded", "densenet-bc-100.tiled"]:
     profile = dg.get(f"{net}.profile")
     if not profile:
         continue

@@ -12,7 +12,7 @@ namespace DenseGen.Benchmarks;
 /// The fused conv kernels on the shapes of DenseNet-BC-100's widest layer (block 1, layer 16, batch 64, 32x32):
 /// the bottleneck BN-ReLU-Conv1x1 (204 -> 48 channels) and the BN-ReLU-Conv3x3 (48 -> 12, appended at channel 204
 /// of the block's 216-channel buffer); and DenseNet-121's last bottleneck of block 2 (batch 64, 28x28, 480 -> 128
-/// channels of a 512-channel buffer), a product with enough rows for version 4's wide tiles. Each invocation
+/// channels of a 512-channel buffer), a product with enough rows for version 4's four-band tiles. Each invocation
 /// launches the kernel and waits for it.
 /// </summary>
 public class ConvolutionBenchmarks
@@ -29,23 +29,16 @@ public class ConvolutionBenchmarks
     [ParamsSource(nameof(Layers))]
     public string Layer { get; set; } = "";
 
-    public static string[] Layers => Selected("DENSEGEN_BENCH_LAYERS", ["1x1 bottleneck", "3x3 growth", "121 1x1 bottleneck"]);
+    public static string[] Layers => Selection.Of("DENSEGEN_BENCH_LAYERS", ["1x1 bottleneck", "3x3 growth", "121 1x1 bottleneck"]);
 
     /// <summary>
     /// The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so); DENSEGEN_BENCH_VERSIONS
-    /// (comma-separated: direct, tiled, pipelined, wide) picks some, every one by default.
+    /// (comma-separated: direct, tiled, pipelined, banded) picks some, every one by default.
     /// </summary>
     [ParamsSource(nameof(Versions))]
     public ConvolutionVersion Convolution { get; set; }
 
-    public static ConvolutionVersion[] Versions => Selected("DENSEGEN_BENCH_VERSIONS", ["direct", "tiled", "pipelined", "wide"])
-        .Select(v => ComputeDevice.ParseConvolution(v)).ToArray();
-
-    private static string[] Selected(string variable, string[] all) =>
-        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } chosen
-            ? chosen.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(v => all.FirstOrDefault(a => a.Equals(v, StringComparison.OrdinalIgnoreCase))
-                ?? throw new ArgumentException($"{variable}: '{v}' is none of {string.Join(", ", all)}")).ToArray()
-            : all;
+    public static ConvolutionVersion[] Versions => Selection.Versions;
 
     [GlobalSetup]
     public void Setup()

@@ -18,9 +18,14 @@ public class TrainingStepBenchmarks
     private int[] _labels = null!;
     private readonly SgdOptions _sgd = new(0.1f);
 
-    /// <summary>The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so).</summary>
-    [Params(ConvolutionVersion.Direct, ConvolutionVersion.Tiled, ConvolutionVersion.Pipelined, ConvolutionVersion.Wide)]
+    /// <summary>
+    /// The convolution kernels (CUDA, OpenCL, ILGPU-CPU; the host kernels ignore it and say so); DENSEGEN_BENCH_VERSIONS
+    /// picks some (<see cref="Selection"/>).
+    /// </summary>
+    [ParamsSource(nameof(Versions))]
     public ConvolutionVersion Convolution { get; set; }
+
+    public static ConvolutionVersion[] Versions => Selection.Versions;
 
     [GlobalSetup]
     public void Setup()

@@ -13,10 +13,11 @@ using DenseGen.Model;
 
 // DenseGen's half of the GPU check (benchmarks/gpu-check.sh runs it, then the PyTorch half):
 //   (a) two training steps of three small networks on the GPU, with each convolution version (direct, tiled,
-//       pipelined, wide; wide with its 64-row tiles on every product, which the small networks' channel counts would
-//       otherwise never choose), against the test suite's float64 reference, and every kernel's registers and spills;
+//       pipelined, banded; banded with 2, 3 and 4 bands on every product, which the small networks' channel counts
+//       would otherwise rarely choose), against the test suite's float64 reference, and every kernel's registers and
+//       spills;
 //   (b) training throughput and device memory of DenseNet-BC-100 k12 (batch 64, 32x32) and DenseNet-121 (batch 64,
-//       224x224) with the pipelined convolutions (version 3, the default) and the wide ones (version 4), and with
+//       224x224) with the pipelined convolutions (version 3, the default) and the banded ones (version 4), and with
 //       versions 2 and 1 as baselines in the same run.
 // The very first step (BC-100, pipelined) runs on a fresh device, so its time includes compiling the kernels.
 // Writes densegen.json into --out. Exit code 1 when a check fails.
@@ -37,7 +38,7 @@ results["device"] = gpu.ToString();
 if (launchesOnly)
 {
     foreach (var (name, model) in new[] { ("densenet-bc-100", DenseNetBC100.Description), ("densenet-121", DenseNet121.Description) })
-        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Wide, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Banded, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
         {
             using var session = new DenseNetSession(model, gpu, 1, version);
             var images = new float[model.InputChannels * model.InputSize * model.InputSize];
@@ -49,14 +50,14 @@ if (launchesOnly)
     return 0;
 }
 
-// --one-step [--wide]: compile, then one training step at batch 64: BC-100 with version 3, or DenseNet-121 with
+// --one-step [--banded]: compile, then one training step at batch 64: BC-100 with version 3, or DenseNet-121 with
 // version 4: what gpu-check.sh runs under Nsight Compute, which profiles the first launches of the conv kernels
 // (block 1's shapes).
 if (args.Contains("--one-step"))
 {
-    bool wide = args.Contains("--wide");
-    var model = wide ? DenseNet121.Description : DenseNetBC100.Description;
-    using var session = new DenseNetSession(model, gpu, 64, wide ? ConvolutionVersion.Wide : ConvolutionVersion.Pipelined);
+    bool banded = args.Contains("--banded");
+    var model = banded ? DenseNet121.Description : DenseNetBC100.Description;
+    using var session = new DenseNetSession(model, gpu, 64, banded ? ConvolutionVersion.Banded : ConvolutionVersion.Pipelined);
     var images = new float[64 * model.InputChannels * model.InputSize * model.InputSize];
     var random = new Random(3);
     for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
@@ -78,15 +79,18 @@ if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.Tra
 
 // (a) correctness against the host kernels.
 foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
-    foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Wide, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+    foreach (var (version, bands) in new (ConvolutionVersion, int?)[]
+             { (ConvolutionVersion.Pipelined, null), (ConvolutionVersion.Banded, 2), (ConvolutionVersion.Banded, 3), (ConvolutionVersion.Banded, 4),
+               (ConvolutionVersion.Tiled, null), (ConvolutionVersion.Direct, null) })
     {
+        string label = version.ToString().ToLowerInvariant() + (bands is { } m ? $"-{m}" : "");
         double worst;
-        try { worst = CompareTwoSteps(model, gpu, version); }
-        catch (Exception error) { Console.WriteLine($"check {model.TypeName} {version}: FAILED: {error.Message}"); worst = double.PositiveInfinity; }
+        try { worst = CompareTwoSteps(model, gpu, version, bands); }
+        catch (Exception error) { Console.WriteLine($"check {model.TypeName} {label}: FAILED: {error.Message}"); worst = double.PositiveInfinity; }
         bool pass = worst <= 1e-4;
         ok &= pass;
-        Console.WriteLine($"check {model.TypeName,-20} {version,-9} worst relative error vs float64 reference {worst:E2} {(pass ? "ok" : "FAIL")}");
-        results[$"check.{model.TypeName}.{version.ToString().ToLowerInvariant()}"] = worst;
+        Console.WriteLine($"check {model.TypeName,-20} {label,-9} worst relative error vs float64 reference {worst:E2} {(pass ? "ok" : "FAIL")}");
+        results[$"check.{model.TypeName}.{label}"] = worst;
     }
 var resources = KernelResources.Inspect(gpu);
 foreach (var r in resources) Console.WriteLine($"kernel {r.Name,-36} registers {r.Registers,3}  local bytes {r.LocalBytes}");
@@ -96,15 +100,15 @@ results["spilling_kernels"] = resources.Where(r => r.LocalBytes > 0).Select(r =>
 if (!quick)
 {
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Pipelined);
-    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Wide);
-    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Wide);
+    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded);
+    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Banded);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Direct);
     // Where the time goes (each launch waited for: slower than the timed steps, but per kernel).
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Pipelined);
-    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Wide);
+    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Banded);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
 }
 results["seconds"] = total.Elapsed.TotalSeconds;
@@ -205,13 +209,13 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
 // within float32 rounding flips its ReLU on a 1e-7 difference and moves a gradient by percent. (Against the host
 // kernels, as this check compared before, SmallBC's second step met such an input: the host kernels were 2.4e-2 from
 // float64 there, the ILGPU-CPU accelerator's pipelined kernels 7e-7; a 1e-5 jitter of the parameters made both agree.)
-static double CompareTwoSteps(ModelDescription model, ComputeDevice device, ConvolutionVersion version)
+static double CompareTwoSteps(ModelDescription model, ComputeDevice device, ConvolutionVersion version, int? bands)
 {
     const int batch = 3;
     var random = new Random(7);
-    // Version 4 with its wide tiles on every product: the small networks' channels are too few for its policy.
-    using var session = version == ConvolutionVersion.Wide
-        ? new DenseNetSession(model, device, batch, new KernelSet(device.Accelerator, device.ReductionGroupSize, ConvolutionVersion.Wide, wideTilesEverywhere: true))
+    // Version 4 with a given band count on every product: the small networks' channels are too few for its policy.
+    using var session = bands is { } m
+        ? new DenseNetSession(model, device, batch, new KernelSet(device.Accelerator, device.ReductionGroupSize, version, bands: m))
         : new DenseNetSession(model, device, batch, version);
     var parameters = session.GetParameters();
     foreach (var t in model.Layout.Tensors.Where(t => t.Role is TensorRole.BatchNormWeight or TensorRole.BatchNormBias))

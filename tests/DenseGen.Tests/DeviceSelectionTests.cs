@@ -32,29 +32,29 @@ public class DeviceSelectionTests
     [InlineData("1", ConvolutionVersion.Direct)]
     [InlineData("pipelined", ConvolutionVersion.Pipelined)]
     [InlineData("3", ConvolutionVersion.Pipelined)]
-    [InlineData("wide", ConvolutionVersion.Wide)]
-    [InlineData("4", ConvolutionVersion.Wide)]
+    [InlineData("banded", ConvolutionVersion.Banded)]
+    [InlineData("4", ConvolutionVersion.Banded)]
     public void Convolution_versions_parse(string? value, ConvolutionVersion version) =>
         Assert.Equal(version, ComputeDevice.ParseConvolution(value));
 
     /// <summary>
-    /// Version 4's 64-row tiles go to products with 64 or more rows that they pad at most a quarter more than version
-    /// 3's 16- or 32-row tiles: DenseNet-121's 128-channel bottlenecks and 256/512-channel backward-inputs yes, the
-    /// 12/32-channel growth convs and BC-100's 48-channel bottlenecks no.
+    /// Version 4's band counts for the channel counts of the paper's networks: one band (version 3's 16-row tile) for
+    /// the 12-channel growth convs, two for DenseNet-121's 32, three for BC-100's 48-channel bottlenecks, four for
+    /// 128 and more.
     /// </summary>
     [Theory]
-    [InlineData(128, true)]
-    [InlineData(256, true)]
-    [InlineData(64, true)]
-    [InlineData(200, true)] // 256 padded rows vs 224
-    [InlineData(80, false)] // 128 vs 96
-    [InlineData(48, false)]
-    [InlineData(32, false)]
-    [InlineData(12, false)]
-    public void Wide_tiles_go_where_they_pad_little(int rows, bool wide) =>
-        Assert.Equal(wide, DenseGen.Kernels.ConvolutionKernels.WideTilesFit(rows));
+    [InlineData(12, 1)]
+    [InlineData(16, 1)]
+    [InlineData(32, 2)]
+    [InlineData(48, 3)]
+    [InlineData(80, 3)]
+    [InlineData(128, 4)]
+    [InlineData(204, 4)]
+    [InlineData(1024, 4)]
+    public void Band_counts_follow_the_rows(int rows, int bands) =>
+        Assert.Equal(bands, DenseGen.Kernels.ConvolutionKernels.BandsFor(rows));
 
     [Fact]
     public void A_bad_convolution_version_names_the_choices() =>
-        Assert.Contains("use pipelined (the default), wide, tiled or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
+        Assert.Contains("use pipelined (the default), banded, tiled or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
 }

@@ -60,7 +60,7 @@ public class PtxTests(ITestOutputHelper output)
 
     /// <summary>
     /// The tiled GEMM kernels read their operands as 16-byte shared loads, 8 steps unrolled: 2 per step for a 4 x 4
-    /// block (16), 4 per step for version 4's 8 x 8 (32). (ILGPU emits ld.shared.v4 only for whole 16-byte structs in
+    /// block (16), m + 1 per step for version 4's m bands (8 (m + 1)). (ILGPU emits ld.shared.v4 only for whole 16-byte structs in
     /// 16-byte-aligned shared memory; this guards it.)
     /// </summary>
     [Theory]
@@ -72,10 +72,12 @@ public class PtxTests(ITestOutputHelper output)
     [InlineData(nameof(ConvolutionKernels.BackwardInputPipelined), 16)]
     [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormPipelined), 16)]
     [InlineData(nameof(ConvolutionKernels.BackwardWeightsPipelined), 16)]
-    [InlineData(nameof(ConvolutionKernels.ForwardWide), 32)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputWide), 32)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormWide), 32)]
-    [InlineData(nameof(ConvolutionKernels.BackwardWeightsWide), 32)]
+    [InlineData(nameof(ConvolutionKernels.ForwardBands2), 24)]
+    [InlineData(nameof(ConvolutionKernels.ForwardBands3), 32)]
+    [InlineData(nameof(ConvolutionKernels.ForwardBands4), 40)]
+    [InlineData(nameof(ConvolutionKernels.BackwardInputBands4), 40)]
+    [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormBands3), 32)]
+    [InlineData(nameof(ConvolutionKernels.BackwardWeightsBands3), 32)]
     public void Tiled_products_read_shared_memory_16_bytes_at_a_time(string kernel, int expected)
     {
         var method = typeof(ConvolutionKernels).GetMethod(kernel, BindingFlags.Static | BindingFlags.Public)!;

@@ -21,18 +21,18 @@ internal static class TestDevice
 
     /// <summary>
     /// The convolution variants this run checks: on the host, the host kernels and the four GPU versions (on ILGPU's
-    /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the four GPU versions there. Versions 3 and 4
-    /// run split and unsplit; version 4 with its wide tiles on every product (the small test shapes have too few
-    /// channels for its policy to choose them).
+    /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the four GPU versions there. Version 3 runs
+    /// split and unsplit; version 4 with 2, 3 and 4 bands on every product (the small test shapes have too few channels
+    /// for its policy to choose many), split, and with 3 and 4 unsplit.
     /// </summary>
     public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu
         ? ["host", .. s_deviceVariants]
         : s_deviceVariants;
 
-    private static readonly string[] s_deviceVariants = ["direct", "tiled", "pipelined", "pipelined-unsplit", "wide-everywhere", "wide-everywhere-unsplit"];
+    private static readonly string[] s_deviceVariants = ["direct", "tiled", "pipelined", "pipelined-unsplit", "bands-2", "bands-3", "bands-4", "bands-3-unsplit", "bands-4-unsplit"];
 
     // Kernel sets the named versions do not give: forwards never split along the reduction (the small test shapes would
-    // otherwise always split), and version 4's tiles on every product.
+    // otherwise always split), and version 4 with a given band count on every product.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<(ComputeDevice, string), KernelSet> s_special = new();
 
     /// <summary>The device and kernels of a variant of <see cref="ConvolutionVariants"/> ("" = the test device's own kernels).</summary>
@@ -40,10 +40,11 @@ internal static class TestDevice
     {
         if (variant is "" or "host") return (Instance, Instance.KernelsFor());
         var device = Instance.Kind == DeviceKind.Cpu ? s_ilgpuCpu.Value : Instance;
-        if (variant is "pipelined-unsplit" or "wide-everywhere" or "wide-everywhere-unsplit")
+        if (variant == "pipelined-unsplit" || variant.StartsWith("bands-", StringComparison.Ordinal))
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize,
-                variant.StartsWith("wide", StringComparison.Ordinal) ? ConvolutionVersion.Wide : ConvolutionVersion.Pipelined,
-                maxForwardSplits: variant.EndsWith("unsplit", StringComparison.Ordinal) ? 1 : 64, wideTilesEverywhere: variant.StartsWith("wide", StringComparison.Ordinal))));
+                variant == "pipelined-unsplit" ? ConvolutionVersion.Pipelined : ConvolutionVersion.Banded,
+                maxForwardSplits: variant.EndsWith("unsplit", StringComparison.Ordinal) ? 1 : 64,
+                bands: variant == "pipelined-unsplit" ? null : variant[6] - '0')));
         return (device, device.KernelsFor(ComputeDevice.ParseConvolution(variant)));
     }
 }

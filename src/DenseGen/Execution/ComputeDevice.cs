@@ -47,10 +47,10 @@ public sealed class ComputeDevice : IDisposable
     internal static ConvolutionVersion ParseConvolution(string? value) => value?.Trim().ToLowerInvariant() switch
     {
         null or "" or "pipelined" or "3" => ConvolutionVersion.Pipelined,
-        "wide" or "4" => ConvolutionVersion.Wide,
+        "banded" or "4" => ConvolutionVersion.Banded,
         "tiled" or "2" => ConvolutionVersion.Tiled,
         "direct" or "1" => ConvolutionVersion.Direct,
-        _ => throw new ArgumentException($"DENSEGEN_CONVOLUTION='{value}' is not a convolution version; use pipelined (the default), wide, tiled or direct."),
+        _ => throw new ArgumentException($"DENSEGEN_CONVOLUTION='{value}' is not a convolution version; use pipelined (the default), banded, tiled or direct."),
     };
 
     /// <summary>The ILGPU context (kernels are compiled in it).</summary>

@@ -2,7 +2,7 @@ namespace DenseGen.Execution;
 
 /// <summary>
 /// Which convolution kernels a CUDA, OpenCL or ILGPU-CPU device launches (the host kernels have their own SIMD loops).
-/// Chosen by <c>DENSEGEN_CONVOLUTION=wide|pipelined|tiled|direct</c> (or 4|3|2|1), pipelined unless asked otherwise. All give the same results within float32
+/// Chosen by <c>DENSEGEN_CONVOLUTION=banded|pipelined|tiled|direct</c> (or 4|3|2|1), pipelined unless asked otherwise. All give the same results within float32
 /// rounding: the tests check each against the same float64 references.
 /// </summary>
 public enum ConvolutionVersion
@@ -17,8 +17,8 @@ public enum ConvolutionVersion
     Pipelined = 3,
 
     /// <summary>
-    /// Version 4: version 3 with 8x8 register blocks on 64x128 tiles for the products with many rows (64 or more
-    /// channels: forward, backward-input, weight gradient); version 3's kernels for the rest.
+    /// Version 4: version 3's loops on tiles of 1 to 4 bands of 16 rows x 128 columns, chosen per product by its rows
+    /// (a 4m x 4 register block per thread): an input gathered once per 16m channels, not once per 16 or 32.
     /// </summary>
-    Wide = 4,
+    Banded = 4,
 }

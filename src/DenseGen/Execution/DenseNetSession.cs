@@ -46,7 +46,7 @@ public sealed class DenseNetSession : IDisposable
     {
     }
 
-    /// <summary>With a kernel set of <paramref name="device"/> built by the caller (tests: version 4's wide tiles on every product).</summary>
+    /// <summary>With a kernel set of <paramref name="device"/> built by the caller (tests: version 4 with a given band count on every product).</summary>
     internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, KernelSet kernels)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -27,9 +27,12 @@ public static class KernelResources
         var result = new List<KernelResource>();
         if (device.Kind != DeviceKind.Cuda) return result;
         foreach (var (name, launcher) in device.KernelsFor(ConvolutionVersion.Tiled).Launchers) Add(name, launcher);
-        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Wide, ConvolutionVersion.Direct })
+        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Banded, ConvolutionVersion.Direct })
+        {
+            device.KernelsFor(version).CompileAll();
             foreach (var (name, launcher) in device.KernelsFor(version).Launchers)
                 if (name.StartsWith("ConvolutionKernels.", StringComparison.Ordinal) && !result.Exists(r => r.Name == name)) Add(name, launcher); // the rest are shared
+        }
         return result;
 
         void Add(string name, Delegate launcher)

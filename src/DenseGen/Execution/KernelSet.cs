@@ -25,15 +25,15 @@ internal sealed partial class KernelSet
     /// Compiles every kernel for <paramref name="a"/> (CUDA, OpenCL, or ILGPU's CPU accelerator), with the convolution
     /// kernels of <paramref name="convolution"/>. <paramref name="reductionGroupSize"/>: threads per group of the
     /// per-channel reductions. <paramref name="maxForwardSplits"/>: at most this many splits of version 3's forward
-    /// (1: never split; the tests check both paths). <paramref name="wideTilesEverywhere"/>: version 4 gives every
-    /// forward and backward-input product its 64-row tiles, not only those <see cref="ConvolutionKernels.WideTilesFit"/>
-    /// (the tests' small shapes would otherwise never reach them).
+    /// (1: never split; the tests check both paths). <paramref name="bands"/>: version 4 tiles every product with this
+    /// many bands, not the count <see cref="ConvolutionKernels.BandsFor"/> chooses (the tests' small shapes would
+    /// otherwise reach few of them).
     /// </summary>
     [SetsRequiredMembers]
-    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, bool wideTilesEverywhere = false)
+    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null)
     {
         _maxForwardSplits = maxForwardSplits;
-        _wideTilesEverywhere = wideTilesEverywhere;
+        _bands = bands;
         _accelerator = a;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
@@ -54,15 +54,15 @@ internal sealed partial class KernelSet
         else
         {
             // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
-            // Version 4 is version 3 with wide tiles where they fit: both launch version 3's kernels for the rest.
-            bool pipelined = convolution is ConvolutionVersion.Pipelined or ConvolutionVersion.Wide, wide = convolution == ConvolutionVersion.Wide;
+            // Version 4 is version 3's loops on banded tiles; one band is version 3's 16-row tile, launched as such.
+            bool pipelined = convolution is ConvolutionVersion.Pipelined or ConvolutionVersion.Banded;
             var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
             var backwardWeights = pipelined
                 ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
                 : Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
-            var backwardWeightsWide = wide
-                ? Named("BackwardWeightsWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardWeightsWide))
-                : null;
+            var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(m => Named($"BackwardWeightsBands{m}",
+                a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>(m switch
+                { 2 => ConvolutionKernels.BackwardWeightsBands2, 3 => ConvolutionKernels.BackwardWeightsBands3, _ => ConvolutionKernels.BackwardWeightsBands4 })));
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
             if (pipelined)
             {
@@ -83,9 +83,9 @@ internal sealed partial class KernelSet
             if (pipelined)
             {
                 var forward = Named("ForwardPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.ForwardPipelined));
-                var forwardWide = wide
-                    ? Named("ForwardWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.ForwardWide))
-                    : null;
+                var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(m => Named($"ForwardBands{m}",
+                    a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>(m switch
+                    { 2 => ConvolutionKernels.ForwardBands2, 3 => ConvolutionKernels.ForwardBands3, _ => ConvolutionKernels.ForwardBands4 })));
                 var finishSplits = Named("FinishForwardSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.FinishForwardSplits));
                 launchForward = (s, input, weight, prologue, output, statistics) =>
                 {
@@ -96,7 +96,7 @@ internal sealed partial class KernelSet
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                     void Product(ArrayView<double> tileStatistics, int withStatistics, ArrayView<float> products)
                     {
-                        if (tiling.Wide) forwardWide!(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
+                        if (tiling.Bands > 1) forwardBanded[tiling.Bands].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
                         else forward(grid, s, input, weight, prologue, output, tiling.Rows, tileStatistics, withStatistics, splitSteps, products);
                     }
                     if (splits == 1)
@@ -132,12 +132,12 @@ internal sealed partial class KernelSet
             {
                 var backwardInput = Named("BackwardInputPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputPipelined));
                 var throughBatchNorm = Named("BackwardInputThroughBatchNormPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined));
-                var backwardInputWide = wide
-                    ? Named("BackwardInputWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(ConvolutionKernels.BackwardInputWide))
-                    : null;
-                var throughBatchNormWide = wide
-                    ? Named("BackwardInputThroughBatchNormWide", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>(ConvolutionKernels.BackwardInputThroughBatchNormWide))
-                    : null;
+                var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(m => Named($"BackwardInputBands{m}",
+                    a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(m switch
+                    { 2 => ConvolutionKernels.BackwardInputBands2, 3 => ConvolutionKernels.BackwardInputBands3, _ => ConvolutionKernels.BackwardInputBands4 })));
+                var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(m => Named($"BackwardInputThroughBatchNormBands{m}",
+                    a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>(m switch
+                    { 2 => ConvolutionKernels.BackwardInputThroughBatchNormBands2, 3 => ConvolutionKernels.BackwardInputThroughBatchNormBands3, _ => ConvolutionKernels.BackwardInputThroughBatchNormBands4 })));
                 var finishSplits = Named("FinishInputSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>(ConvolutionKernels.FinishInputSplits));
                 // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
                 void LaunchInput(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue, BatchNormBackward? bn)
@@ -151,10 +151,10 @@ internal sealed partial class KernelSet
                     {
                         if (bn is not { } b)
                         {
-                            if (tiling.Wide) backwardInputWide!(grid, s, dOut, weight, dInput, splitSteps, products);
+                            if (tiling.Bands > 1) backwardInputBanded[tiling.Bands].Value(grid, s, dOut, weight, dInput, splitSteps, products);
                             else backwardInput(grid, s, dOut, weight, dInput, tiling.Rows, splitSteps, products);
                         }
-                        else if (tiling.Wide) throughBatchNormWide!(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
+                        else if (tiling.Bands > 1) throughBatchNormBanded[tiling.Bands].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
                         else throughBatchNorm(grid, s, dOut, weight, input, prologue, b, tileSums, tiling.Rows, splitSteps, products);
                     }
                     if (splits == 1)
@@ -200,7 +200,7 @@ internal sealed partial class KernelSet
                 var (splits, chunk) = pipelined ? PipelinedWeightGradientSplits(pixels, weights, tiling.Tiles) : WeightGradientSplits(pixels, weights);
                 var partials = FloatScratch((long)splits * weights);
                 var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
-                if (tiling.Wide) backwardWeightsWide!(grid, s, input, prologue, dOut, partials, chunk);
+                if (tiling.Bands > 1) backwardWeightsBanded[tiling.Bands].Value(grid, s, input, prologue, dOut, partials, chunk);
                 else backwardWeights(grid, s, input, prologue, dOut, partials, chunk, tiling.Rows);
                 sumSplits(weights, splits, partials, dWeight);
             };
@@ -240,22 +240,40 @@ internal sealed partial class KernelSet
 
     private readonly List<(string Name, Delegate Launcher)> _launchers = [];
     private readonly int _maxForwardSplits;
-    private readonly bool _wideTilesEverywhere;
+    private readonly int? _bands;
 
     /// <summary>
-    /// How a forward, backward-input or weight-gradient product of <paramref name="rows"/> x <paramref name="columns"/> is tiled:
-    /// version 4's 64 x 128 tiles where they fit (their epilogue sums come in 64-column tiles, two per tile), else
-    /// version 3's 16 x 128 or 32 x 64.
+    /// How a forward, backward-input or weight-gradient product of <paramref name="rows"/> x <paramref name="columns"/> is
+    /// tiled: version 4's bands (16 m x 128; one band is version 3's 16-row tile), or version 2/3's 16 x 128 or 32 x 64.
+    /// StatisticsTiles: the column tiles whose per-channel sums the epilogues write.
     /// </summary>
-    private (bool Wide, int Rows, int Tiles, int StatisticsTiles) TilingFor(int rows, int columns)
+    private (int Bands, int Rows, int Tiles, int StatisticsTiles) TilingFor(int rows, int columns)
     {
-        if (Convolution == ConvolutionVersion.Wide && (_wideTilesEverywhere || ConvolutionKernels.WideTilesFit(rows)))
+        int tileRows = ConvolutionKernels.TileRowsFor(rows), bands = 1;
+        if (Convolution == ConvolutionVersion.Banded)
         {
-            int wideColumnTiles = ConvolutionKernels.Ceiling(columns, ConvolutionKernels.WideTileColumns);
-            return (true, ConvolutionKernels.WideTileRows, ConvolutionKernels.Ceiling(rows, ConvolutionKernels.WideTileRows) * wideColumnTiles, 2 * wideColumnTiles);
+            bands = _bands ?? ConvolutionKernels.BandsFor(rows);
+            tileRows = ConvolutionKernels.BandRows * bands;
         }
-        int tileRows = ConvolutionKernels.TileRowsFor(rows);
-        return (false, tileRows, ConvolutionKernels.TileGroups(rows, columns, tileRows), ConvolutionKernels.Ceiling(columns, ConvolutionKernels.TileArea / tileRows));
+        int tileColumns = bands > 1 ? ConvolutionKernels.BandColumns : ConvolutionKernels.TileArea / tileRows;
+        int columnTiles = ConvolutionKernels.Ceiling(columns, tileColumns);
+        return (bands, tileRows, ConvolutionKernels.Ceiling(rows, tileRows) * columnTiles, columnTiles);
+    }
+
+    /// <summary>Version 4's kernels of one product for 2, 3 and 4 bands, each compiled on first use (a network uses few).</summary>
+    private Dictionary<int, Lazy<T>> Banded<T>(Func<int, T> load)
+    {
+        var kernels = new Dictionary<int, Lazy<T>> { [2] = new(() => load(2)), [3] = new(() => load(3)), [4] = new(() => load(4)) };
+        foreach (var kernel in kernels.Values) _compileOnFirstUse.Add(() => _ = kernel.Value);
+        return kernels;
+    }
+
+    private readonly List<Action> _compileOnFirstUse = [];
+
+    /// <summary>Compiles the kernels loaded on first use (version 4's band counts), so that <see cref="Launchers"/> lists every one.</summary>
+    internal void CompileAll()
+    {
+        foreach (var compile in _compileOnFirstUse) compile();
     }
 
     /// <summary>

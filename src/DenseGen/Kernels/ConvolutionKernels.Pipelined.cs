@@ -36,7 +36,7 @@ internal static partial class ConvolutionKernels
     private const int RingSlots = 3 * TileDepth;
 
     /// <summary>Floats of one buffer of a weight-side (rows) or pixel-side (columns) tile.</summary>
-    private const int RowBuffer = TileDepth * WideTileRows, ColumnBuffer = TileDepth * MaxTileColumns;
+    private const int RowBuffer = TileDepth * 4 * BandRows, ColumnBuffer = TileDepth * MaxTileColumns;
 
     /// <summary>
     /// Decoded reduction indices with the prologue's BN scale and shift of their channel, in shared memory: a ring of
@@ -353,7 +353,7 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// A thread's share of one step's rows-side tile in registers (weights, or the weight gradient's dY): four elements,
-    /// for tiles of up to 64 rows (version 4's; 32-row tiles leave W2, W3 zero).
+    /// for tiles of up to 64 rows (version 4's four bands; 32-row tiles leave W2, W3 zero).
     /// </summary>
     private struct Staged4
     {

@@ -134,8 +134,8 @@ internal static partial class ConvolutionKernels
         public TileGeometry(int tileRows) : this(tileRows, TileArea / tileRows, 4) { }
 
         /// <summary>
-        /// A rows x columns tile of blocks blockEdge wide. For the 8 x 8 blocks of version 4 (<c>Block8x8</c>), Row and
-        /// Column are not the block's place: it is four 4 x 4 quadrants, each at its own geometry's Row and Column.
+        /// A rows x columns tile of blocks blockEdge wide. Version 4's banded tiles (16 m rows) use the thread grid of one
+        /// 16-row band: Row is the place of the thread's block in band 0; band i's is 16 i rows below.
         /// </summary>
         public TileGeometry(int rows, int columns, int blockEdge)
         {
