@@ -39,7 +39,7 @@ public sealed class ComputeDevice : IDisposable
 
     /// <summary>
     /// The convolution kernels this device's sessions launch (CUDA, OpenCL, ILGPU-CPU; the host has its own):
-    /// DENSEGEN_CONVOLUTION=pipelined|tiled|direct, pipelined (version 3) by default: fastest on the H100 (1.77x
+    /// DENSEGEN_CONVOLUTION=pipelined|banded|tiled|direct, pipelined (version 3) by default: fastest on the H100 (1.77x
     /// version 2 on DenseNet-BC-100) and on PoCL.
     /// </summary>
     public ConvolutionVersion Convolution { get; }
