@@ -56,10 +56,30 @@ internal static partial class ConvolutionKernels
         Block4x4 Band(int i);
     }
 
-    // Steps8 of each band count: the 8 reduction indices of a tile depth written out (ILGPU does not unroll); per index
-    // one quad of the pixel-side tile (column 4 Tx) and one of the weight-side tile per band (row 16 i + 4 Ty).
+    /// <summary>One reduction index of a band block: the pixel-side quad at column, one weight-side quad per band from top.</summary>
+    private interface IBandStep
+    {
+        void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column);
+    }
 
-    private struct Bands2 : IBands
+    /// <summary>
+    /// The 8 reduction indices of a tile depth written out (ILGPU does not unroll), for any band count: per index one
+    /// quad of the pixel-side tile (column 4 Tx) and one of the weight-side tile per band (row 16 i + 4 Ty).
+    /// </summary>
+    private static void EightSteps<T>(ref T block, ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) where T : struct, IBandStep
+    {
+        int l = g.Ty, r = g.Tx, ls = g.Rows / 4, rs = g.Columns / 4;
+        block.Step(left, l, right, r);
+        block.Step(left, l + ls, right, r + rs);
+        block.Step(left, l + 2 * ls, right, r + 2 * rs);
+        block.Step(left, l + 3 * ls, right, r + 3 * rs);
+        block.Step(left, l + 4 * ls, right, r + 4 * rs);
+        block.Step(left, l + 5 * ls, right, r + 5 * rs);
+        block.Step(left, l + 6 * ls, right, r + 6 * rs);
+        block.Step(left, l + 7 * ls, right, r + 7 * rs);
+    }
+
+    private struct Bands2 : IBands, IBandStep
     {
         public Block4x4 B0, B1;
 
@@ -67,20 +87,9 @@ internal static partial class ConvolutionKernels
 
         public readonly Block4x4 Band(int i) => i == 0 ? B0 : B1;
 
-        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g)
-        {
-            int l = g.Ty, r = g.Tx, ls = g.Rows / 4, rs = g.Columns / 4;
-            Step(left, l, right, r);
-            Step(left, l + ls, right, r + rs);
-            Step(left, l + 2 * ls, right, r + 2 * rs);
-            Step(left, l + 3 * ls, right, r + 3 * rs);
-            Step(left, l + 4 * ls, right, r + 4 * rs);
-            Step(left, l + 5 * ls, right, r + 5 * rs);
-            Step(left, l + 6 * ls, right, r + 6 * rs);
-            Step(left, l + 7 * ls, right, r + 7 * rs);
-        }
+        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
-        private void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
+        public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {
             var b = right[column];
             B0.Multiply(left[top], b);
@@ -88,7 +97,7 @@ internal static partial class ConvolutionKernels
         }
     }
 
-    private struct Bands3 : IBands
+    private struct Bands3 : IBands, IBandStep
     {
         public Block4x4 B0, B1, B2;
 
@@ -96,20 +105,9 @@ internal static partial class ConvolutionKernels
 
         public readonly Block4x4 Band(int i) => i == 0 ? B0 : i == 1 ? B1 : B2;
 
-        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g)
-        {
-            int l = g.Ty, r = g.Tx, ls = g.Rows / 4, rs = g.Columns / 4;
-            Step(left, l, right, r);
-            Step(left, l + ls, right, r + rs);
-            Step(left, l + 2 * ls, right, r + 2 * rs);
-            Step(left, l + 3 * ls, right, r + 3 * rs);
-            Step(left, l + 4 * ls, right, r + 4 * rs);
-            Step(left, l + 5 * ls, right, r + 5 * rs);
-            Step(left, l + 6 * ls, right, r + 6 * rs);
-            Step(left, l + 7 * ls, right, r + 7 * rs);
-        }
+        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
-        private void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
+        public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {
             var b = right[column];
             B0.Multiply(left[top], b);
@@ -118,7 +116,7 @@ internal static partial class ConvolutionKernels
         }
     }
 
-    private struct Bands4 : IBands
+    private struct Bands4 : IBands, IBandStep
     {
         public Block4x4 B0, B1, B2, B3;
 
@@ -126,20 +124,9 @@ internal static partial class ConvolutionKernels
 
         public readonly Block4x4 Band(int i) => i == 0 ? B0 : i == 1 ? B1 : i == 2 ? B2 : B3;
 
-        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g)
-        {
-            int l = g.Ty, r = g.Tx, ls = g.Rows / 4, rs = g.Columns / 4;
-            Step(left, l, right, r);
-            Step(left, l + ls, right, r + rs);
-            Step(left, l + 2 * ls, right, r + 2 * rs);
-            Step(left, l + 3 * ls, right, r + 3 * rs);
-            Step(left, l + 4 * ls, right, r + 4 * rs);
-            Step(left, l + 5 * ls, right, r + 5 * rs);
-            Step(left, l + 6 * ls, right, r + 6 * rs);
-            Step(left, l + 7 * ls, right, r + 7 * rs);
-        }
+        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
-        private void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
+        public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {
             var b = right[column];
             B0.Multiply(left[top], b);
