@@ -56,15 +56,19 @@ internal static partial class ConvolutionKernels
         Block4x4 Band(int i);
     }
 
-    /// <summary>One reduction index of a band block: the pixel-side quad at column, one weight-side quad per band from top.</summary>
+    /// <summary>
+    /// One reduction index of a register block: the pixel-side quad at column, one weight-side quad per band from top
+    /// (version 2 and 3's <see cref="Block4x4"/> is one band).
+    /// </summary>
     private interface IBandStep
     {
         void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column);
     }
 
     /// <summary>
-    /// The 8 reduction indices of a tile depth written out (ILGPU does not unroll), for any band count: per index one
-    /// quad of the pixel-side tile (column 4 Tx) and one of the weight-side tile per band (row 16 i + 4 Ty).
+    /// The 8 reduction indices of a tile depth written out (ILGPU does not unroll), for any band count and versions 2
+    /// and 3's 4 x 4 blocks: per index one quad of the pixel-side tile (column 4 Tx) and one of the weight-side tile
+    /// per band (row 16 i + 4 Ty).
     /// </summary>
     private static void EightSteps<T>(ref T block, ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) where T : struct, IBandStep
     {

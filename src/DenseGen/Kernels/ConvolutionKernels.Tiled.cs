@@ -70,7 +70,7 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>A thread's 4 x 4 block of the product, in registers.</summary>
-    private struct Block4x4 : IRegisterBlock
+    private struct Block4x4 : IRegisterBlock, IBandStep
     {
         public float A00, A01, A02, A03, A10, A11, A12, A13, A20, A21, A22, A23, A30, A31, A32, A33;
 
@@ -91,18 +91,7 @@ internal static partial class ConvolutionKernels
         /// The 8 steps of one tile depth, unrolled by hand (ILGPU 1.5.3 does not unroll loops): 16 shared loads of
         /// 16 bytes and 128 multiply-adds, with no loop counter or index arithmetic between them.
         /// </summary>
-        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g)
-        {
-            int l = g.Ty, r = g.Tx, ls = g.Rows / 4, rs = g.Columns / 4;
-            Step(left, l, right, r);
-            Step(left, l + ls, right, r + rs);
-            Step(left, l + 2 * ls, right, r + 2 * rs);
-            Step(left, l + 3 * ls, right, r + 3 * rs);
-            Step(left, l + 4 * ls, right, r + 4 * rs);
-            Step(left, l + 5 * ls, right, r + 5 * rs);
-            Step(left, l + 6 * ls, right, r + 6 * rs);
-            Step(left, l + 7 * ls, right, r + 7 * rs);
-        }
+        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
         /// <summary>Column j of the block (rows 0..3).</summary>
         public readonly void Column(int j, out float r0, out float r1, out float r2, out float r3)
