@@ -61,7 +61,13 @@ internal static partial class ConvolutionKernels
 
         public readonly void Decode(int slot, int k, int depth, int kernel, Prologue prologue, int channelStride, int rowStride, int sign)
         {
-            int kk = kernel * kernel, c = k / kk, r = k - c * kk, y = r / kernel, x = r - y * kernel;
+            // k = (c, y, x): the paper's kernels (1x1, 3x3) divide by constants (a multiply-high each), any other size
+            // by a runtime divisor (tens of instructions each). The threads decoding run while the rest of the group
+            // waits at the next barrier: once per reduction step.
+            int c, y, x;
+            if (kernel == 1) { c = k; y = 0; x = 0; }
+            else if (kernel == 3) { c = k / 9; int r = k - 9 * c; y = r / 3; x = r - 3 * y; }
+            else { int kk = kernel * kernel, r; c = k / kk; r = k - c * kk; y = r / kernel; x = r - y * kernel; }
             bool inside = k < depth;
             Channel[slot] = inside ? c : -1;
             Y[slot] = inside ? y : Far;
