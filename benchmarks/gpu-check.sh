@@ -15,16 +15,17 @@ timeout 150 bash .gpu/run.sh DenseGen.GpuCheck.dll --out "$out" --budget 100 2>&
 densegen=${PIPESTATUS[0]}
 timeout 170 python3 benchmarks/pytorch_densenet.py --out "$out" --budget 140 2>&1 | tee "$out/pytorch.log"
 python3 benchmarks/gpu_table.py "$out" 2>&1 | tee "$out/table.md"
-# Nsight Compute, where present and able to read counters: the first forward launches of DenseNet-121 with version 4
+# Nsight Compute, where present and able to read counters, on version 4: the first forward launches of DenseNet-121
 # (block 1, the stem skipped: four-band 1x1 bottlenecks and two-band 3x3 growth convs, alternating) and the first
-# backward ones of BC-100 with version 3 (block 3: backward runs the network in reverse), with occupancy, throughput
-# and warp stall reasons. A diagnosis for the next kernel version; optional, at most 2 x 45 s.
+# backward ones of BC-100 (block 3: backward runs the network in reverse), with occupancy, throughput and warp stall
+# reasons (version 3's are in benchmarks/results/2026-11-26-h200-v3). A diagnosis for the next kernel version;
+# optional, at most 2 x 45 s.
 if command -v ncu >/dev/null; then
   sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats"
   timeout 45 ncu --clock-control none -k regex:'Forward(Pipelined|Bands[234])$' --launch-skip 1 --launch-count 4 $sections \
-    bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --banded >"$out/ncu-forward.txt" 2>&1 || echo "ncu (forward): failed or timed out"
-  timeout 45 ncu --clock-control none -k regex:'Backward(Weights|InputThroughBatchNorm)Pipelined$' --launch-count 4 $sections \
-    bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step >"$out/ncu-backward.txt" 2>&1 || echo "ncu (backward): failed or timed out"
+    bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --network 121 --version banded >"$out/ncu-forward.txt" 2>&1 || echo "ncu (forward): failed or timed out"
+  timeout 45 ncu --clock-control none -k regex:'Backward(Weights|InputThroughBatchNorm)(Pipelined|Bands[234])$' --launch-count 4 $sections \
+    bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --version banded >"$out/ncu-backward.txt" 2>&1 || echo "ncu (backward): failed or timed out"
   grep -hE '^  Kernel_|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Grid Size|Registers Per|Warp Cycles Per Issued|Issued Ipc|No Eligible|Stall|stall' \
     "$out/ncu-forward.txt" "$out/ncu-backward.txt" | head -150 || true
 fi

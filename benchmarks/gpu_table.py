@@ -57,7 +57,7 @@ print(f"- first training step with kernel compilation, under 3 s: {'-' if first 
 checks = {k: v for k, v in dg.items() if k.startswith("check.")}
 print("\nCUDA kernels vs the CPU reference (float64 since version 4 was added, the host kernels before; worst relative error, two training steps): " + ", ".join(f"{k[6:]} {v:.1e}" for k, v in checks.items()))
 print("Kernels spilling to local memory: " + (", ".join(dg.get("spilling_kernels", [])) or "none"))
-for net in ["densenet-bc-100", "densenet-121", "densenet-121.banded", "densenet-bc-100.tiled"]:
+for net in ["densenet-bc-100", "densenet-121", "densenet-bc-100.banded", "densenet-121.banded", "densenet-bc-100.tiled"]:
     profile = dg.get(f"{net}.profile")
     if not profile:
         continue

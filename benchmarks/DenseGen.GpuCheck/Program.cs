@@ -50,14 +50,14 @@ if (launchesOnly)
     return 0;
 }
 
-// --one-step [--banded]: compile, then one training step at batch 64: BC-100 with version 3, or DenseNet-121 with
-// version 4: what gpu-check.sh runs under Nsight Compute, which profiles the first launches of the conv kernels
-// (block 1's shapes).
+// --one-step [--network 121|bc-100] [--version pipelined|banded|...]: compile, then one training step at batch 64
+// (BC-100 with version 3 by default): what gpu-check.sh runs under Nsight Compute, which profiles the first launches
+// of the conv kernels it names (forward: block 1's shapes; backward: the last block's).
 if (args.Contains("--one-step"))
 {
-    bool banded = args.Contains("--banded");
-    var model = banded ? DenseNet121.Description : DenseNetBC100.Description;
-    using var session = new DenseNetSession(model, gpu, 64, banded ? ConvolutionVersion.Banded : ConvolutionVersion.Pipelined);
+    var model = args.SkipWhile(a => a != "--network").Skip(1).FirstOrDefault() == "121" ? DenseNet121.Description : DenseNetBC100.Description;
+    var version = ComputeDevice.ParseConvolution(args.SkipWhile(a => a != "--version").Skip(1).FirstOrDefault());
+    using var session = new DenseNetSession(model, gpu, 64, version);
     var images = new float[64 * model.InputChannels * model.InputSize * model.InputSize];
     var random = new Random(3);
     for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
@@ -70,6 +70,7 @@ if (args.Contains("--one-step"))
 if (profileOnly)
 {
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
+    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Banded);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
     return 0;
 }
@@ -109,6 +110,7 @@ if (!quick)
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Banded);
+    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Banded);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
 }
 results["seconds"] = total.Elapsed.TotalSeconds;
