@@ -23,13 +23,14 @@ internal static class TestDevice
     /// The convolution variants this run checks: on the host, the host kernels and the four GPU versions (on ILGPU's
     /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the four GPU versions there. Version 3 runs
     /// split and unsplit; version 4 with 2, 3 and 4 bands on every product (the small test shapes have too few channels
-    /// for its policy to choose many), split, and with 3 and 4 unsplit.
+    /// for its policy to choose many), split, and with 3 and 4 unsplit; and version 4 with its direct growth kernel on
+    /// every forward it applies to (the tests' grids are too small for its policy).
     /// </summary>
     public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu
         ? ["host", .. s_deviceVariants]
         : s_deviceVariants;
 
-    private static readonly string[] s_deviceVariants = ["direct", "tiled", "pipelined", "pipelined-unsplit", "bands-2", "bands-3", "bands-4", "bands-3-unsplit", "bands-4-unsplit"];
+    private static readonly string[] s_deviceVariants = ["direct", "tiled", "pipelined", "pipelined-unsplit", "bands-2", "bands-3", "bands-4", "bands-3-unsplit", "bands-4-unsplit", "growth"];
 
     // Kernel sets the named versions do not give: forwards never split along the reduction (the small test shapes would
     // otherwise always split), and version 4 with a given band count on every product.
@@ -40,6 +41,9 @@ internal static class TestDevice
     {
         if (variant is "" or "host") return (Instance, Instance.KernelsFor());
         var device = Instance.Kind == DeviceKind.Cpu ? s_ilgpuCpu.Value : Instance;
+        if (variant == "growth")
+            return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
+                growthWherePossible: true)));
         if (variant == "pipelined-unsplit" || variant.StartsWith("bands-", StringComparison.Ordinal))
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize,
                 variant == "pipelined-unsplit" ? ConvolutionVersion.Pipelined : ConvolutionVersion.Banded,

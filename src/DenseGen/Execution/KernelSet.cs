@@ -27,13 +27,15 @@ internal sealed partial class KernelSet
     /// per-channel reductions. <paramref name="maxForwardSplits"/>: at most this many splits of version 3's forward
     /// (1: never split; the tests check both paths). <paramref name="bands"/>: version 4 tiles every product with this
     /// many bands, not the count <see cref="ConvolutionKernels.BandsFor"/> chooses (the tests' small shapes would
-    /// otherwise reach few of them).
+    /// otherwise reach few of them). <paramref name="growthWherePossible"/>: version 4 gives every conv its growth kernel
+    /// applies to that kernel, not only those with enough groups (<see cref="ConvolutionKernels.GrowthKernelFits"/>).
     /// </summary>
     [SetsRequiredMembers]
-    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null)
+    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null, bool growthWherePossible = false)
     {
         _maxForwardSplits = maxForwardSplits;
         _bands = bands;
+        _growthWherePossible = growthWherePossible;
         _accelerator = a;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
@@ -55,7 +57,7 @@ internal sealed partial class KernelSet
         {
             // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
             // Version 4 is version 3's loops on banded tiles; one band is version 3's 16-row tile, launched as such.
-            bool pipelined = convolution is ConvolutionVersion.Pipelined or ConvolutionVersion.Banded;
+            bool pipelined = convolution is ConvolutionVersion.Pipelined or ConvolutionVersion.Banded, banded = convolution == ConvolutionVersion.Banded;
             var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
             var backwardWeights = pipelined
                 ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
@@ -87,8 +89,21 @@ internal sealed partial class KernelSet
                     a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>(m switch
                     { 2 => ConvolutionKernels.ForwardBands2, 3 => ConvolutionKernels.ForwardBands3, _ => ConvolutionKernels.ForwardBands4 })));
                 var finishSplits = Named("FinishForwardSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.FinishForwardSplits));
+                var growth = banded
+                    ? new Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(() => Named("ForwardGrowth",
+                        a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>(ConvolutionKernels.ForwardGrowth)))
+                    : null;
+                if (growth is not null) _compileOnFirstUse.Add(() => _ = growth.Value);
                 launchForward = (s, input, weight, prologue, output, statistics) =>
                 {
+                    if (UsesGrowthKernel(s))
+                    {
+                        int groups = ConvolutionKernels.GrowthGroups(s);
+                        var tileSums = statistics is null ? default : DoubleScratch(2L * groups * s.OutChannels);
+                        growth!.Value(new KernelConfig(groups, ConvolutionKernels.TileThreads), s, input, weight, prologue, output, tileSums, statistics is null ? 0 : 1);
+                        if (statistics is { } g) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), groups, tileSums, g.Mean, g.Variance, g.InvStd, g.Epsilon);
+                        return;
+                    }
                     int pixels = s.Batch * s.OutSize * s.OutSize;
                     var tiling = TilingFor(s.OutChannels, pixels);
                     int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
@@ -241,6 +256,11 @@ internal sealed partial class KernelSet
     private readonly List<(string Name, Delegate Launcher)> _launchers = [];
     private readonly int _maxForwardSplits;
     private readonly int? _bands;
+    private readonly bool _growthWherePossible;
+
+    /// <summary>Whether version 4 runs a forward with its direct growth kernel (ConvolutionKernels.Growth.cs).</summary>
+    private bool UsesGrowthKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded
+        && (_growthWherePossible ? ConvolutionKernels.GrowthKernelApplies(s) : ConvolutionKernels.GrowthKernelFits(s));
 
     /// <summary>
     /// How a forward, backward-input or weight-gradient product of <paramref name="rows"/> x <paramref name="columns"/> is

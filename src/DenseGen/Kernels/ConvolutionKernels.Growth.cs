@@ -1,0 +1,171 @@
+using ILGPU;
+
+namespace DenseGen.Kernels;
+
+/// <summary>
+/// BN-ReLU-Conv3x3 forward for a growth conv (at most 16 output channels, stride 1, padding 1), version 4's kernel for
+/// the products its banded GEMM serves worst: an implicit GEMM of 12 rows gathers every input element nine times
+/// (once per tap) and feeds each gathered element only 16 multiply-adds, so its loop spends more instructions on the
+/// gathers than on the product (ptx_loop.py: 8.2 PTX instructions per multiply-add, a quarter of the rows padding).
+/// Here a group takes TR whole output rows of one image (TR W &lt;= 128 pixels, one per thread) and, per chunk of 8
+/// input channels, stages the BN-ReLU'd input rows they need (TR + 2 rows of W + 2, zero borders) and the chunk's
+/// weights ([channel][tap][16 outputs]) in shared memory once; each thread then adds, per channel and tap, one input
+/// value times 16 weights read as four 16-byte quads: 16 multiply-adds for 5 shared loads, no gather arithmetic.
+/// Each input element is read from global memory (TR + 2) / TR times per chunk instead of nine.
+/// Writes the output and, with withStatistics = 1, the tile's per-channel sums and sums of squares (float64) into
+/// statistics[(tile * OutChannels + co) * 2] for <see cref="FinishStatisticsFromTiles"/>. Launch
+/// <see cref="GrowthGroups"/> groups of <see cref="TileThreads"/> threads (<see cref="GrowthRows"/> gives TR); used
+/// where <see cref="GrowthKernelFits"/>. Sums each output in channel, then tap order (float32), as the direct version 1.
+/// </summary>
+internal static partial class ConvolutionKernels
+{
+    /// <summary>Input channels staged per shared-memory step, and the outputs a thread holds (padded to 16).</summary>
+    private const int GrowthChunk = 8, GrowthOutputs = 16;
+
+    /// <summary>Largest staged patch of one channel, (TR + 2) (W + 2): two staging positions per thread (204 for 32x32 images).</summary>
+    private const int GrowthPatch = 2 * TileThreads;
+
+    /// <summary>Output rows per group: as many whole rows of width <paramref name="width"/> as fit 128 threads, at most the image.</summary>
+    public static int GrowthRows(int width, int height) => System.Math.Min(height, TileThreads / width);
+
+    /// <summary>
+    /// Whether the growth kernel can take a conv: a 3x3, stride 1, padding 1 conv of at most 16 outputs on images at
+    /// least 8 wide whose patch fits shared memory (up to 56 wide).
+    /// </summary>
+    public static bool GrowthKernelApplies(ConvShape s) =>
+        s.Kernel == 3 && s.Stride == 1 && s.Padding == 1 && s.OutChannels <= GrowthOutputs && s.InSize >= 8 && s.InSize <= TileThreads
+        && (GrowthRows(s.InSize, s.InSize) + 2) * (s.InSize + 2) <= GrowthPatch;
+
+    /// <summary>Groups of the growth kernel for a conv: batch times the row tiles of an image.</summary>
+    public static int GrowthGroups(ConvShape s) => s.Batch * Ceiling(s.OutSize, GrowthRows(s.InSize, s.InSize));
+
+    /// <summary>
+    /// Whether version 4 gives a conv the growth kernel: it applies, and it has at least 256 groups (smaller grids leave a
+    /// large GPU idle; the banded GEMM splits those along the reduction instead): BC-100's first dense block.
+    /// </summary>
+    public static bool GrowthKernelFits(ConvShape s) => GrowthKernelApplies(s) && GrowthGroups(s) >= 256;
+
+    /// <summary>16 output channels of one pixel in registers (four quads of four).</summary>
+    private struct Outputs16
+    {
+        public Block4x4 Values; // A0j: outputs 0-3, A1j: 4-7, A2j: 8-11, A3j: 12-15
+
+        /// <summary>Adds v times the 16 weights w0..w3 (outputs 4q .. 4q + 3 in quad q).</summary>
+        public void Add(float v, Float4 w0, Float4 w1, Float4 w2, Float4 w3)
+        {
+            Values.A00 += w0.X * v; Values.A01 += w0.Y * v; Values.A02 += w0.Z * v; Values.A03 += w0.W * v;
+            Values.A10 += w1.X * v; Values.A11 += w1.Y * v; Values.A12 += w1.Z * v; Values.A13 += w1.W * v;
+            Values.A20 += w2.X * v; Values.A21 += w2.Y * v; Values.A22 += w2.Z * v; Values.A23 += w2.W * v;
+            Values.A30 += w3.X * v; Values.A31 += w3.Y * v; Values.A32 += w3.Z * v; Values.A33 += w3.W * v;
+        }
+
+        /// <summary>Output channel co (0..15).</summary>
+        public readonly float Get(int co)
+        {
+            Values.Row(co / 4, out float c0, out float c1, out float c2, out float c3);
+            int j = co % 4;
+            return j == 0 ? c0 : j == 1 ? c1 : j == 2 ? c2 : c3;
+        }
+    }
+
+    public static void ForwardGrowth(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics)
+    {
+        var patch = SharedMemory.Allocate<float>(GrowthChunk * GrowthPatch);
+        var (weightTile, weightQuads) = SharedTile(GrowthChunk * 9 * GrowthOutputs);
+        var sums = SharedMemory.Allocate<double>(RowSums);
+        int t = Group.IdxX, width = s.InSize, rows = GrowthRows(width, s.InSize), tilesPerImage = Ceiling(s.OutSize, rows);
+        int n = Grid.IdxX / tilesPerImage, oy0 = (Grid.IdxX - n * tilesPerImage) * rows;
+        int patchWidth = width + 2, patchSize = (rows + 2) * patchWidth, area = s.InSize * s.InSize;
+        // This thread's output pixel (r, x) of the tile, and its staging positions p = t + 128 j of each channel's patch.
+        int r = t / width, x = t - r * width;
+        bool active = r < rows && oy0 + r < s.OutSize;
+        int p0 = t, p1 = t + TileThreads;
+        int row0 = p0 / patchWidth, col0 = p0 - row0 * patchWidth, row1 = p1 / patchWidth, col1 = p1 - row1 * patchWidth;
+        int imageBase = n * s.InStride * area;
+
+        var sum = default(Outputs16);
+        for (int c0 = 0; c0 < s.InChannels; c0 += GrowthChunk)
+        {
+            // Stage the chunk: BN-ReLU'd input rows oy0 - 1 .. oy0 + rows (zero outside the image and past the channels).
+            for (int c = 0; c < GrowthChunk; c++)
+            {
+                StageGrowthInput(s, input, prologue, patch, c * GrowthPatch, c0 + c, imageBase, oy0, p0, row0, col0, patchSize);
+                StageGrowthInput(s, input, prologue, patch, c * GrowthPatch, c0 + c, imageBase, oy0, p1, row1, col1, patchSize);
+            }
+            // Weights [c][tap][co], co fastest, zero past the outputs and channels.
+            for (int e = t; e < GrowthChunk * 9 * GrowthOutputs; e += TileThreads)
+            {
+                int co = e % GrowthOutputs, ct = e / GrowthOutputs, c = ct / 9, tap = ct - 9 * c;
+                weightTile[e] = co < s.OutChannels && c0 + c < s.InChannels ? weight[(co * s.InChannels + c0 + c) * 9 + tap] : 0f;
+            }
+            Group.Barrier();
+            if (active)
+            {
+                for (int c = 0; c < GrowthChunk; c++)
+                {
+                    int at = c * GrowthPatch + r * patchWidth + x, quads = c * 9 * (GrowthOutputs / 4);
+                    for (int ky = 0; ky < 3; ky++)
+                    {
+                        GrowthTap(ref sum, patch, weightQuads, at + ky * patchWidth, quads + ky * 3 * (GrowthOutputs / 4));
+                        GrowthTap(ref sum, patch, weightQuads, at + ky * patchWidth + 1, quads + (ky * 3 + 1) * (GrowthOutputs / 4));
+                        GrowthTap(ref sum, patch, weightQuads, at + ky * patchWidth + 2, quads + (ky * 3 + 2) * (GrowthOutputs / 4));
+                    }
+                }
+            }
+            Group.Barrier();
+        }
+
+        // Outputs, then the statistics of the tile's pixels, four channels at a time through a tree over the group.
+        int outArea = s.OutSize * s.OutSize, pixel = (oy0 + r) * s.OutSize + x;
+        if (active)
+            for (int co = 0; co < s.OutChannels; co++)
+                output[(n * s.OutStride + s.OutOffset + co) * outArea + pixel] = sum.Get(co);
+        if (withStatistics == 0) return; // uniform over the group
+        for (int co0 = 0; co0 < s.OutChannels; co0 += 4)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                double v = active && co0 + i < s.OutChannels ? sum.Get(co0 + i) : 0.0;
+                sums[2 * i * TileThreads + t] = v;
+                sums[(2 * i + 1) * TileThreads + t] = v * v;
+            }
+            Group.Barrier();
+            for (int stride = TileThreads / 2; stride > 0; stride /= 2)
+            {
+                if (t < stride)
+                    for (int k = 0; k < 8; k++) sums[k * TileThreads + t] += sums[k * TileThreads + t + stride];
+                Group.Barrier();
+            }
+            if (t < 4 && co0 + t < s.OutChannels)
+            {
+                statistics[(Grid.IdxX * s.OutChannels + co0 + t) * 2] = sums[2 * t * TileThreads];
+                statistics[(Grid.IdxX * s.OutChannels + co0 + t) * 2 + 1] = sums[(2 * t + 1) * TileThreads];
+            }
+            Group.Barrier();
+        }
+    }
+
+    /// <summary>One patch position p (row, col of the staged rows) of channel c: relu(bn(x)), or 0 outside the image or channels.</summary>
+    private static void StageGrowthInput(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> patch, int channelBase, int c, int imageBase,
+        int oy0, int p, int row, int col, int patchSize)
+    {
+        if (p >= patchSize) return;
+        int iy = oy0 - 1 + row, ix = col - 1;
+        float v = 0f;
+        if (c < s.InChannels && (uint)iy < (uint)s.InSize && (uint)ix < (uint)s.InSize)
+        {
+            v = input[imageBase + (c * s.InSize + iy) * s.InSize + ix];
+            if (prologue.Enabled != 0)
+            {
+                v = v * prologue.Scale[c] + prologue.Shift[c];
+                v = v > 0f ? v : 0f;
+            }
+        }
+        patch[channelBase + p] = v;
+    }
+
+    /// <summary>One tap: the staged input at <paramref name="at"/> times the tap's 16 weights (four quads from <paramref name="quad"/>).</summary>
+    private static void GrowthTap(ref Outputs16 sum, ArrayView<float> patch, ArrayView<Float4> weightQuads, int at, int quad) =>
+        sum.Add(patch[at], weightQuads[quad], weightQuads[quad + 1], weightQuads[quad + 2], weightQuads[quad + 3]);
+}
