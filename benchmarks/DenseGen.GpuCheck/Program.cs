@@ -13,9 +13,9 @@ using DenseGen.Model;
 
 // DenseGen's half of the GPU check (benchmarks/gpu-check.sh runs it, then the PyTorch half):
 //   (a) two training steps of three small networks on the GPU, with each convolution version (direct, tiled,
-//       pipelined, banded; banded with 2, 3 and 4 bands on every product, which the small networks' channel counts
-//       would otherwise rarely choose), against the test suite's float64 reference, and every kernel's registers and
-//       spills;
+//       pipelined, banded; banded with 2, 3 and 4 bands on every product and its growth kernel on every conv it
+//       applies to, which the small networks' channels and grids would otherwise rarely choose), against the test
+//       suite's float64 reference, and every kernel's registers and spills;
 //   (b) training throughput and device memory of DenseNet-BC-100 k12 (batch 64, 32x32) and DenseNet-121 (batch 64,
 //       224x224) with the pipelined convolutions (version 3, the default) and the banded ones (version 4), and with
 //       versions 2 and 1 as baselines in the same run.
@@ -215,9 +215,10 @@ static double CompareTwoSteps(ModelDescription model, ComputeDevice device, Conv
 {
     const int batch = 3;
     var random = new Random(7);
-    // Version 4 with a given band count on every product: the small networks' channels are too few for its policy.
+    // Version 4 with a given band count on every product, and its growth kernel on every conv it applies to: the
+    // small networks' channels and grids are too small for its policies.
     using var session = bands is { } m
-        ? new DenseNetSession(model, device, batch, new KernelSet(device.Accelerator, device.ReductionGroupSize, version, bands: m))
+        ? new DenseNetSession(model, device, batch, new KernelSet(device.Accelerator, device.ReductionGroupSize, version, bands: m, growthWherePossible: true))
         : new DenseNetSession(model, device, batch, version);
     var parameters = session.GetParameters();
     foreach (var t in model.Layout.Tensors.Where(t => t.Role is TensorRole.BatchNormWeight or TensorRole.BatchNormBias))
