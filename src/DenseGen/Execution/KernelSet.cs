@@ -280,9 +280,10 @@ internal sealed partial class KernelSet
         return (bands, tileRows, ConvolutionKernels.Ceiling(rows, tileRows) * columnTiles, columnTiles);
     }
 
-    /// <summary>Version 4's kernels of one product for 2, 3 and 4 bands, each compiled on first use (a network uses few).</summary>
+    /// <summary>Version 4's kernels of one product for 2, 3 and 4 bands, each compiled on first use (a network uses few); none in other versions.</summary>
     private Dictionary<int, Lazy<T>> Banded<T>(Func<int, T> load)
     {
+        if (Convolution != ConvolutionVersion.Banded) return []; // (looked up only where TilingFor chose bands)
         var kernels = new Dictionary<int, Lazy<T>> { [2] = new(() => load(2)), [3] = new(() => load(3)), [4] = new(() => load(4)) };
         foreach (var kernel in kernels.Values) _compileOnFirstUse.Add(() => _ = kernel.Value);
         return kernels;
