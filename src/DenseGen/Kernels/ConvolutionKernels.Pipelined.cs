@@ -28,7 +28,9 @@ namespace DenseGen.Kernels;
 /// An unsplit product adds along the reduction in version 2's order; split ones add float32 partials in float64, and
 /// the weight gradient's splits are added lane by lane: deterministic for a given shape, not bit-identical to version 2.
 /// Correct on every backend (no warp shuffles, no atomics); checked against the float64 references like versions 1
-/// and 2, split and unsplit.
+/// and 2, split and unsplit. The three loops (<see cref="ForwardProduct{TBlock}"/>, <see cref="InputGradientProduct{TBlock}"/>,
+/// <see cref="WeightsProduct{TBlock}"/>) are generic over the register block: version 4 (ConvolutionKernels.Banded.cs)
+/// runs them with m stacked 4 x 4 blocks.
 /// </summary>
 internal static partial class ConvolutionKernels
 {
