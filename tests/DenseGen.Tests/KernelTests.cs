@@ -33,6 +33,8 @@ public class KernelTests
         // chunks of 8 and a partial one; 32x32 (BC-100's first block) stages 204-element patches, 9 channels a chunk of 1.
         ["growth 3x3: reads 20 of 24 channels, appends 12 at channel 20 of 32, batch 3, 12x12"] = (3, 20, 24, 12, 12, 32, 20, 3, 1, 1, true),
         ["growth 3x3 on 32x32: 9 -> 12 channels, batch 2"] = (2, 9, 9, 32, 12, 12, 0, 3, 1, 1, true),
+        // The 32-output growth kernel (DenseNet-121's k = 32), 28 of its 32 used: 14x14 takes row tiles of 9 and 5.
+        ["growth 3x3, 32-output kernel: 40 -> 28 channels at channel 4 of 40, batch 2, 14x14"] = (2, 40, 40, 14, 28, 40, 4, 3, 1, 1, true),
     };
 
     /// <summary>Every convolution case with every variant this run checks (host, direct, tiled).</summary>

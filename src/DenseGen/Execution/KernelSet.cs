@@ -89,18 +89,25 @@ internal sealed partial class KernelSet
                     a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>(m switch
                     { 2 => ConvolutionKernels.ForwardBands2, 3 => ConvolutionKernels.ForwardBands3, _ => ConvolutionKernels.ForwardBands4 })));
                 var finishSplits = Named("FinishForwardSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.FinishForwardSplits));
-                var growth = banded
-                    ? new Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(() => Named("ForwardGrowth",
-                        a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>(ConvolutionKernels.ForwardGrowth)))
-                    : null;
-                if (growth is not null) _compileOnFirstUse.Add(() => _ = growth.Value);
+                // Version 4's direct growth kernels, for at most 16 and at most 32 outputs, each compiled on first use.
+                Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>> Growth(int outputs) =>
+                    new(() => Named($"ForwardGrowth{outputs}", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>(
+                        outputs == 16 ? ConvolutionKernels.ForwardGrowth16 : ConvolutionKernels.ForwardGrowth32)));
+                var growth16 = Growth(16);
+                var growth32 = Growth(32);
+                if (banded)
+                {
+                    _compileOnFirstUse.Add(() => _ = growth16.Value);
+                    _compileOnFirstUse.Add(() => _ = growth32.Value);
+                }
                 launchForward = (s, input, weight, prologue, output, statistics) =>
                 {
                     if (UsesGrowthKernel(s))
                     {
                         int groups = ConvolutionKernels.GrowthGroups(s);
                         var tileSums = statistics is null ? default : DoubleScratch(2L * groups * s.OutChannels);
-                        growth!.Value(new KernelConfig(groups, ConvolutionKernels.TileThreads), s, input, weight, prologue, output, tileSums, statistics is null ? 0 : 1);
+                        var growth = s.OutChannels <= 16 ? growth16.Value : growth32.Value;
+                        growth(new KernelConfig(groups, ConvolutionKernels.TileThreads), s, input, weight, prologue, output, tileSums, statistics is null ? 0 : 1);
                         if (statistics is { } g) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), groups, tileSums, g.Mean, g.Variance, g.InvStd, g.Epsilon);
                         return;
                     }

@@ -3,14 +3,16 @@ using ILGPU;
 namespace DenseGen.Kernels;
 
 /// <summary>
-/// BN-ReLU-Conv3x3 forward for a growth conv (at most 16 output channels, stride 1, padding 1), version 4's kernel for
-/// the products its banded GEMM serves worst: an implicit GEMM of 12 rows gathers every input element nine times
-/// (once per tap) and feeds each gathered element only 16 multiply-adds, so its loop spends more instructions on the
-/// gathers than on the product (ptx_loop.py: 8.2 PTX instructions per multiply-add, a quarter of the rows padding).
+/// BN-ReLU-Conv3x3 forward for a growth conv (at most 32 output channels, stride 1, padding 1), version 4's kernel for
+/// the products its banded GEMM serves worst: an implicit GEMM of 12 or 32 rows gathers every input element nine
+/// times (once per tap) and feeds each gathered element only 16 or 32 multiply-adds, so its loop spends more
+/// instructions on the gathers than on the product (ptx_loop.py: 8.2 PTX instructions per multiply-add for version
+/// 3's 16-row tile, a quarter of BC-100's rows padding).
 /// Here a group takes TR whole output rows of one image (TR W &lt;= 128 pixels, one per thread) and, per chunk of 8
 /// input channels, stages the BN-ReLU'd input rows they need (TR + 2 rows of W + 2, zero borders) and the chunk's
-/// weights ([channel][tap][16 outputs]) in shared memory once; each thread then adds, per channel and tap, one input
-/// value times 16 weights read as four 16-byte quads: 16 multiply-adds for 5 shared loads, no gather arithmetic.
+/// weights ([channel][tap][16 or 32 outputs]) in shared memory once; each thread then adds, per channel and tap, one
+/// input value times 16 (32) weights read as four (eight) 16-byte quads: 16 (32) multiply-adds for 5 (9) shared loads,
+/// no gather arithmetic.
 /// Each input element is read from global memory (TR + 2) / TR times per chunk instead of nine.
 /// Writes the output and, with withStatistics = 1, the tile's per-channel sums and sums of squares (float64) into
 /// statistics[(tile * OutChannels + co) * 2] for <see cref="FinishStatisticsFromTiles"/>. Launch
@@ -19,8 +21,8 @@ namespace DenseGen.Kernels;
 /// </summary>
 internal static partial class ConvolutionKernels
 {
-    /// <summary>Input channels staged per shared-memory step, and the outputs a thread holds (padded to 16).</summary>
-    private const int GrowthChunk = 8, GrowthOutputs = 16;
+    /// <summary>Input channels staged per shared-memory step; the most outputs a thread holds (DenseNet-121's k = 32).</summary>
+    private const int GrowthChunk = 8, GrowthMaxOutputs = 32;
 
     /// <summary>Largest staged patch of one channel, (TR + 2) (W + 2): two staging positions per thread (204 for 32x32 images).</summary>
     private const int GrowthPatch = 2 * TileThreads;
@@ -33,7 +35,7 @@ internal static partial class ConvolutionKernels
     /// least 8 wide whose patch fits shared memory (up to 56 wide).
     /// </summary>
     public static bool GrowthKernelApplies(ConvShape s) =>
-        s.Kernel == 3 && s.Stride == 1 && s.Padding == 1 && s.OutChannels <= GrowthOutputs && s.InSize >= 8 && s.InSize <= TileThreads
+        s.Kernel == 3 && s.Stride == 1 && s.Padding == 1 && s.OutChannels <= GrowthMaxOutputs && s.InSize >= 8 && s.InSize <= TileThreads
         && (GrowthRows(s.InSize, s.InSize) + 2) * (s.InSize + 2) <= GrowthPatch;
 
     /// <summary>Groups of the growth kernel for a conv: batch times the row tiles of an image.</summary>
@@ -41,12 +43,23 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// Whether version 4 gives a conv the growth kernel: it applies, and it has at least 256 groups (smaller grids leave a
-    /// large GPU idle; the banded GEMM splits those along the reduction instead): BC-100's first dense block.
+    /// large GPU idle; the banded GEMM splits those along the reduction instead): BC-100's first dense block, DenseNet-121's
+    /// first two.
     /// </summary>
     public static bool GrowthKernelFits(ConvShape s) => GrowthKernelApplies(s) && GrowthGroups(s) >= 256;
 
-    /// <summary>16 output channels of one pixel in registers (four quads of four).</summary>
-    private struct Outputs16
+    /// <summary>A thread's output channels of one pixel in registers: 16 (BC-100's k = 12) or 32 (DenseNet-121's k = 32).</summary>
+    private interface IGrowthOutputs
+    {
+        int Count { get; }
+
+        /// <summary>Adds v times the Count weights at quads[quad ..] (four outputs per quad).</summary>
+        void Add(float v, ArrayView<Float4> quads, int quad);
+
+        float Get(int co);
+    }
+
+    private struct Outputs16 : IGrowthOutputs
     {
         public Block4x4 Values; // A0j: outputs 0-3, A1j: 4-7, A2j: 8-11, A3j: 12-15
 
@@ -59,6 +72,10 @@ internal static partial class ConvolutionKernels
             Values.A30 += w3.X * v; Values.A31 += w3.Y * v; Values.A32 += w3.Z * v; Values.A33 += w3.W * v;
         }
 
+        public readonly int Count => 16;
+
+        public void Add(float v, ArrayView<Float4> quads, int quad) => Add(v, quads[quad], quads[quad + 1], quads[quad + 2], quads[quad + 3]);
+
         /// <summary>Output channel co (0..15).</summary>
         public readonly float Get(int co)
         {
@@ -68,11 +85,35 @@ internal static partial class ConvolutionKernels
         }
     }
 
-    public static void ForwardGrowth(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
-        ArrayView<double> statistics, int withStatistics)
+    private struct Outputs32 : IGrowthOutputs
     {
+        public Outputs16 Low, High;
+
+        public readonly int Count => 32;
+
+        public void Add(float v, ArrayView<Float4> quads, int quad)
+        {
+            Low.Add(v, quads, quad);
+            High.Add(v, quads, quad + 4);
+        }
+
+        public readonly float Get(int co) => co < 16 ? Low.Get(co) : High.Get(co - 16);
+    }
+
+    /// <summary>The growth kernel for at most 16 outputs.</summary>
+    public static void ForwardGrowth16(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics) => ForwardGrowth<Outputs16>(s, input, weight, prologue, output, statistics, withStatistics);
+
+    /// <summary>The growth kernel for 17 to 32 outputs.</summary>
+    public static void ForwardGrowth32(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics) => ForwardGrowth<Outputs32>(s, input, weight, prologue, output, statistics, withStatistics);
+
+    private static void ForwardGrowth<T>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics) where T : struct, IGrowthOutputs
+    {
+        int outputs = default(T).Count;
         var patch = SharedMemory.Allocate<float>(GrowthChunk * GrowthPatch);
-        var (weightTile, weightQuads) = SharedTile(GrowthChunk * 9 * GrowthOutputs);
+        var (weightTile, weightQuads) = SharedTile(GrowthChunk * 9 * GrowthMaxOutputs);
         var sums = SharedMemory.Allocate<double>(RowSums);
         int t = Group.IdxX, width = s.InSize, rows = GrowthRows(width, s.InSize), tilesPerImage = Ceiling(s.OutSize, rows);
         int n = Grid.IdxX / tilesPerImage, oy0 = (Grid.IdxX - n * tilesPerImage) * rows;
@@ -84,7 +125,7 @@ internal static partial class ConvolutionKernels
         int row0 = p0 / patchWidth, col0 = p0 - row0 * patchWidth, row1 = p1 / patchWidth, col1 = p1 - row1 * patchWidth;
         int imageBase = n * s.InStride * area;
 
-        var sum = default(Outputs16);
+        var sum = default(T);
         for (int c0 = 0; c0 < s.InChannels; c0 += GrowthChunk)
         {
             // Stage the chunk: BN-ReLU'd input rows oy0 - 1 .. oy0 + rows (zero outside the image and past the channels).
@@ -94,9 +135,9 @@ internal static partial class ConvolutionKernels
                 StageGrowthInput(s, input, prologue, patch, c * GrowthPatch, c0 + c, imageBase, oy0, p1, row1, col1, patchSize);
             }
             // Weights [c][tap][co], co fastest, zero past the outputs and channels.
-            for (int e = t; e < GrowthChunk * 9 * GrowthOutputs; e += TileThreads)
+            for (int e = t; e < GrowthChunk * 9 * outputs; e += TileThreads)
             {
-                int co = e % GrowthOutputs, ct = e / GrowthOutputs, c = ct / 9, tap = ct - 9 * c;
+                int co = e % outputs, ct = e / outputs, c = ct / 9, tap = ct - 9 * c;
                 weightTile[e] = co < s.OutChannels && c0 + c < s.InChannels ? weight[(co * s.InChannels + c0 + c) * 9 + tap] : 0f;
             }
             Group.Barrier();
@@ -104,12 +145,12 @@ internal static partial class ConvolutionKernels
             {
                 for (int c = 0; c < GrowthChunk; c++)
                 {
-                    int at = c * GrowthPatch + r * patchWidth + x, quads = c * 9 * (GrowthOutputs / 4);
+                    int at = c * GrowthPatch + r * patchWidth + x, quads = c * 9 * (outputs / 4);
                     for (int ky = 0; ky < 3; ky++)
                     {
-                        GrowthTap(ref sum, patch, weightQuads, at + ky * patchWidth, quads + ky * 3 * (GrowthOutputs / 4));
-                        GrowthTap(ref sum, patch, weightQuads, at + ky * patchWidth + 1, quads + (ky * 3 + 1) * (GrowthOutputs / 4));
-                        GrowthTap(ref sum, patch, weightQuads, at + ky * patchWidth + 2, quads + (ky * 3 + 2) * (GrowthOutputs / 4));
+                        sum.Add(patch[at + ky * patchWidth], weightQuads, quads + ky * 3 * (outputs / 4));
+                        sum.Add(patch[at + ky * patchWidth + 1], weightQuads, quads + (ky * 3 + 1) * (outputs / 4));
+                        sum.Add(patch[at + ky * patchWidth + 2], weightQuads, quads + (ky * 3 + 2) * (outputs / 4));
                     }
                 }
             }
@@ -164,8 +205,4 @@ internal static partial class ConvolutionKernels
         }
         patch[channelBase + p] = v;
     }
-
-    /// <summary>One tap: the staged input at <paramref name="at"/> times the tap's 16 weights (four quads from <paramref name="quad"/>).</summary>
-    private static void GrowthTap(ref Outputs16 sum, ArrayView<float> patch, ArrayView<Float4> weightQuads, int at, int quad) =>
-        sum.Add(patch[at], weightQuads[quad], weightQuads[quad + 1], weightQuads[quad + 2], weightQuads[quad + 3]);
 }
