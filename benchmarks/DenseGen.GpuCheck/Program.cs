@@ -9,6 +9,7 @@ using DenseGen.Execution;
 using DenseGen.GpuCheck;
 using DenseGen.Tests;
 using DenseGen.Tests.Reference;
+using ILGPU.Runtime;
 using DenseGen.Model;
 
 // DenseGen's half of the GPU check (benchmarks/gpu-check.sh runs it, then the PyTorch half):
@@ -78,7 +79,7 @@ if (profileOnly)
 // The first step on a fresh device: kernel compilation included (the target is under 3 s).
 if (!quick) Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Pipelined);
 
-// (a) correctness against the host kernels.
+// (a) correctness against the float64 reference.
 foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
     foreach (var (version, bands) in new (ConvolutionVersion, int?)[]
              { (ConvolutionVersion.Pipelined, null), (ConvolutionVersion.Banded, 2), (ConvolutionVersion.Banded, 3), (ConvolutionVersion.Banded, 4),
@@ -93,6 +94,22 @@ foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.
         Console.WriteLine($"check {model.TypeName,-20} {label,-9} worst relative error vs float64 reference {worst:E2} {(pass ? "ok" : "FAIL")}");
         results[$"check.{model.TypeName}.{label}"] = worst;
     }
+// (a2) version 4's growth kernels (16 and 32 outputs) against version 3's GEMM on the same device, output and batch
+// statistics: the small networks' grids never reach the 32-output kernel (version 3 is checked against float64 above).
+foreach (var (label, shape) in skipChecks ? [] : new (string, DenseGen.Kernels.ConvShape)[]
+         {
+             ("growth16 32x32 9->12", new() { Batch = 2, InChannels = 9, InStride = 9, InSize = 32, OutChannels = 12, OutStride = 12, OutSize = 32, Kernel = 3, Stride = 1, Padding = 1 }),
+             ("growth32 14x14 40->28", new() { Batch = 2, InChannels = 40, InStride = 40, InSize = 14, OutChannels = 28, OutStride = 40, OutOffset = 4, OutSize = 14, Kernel = 3, Stride = 1, Padding = 1 }),
+         })
+{
+    double worst;
+    try { worst = CompareGrowth(gpu, shape); }
+    catch (Exception error) { Console.WriteLine($"check {label}: FAILED: {error.Message}"); worst = double.PositiveInfinity; }
+    bool pass = worst <= 1e-5;
+    ok &= pass;
+    Console.WriteLine($"check {label,-22} growth kernel vs version 3, worst relative error {worst:E2} {(pass ? "ok" : "FAIL")}");
+    results[$"check.{label}"] = worst;
+}
 var resources = KernelResources.Inspect(gpu);
 foreach (var r in resources) Console.WriteLine($"kernel {r.Name,-36} registers {r.Registers,3}  local bytes {r.LocalBytes}");
 results["spilling_kernels"] = resources.Where(r => r.LocalBytes > 0).Select(r => r.Name).ToArray();
@@ -247,6 +264,52 @@ static double CompareTwoSteps(ModelDescription model, ComputeDevice device, Conv
     var evaluation = session.Forward(images, training: false);
     reference.Run(doubles, labels, training: false);
     return Math.Max(worst, Relative(evaluation, reference.Logits));
+}
+
+// One training-mode forward of a growth conv with version 4's growth kernel and with version 3's GEMM, same inputs:
+// the worst relative error of the output and of the batch mean and variance.
+static double CompareGrowth(ComputeDevice device, DenseGen.Kernels.ConvShape s)
+{
+    var random = new Random(5);
+    var buffers = new List<IDisposable>();
+    ILGPU.ArrayView<float> Upload(int length, double low, double high)
+    {
+        var buffer = device.Accelerator.Allocate1D(Enumerable.Range(0, length).Select(_ => (float)(low + (high - low) * random.NextDouble())).ToArray());
+        buffers.Add(buffer);
+        return buffer.View;
+    }
+    try
+    {
+        var input = Upload(s.Batch * s.InStride * s.InSize * s.InSize, -1, 1);
+        var weight = Upload(s.WeightElements, -0.5, 0.5);
+        var prologue = new DenseGen.Kernels.Prologue { Scale = Upload(s.InStride, 0.5, 1.5), Shift = Upload(s.InStride, -0.5, 0.5), Enabled = 1 };
+        var growth = new KernelSet(device.Accelerator, device.ReductionGroupSize, ConvolutionVersion.Banded, growthWherePossible: true);
+        var gemm = device.KernelsFor(ConvolutionVersion.Pipelined);
+        float[] Run(KernelSet kernels, out float[] mean, out float[] variance)
+        {
+            var output = Upload(s.Batch * s.OutStride * s.OutSize * s.OutSize, 0, 0);
+            var statistics = new DenseGen.Kernels.BatchStatistics { Mean = Upload(s.OutStride, 0, 0), Variance = Upload(s.OutStride, 0, 0), InvStd = Upload(s.OutStride, 0, 0), Epsilon = 1e-5f };
+            kernels.ConvForwardWithStatistics(s, input, weight, prologue, output, statistics);
+            device.Synchronize();
+            mean = Read(statistics.Mean);
+            variance = Read(statistics.Variance);
+            return Read(output);
+        }
+        var a = Run(growth, out var meanA, out var varianceA);
+        var b = Run(gemm, out var meanB, out var varianceB);
+        static double[] D(float[] x) => x.Select(v => (double)v).ToArray();
+        static float[] Read(ILGPU.ArrayView<float> view)
+        {
+            var values = new float[view.Length];
+            view.CopyToCPU(values);
+            return values;
+        }
+        return Math.Max(Relative(a, D(b)), Math.Max(Relative(meanA, D(meanB)), Relative(varianceA, D(varianceB))));
+    }
+    finally
+    {
+        foreach (var buffer in buffers) buffer.Dispose();
+    }
 }
 
 static double Relative(float[] x, double[] y)
