@@ -163,13 +163,7 @@ internal static partial class ConvolutionKernels
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
-        int columnTiles = Ceiling(pixels, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles, steps = Ceiling(depth, TileDepth);
-        split = Grid.IdxX / tiles;
-        int tile = Grid.IdxX - split * tiles;
-        pixel0 = tile % columnTiles * g.Columns;
-        co0 = tile / columnTiles * g.Rows;
-        // This split's steps: kFirst = its first reduction index; local step i covers kFirst + 8 i ...
-        int kFirst = split * splitSteps * TileDepth, count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
+        SplitTile(s.OutChannels, pixels, depth, splitSteps, g, out co0, out pixel0, out split, out int kFirst, out int count);
 
         // This thread's pixel of the input tile (fixed for the whole reduction) and its rows kk = loadRow + j * rowStep.
         int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
@@ -212,6 +206,23 @@ internal static partial class ConvolutionKernels
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
         return block;
+    }
+
+    /// <summary>
+    /// This group's tile and split of a rows x columns product reduced over depth in splits of splitSteps steps (tiles
+    /// column-fastest, then splits): the tile's first row and column, the split, its first reduction index kFirst and
+    /// its step count (local step i covers kFirst + 8 i ...).
+    /// </summary>
+    private static void SplitTile(int rows, int columns, int depth, int splitSteps, TileGeometry g,
+        out int row0, out int column0, out int split, out int kFirst, out int count)
+    {
+        int columnTiles = Ceiling(columns, g.Columns), tiles = Ceiling(rows, g.Rows) * columnTiles, steps = Ceiling(depth, TileDepth);
+        split = Grid.IdxX / tiles;
+        int tile = Grid.IdxX - split * tiles;
+        column0 = tile % columnTiles * g.Columns;
+        row0 = tile / columnTiles * g.Rows;
+        kFirst = split * splitSteps * TileDepth;
+        count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
     }
 
     /// <summary>Doubles of shared memory for <see cref="SumRows4"/>: 8 per thread.</summary>
@@ -412,13 +423,7 @@ internal static partial class ConvolutionKernels
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, kk2 = s.Kernel * s.Kernel, depth = s.OutChannels * kk2;
-        int columnTiles = Ceiling(pixels, g.Columns), tiles = Ceiling(s.InChannels, g.Rows) * columnTiles, steps = Ceiling(depth, TileDepth);
-        split = Grid.IdxX / tiles;
-        int tile = Grid.IdxX - split * tiles;
-        q0 = tile % columnTiles * g.Columns;
-        ci0 = tile / columnTiles * g.Rows;
-        // This split's steps, as in ForwardProduct.
-        int kFirst = split * splitSteps * TileDepth, count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
+        SplitTile(s.InChannels, pixels, depth, splitSteps, g, out ci0, out q0, out split, out int kFirst, out int count);
 
         int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
         int q = q0 + loadColumn;
