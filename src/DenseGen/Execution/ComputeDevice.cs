@@ -82,7 +82,8 @@ public sealed class ComputeDevice : IDisposable
             .Default()
             .Optimize(OptimizationLevel.O2)   // only O2 infers global address spaces in PTX
             .Math(MathMode.Default)
-            .EnableAlgorithms());             // exp and log in PTX and OpenCL come from ILGPU.Algorithms
+            .EnableAlgorithms()               // exp and log in PTX and OpenCL come from ILGPU.Algorithms
+            .Caching(CachingMode.NoKernelCaching)); // KernelLoader caches kernels and compiles them side by side
         try
         {
             var (kind, index) = Parse(request);
@@ -168,6 +169,7 @@ public sealed class ComputeDevice : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        KernelLoader.Release(Accelerator);
         Accelerator.Dispose();
         Context.Dispose();
     }

@@ -86,7 +86,34 @@ public sealed class DenseNetSession : IDisposable
         int[] sizes = MemoryPlan.BlockSizes(model);
         _blocks = _layout.Blocks.Select((b, i) => new Block(b, sizes[i], MemoryPlan.BlockChannels(b), MemoryPlan.BottleneckWidth(b), TensorOf($"block{i + 1}", true))).ToArray();
         BatchesTracked = new long[_layout.Tensors.Count(t => t.Role == TensorRole.BatchesTracked)];
+        // Every kernel the network's convolutions will launch compiles now, side by side, not one by one in the first step.
+        _k.Prepare(Convolutions());
         InitializeParameters(0);
+        _k.WaitForCompilation();
+    }
+
+    /// <summary>Each convolution of the network, in forward order, with how its input gradient is taken.</summary>
+    private IEnumerable<(ConvShape Shape, InputGradient Input)> Convolutions()
+    {
+        var first = _blocks[0];
+        var conv0 = _layout.Stem.Conv0;
+        yield return (_layout.Stem.Norm0 is null
+            ? Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, first.Channels, 0, first.Size)
+            : Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize), InputGradient.None);
+        for (int b = 0; b < _blocks.Length; b++)
+        {
+            var block = _blocks[b];
+            foreach (var layer in block.Tensors.Layers)
+            {
+                if (layer.Conv2 is { } conv2)
+                {
+                    yield return (BottleneckConv(block, layer), InputGradient.ThroughBatchNorm);
+                    yield return (GrowthConv(block, layer, conv2, block.Width, block.Width), InputGradient.ThroughBatchNorm);
+                }
+                else yield return (GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels), InputGradient.ThroughBatchNorm);
+            }
+            if (b < _layout.Transitions.Count) yield return (TransitionConv(block, _blocks[b + 1], _layout.Transitions[b]), InputGradient.Plain);
+        }
     }
 
     /// <summary>The network this session runs.</summary>

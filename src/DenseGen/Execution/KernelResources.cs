@@ -26,18 +26,18 @@ public static class KernelResources
     {
         var result = new List<KernelResource>();
         if (device.Kind != DeviceKind.Cuda) return result;
-        foreach (var (name, launcher) in device.KernelsFor(ConvolutionVersion.Tiled).Launchers) Add(name, launcher);
+        foreach (var (name, kernel) in device.KernelsFor(ConvolutionVersion.Tiled).Launchers) Add(name, kernel);
         foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Banded, ConvolutionVersion.Direct })
         {
             device.KernelsFor(version).CompileAll();
-            foreach (var (name, launcher) in device.KernelsFor(version).Launchers)
-                if (name.StartsWith("ConvolutionKernels.", StringComparison.Ordinal) && !result.Exists(r => r.Name == name)) Add(name, launcher); // the rest are shared
+            foreach (var (name, kernel) in device.KernelsFor(version).Launchers)
+                if (name.StartsWith("ConvolutionKernels.", StringComparison.Ordinal) && !result.Exists(r => r.Name == name)) Add(name, kernel); // the rest are shared
         }
         return result;
 
-        void Add(string name, Delegate launcher)
+        void Add(string name, Kernel loaded)
         {
-            if (!launcher.TryGetKernel(out var resolved) || resolved is not CudaKernel kernel) return;
+            if (loaded is not CudaKernel kernel) return;
             FuncGetAttribute(out int registers, NumRegisters, kernel.FunctionPtr);
             FuncGetAttribute(out int local, LocalSizeBytes, kernel.FunctionPtr);
             result.Add(new KernelResource(name, registers, local));

@@ -6,6 +6,7 @@ using System.Linq.Expressions;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading;
+using System.Threading.Tasks;
 using System.Diagnostics.CodeAnalysis;
 using DenseGen.Kernels;
 using ILGPU;
@@ -22,8 +23,8 @@ internal sealed partial class KernelSet
     private KernelSet() { }
 
     /// <summary>
-    /// Compiles every kernel for <paramref name="a"/> (CUDA, OpenCL, or ILGPU's CPU accelerator), with the convolution
-    /// kernels of <paramref name="convolution"/>. <paramref name="reductionGroupSize"/>: threads per group of the
+    /// Starts compiling every kernel for <paramref name="a"/> (CUDA, OpenCL, or ILGPU's CPU accelerator) on worker
+    /// threads (<see cref="KernelLoader"/>), with the convolution kernels of <paramref name="convolution"/>. <paramref name="reductionGroupSize"/>: threads per group of the
     /// per-channel reductions. <paramref name="maxForwardSplits"/>: at most this many splits of version 3's forward
     /// (1: never split; the tests check both paths). <paramref name="bands"/>: version 4 tiles every product with this
     /// many bands, not the count <see cref="ConvolutionKernels.BandsFor"/> chooses (the tests' small shapes would
@@ -40,14 +41,13 @@ internal sealed partial class KernelSet
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
         KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
-        T Named<T>(string name, T launcher) where T : Delegate => Counted(launcher, $"(ConvolutionKernels.{name})");
-        var finishChannels = Named("FinishChannelsFromTiles", a.LoadStreamKernel<int, int, ArrayView<double>, BatchNormBackward>(ConvolutionKernels.FinishChannelsFromTiles));
+        var finishChannels = Grouped<Action<KernelConfig, int, int, ArrayView<double>, BatchNormBackward>>(ConvolutionKernels.FinishChannelsFromTiles);
         if (convolution == ConvolutionVersion.Direct)
         {
-            var forward = Named("Forward", a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>(ConvolutionKernels.Forward));
-            var backwardInput = Named("BackwardInput", a.LoadAutoGroupedStreamKernel<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardInput));
-            var throughBatchNorm = Named("BackwardInputThroughBatchNorm", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(ConvolutionKernels.BackwardInputThroughBatchNorm));
-            var backwardWeights = Named("BackwardWeights", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.BackwardWeights));
+            var forward = AutoGrouped<Action<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>>(ConvolutionKernels.Forward);
+            var backwardInput = AutoGrouped<Action<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ConvolutionKernels.BackwardInput);
+            var throughBatchNorm = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>>(ConvolutionKernels.BackwardInputThroughBatchNorm);
+            var backwardWeights = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>>>(ConvolutionKernels.BackwardWeights);
             ConvForward = (s, input, weight, prologue, output) => forward(s.OutputElements, s, input, weight, prologue, output);
             ConvBackwardInput = (s, dOut, weight, dInput) => backwardInput(s.InputElements, s, dOut, weight, dInput);
             ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) => throughBatchNorm(PerGroup(s.InChannels), s, dOut, weight, input, prologue, bn);
@@ -58,23 +58,23 @@ internal sealed partial class KernelSet
             // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
             // Version 4 is version 3's loops on banded tiles; one band is version 3's 16-row tile, launched as such.
             bool pipelined = convolution is ConvolutionVersion.Pipelined or ConvolutionVersion.Banded, banded = convolution == ConvolutionVersion.Banded;
-            var finishStatistics = Named("FinishStatisticsFromTiles", a.LoadStreamKernel<ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(ConvolutionKernels.FinishStatisticsFromTiles));
+            var finishStatistics = Grouped<Action<KernelConfig, ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(ConvolutionKernels.FinishStatisticsFromTiles);
             var backwardWeights = pipelined
-                ? Named("BackwardWeightsPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsPipelined))
-                : Named("BackwardWeightsTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>(ConvolutionKernels.BackwardWeightsTiled));
-            var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(m => Named($"BackwardWeightsBands{m}",
-                a.LoadStreamKernel<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>(m switch
-                { 2 => ConvolutionKernels.BackwardWeightsBands2, 3 => ConvolutionKernels.BackwardWeightsBands3, _ => ConvolutionKernels.BackwardWeightsBands4 })));
+                ? Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
+                : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
+            var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(m => m switch
+                { 2 => ConvolutionKernels.BackwardWeightsBands2, 3 => ConvolutionKernels.BackwardWeightsBands3, _ => ConvolutionKernels.BackwardWeightsBands4 });
+            if (banded) _prepare += (s, input) => { if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[m].Value; };
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
             if (pipelined)
             {
-                var byLanes = Named("SumSplitsByLanes", a.LoadStreamKernel<int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplitsByLanes));
+                var byLanes = Grouped<Action<KernelConfig, int, int, ArrayView<float>, ArrayView<float>>>(ConvolutionKernels.SumSplitsByLanes);
                 sumSplits = (weights, splits, partials, dWeight) => byLanes(
                     new KernelConfig(ConvolutionKernels.Ceiling(weights, ConvolutionKernels.SplitColumns), ConvolutionKernels.TileThreads), weights, splits, partials, dWeight);
             }
             else
             {
-                var perWeight = Named("SumSplits", a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>>(ConvolutionKernels.SumSplits));
+                var perWeight = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>>>(ConvolutionKernels.SumSplits);
                 sumSplits = (weights, splits, partials, dWeight) => perWeight(weights, weights, splits, partials, dWeight);
             }
             // 16-row tiles where the rows (channels) are few, 32-row tiles otherwise (ConvolutionKernels.TileRowsFor).
@@ -84,17 +84,21 @@ internal sealed partial class KernelSet
             Action<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, BatchStatistics?> launchForward;
             if (pipelined)
             {
-                var forward = Named("ForwardPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.ForwardPipelined));
-                var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(m => Named($"ForwardBands{m}",
-                    a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>(m switch
-                    { 2 => ConvolutionKernels.ForwardBands2, 3 => ConvolutionKernels.ForwardBands3, _ => ConvolutionKernels.ForwardBands4 })));
-                var finishSplits = Named("FinishForwardSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.FinishForwardSplits));
+                var forward = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.ForwardPipelined);
+                var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(m => m switch
+                    { 2 => ConvolutionKernels.ForwardBands2, 3 => ConvolutionKernels.ForwardBands3, _ => ConvolutionKernels.ForwardBands4 });
+                var finishSplits = Grouped<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
                 // Version 4's direct growth kernels, for at most 16 and at most 32 outputs, each compiled on first use.
                 Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>> Growth(int outputs) =>
-                    new(() => Named($"ForwardGrowth{outputs}", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>(
-                        outputs == 16 ? ConvolutionKernels.ForwardGrowth16 : ConvolutionKernels.ForwardGrowth32)));
+                    new(() => Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(
+                        outputs == 16 ? ConvolutionKernels.ForwardGrowth16 : ConvolutionKernels.ForwardGrowth32));
                 var growth16 = Growth(16);
                 var growth32 = Growth(32);
+                if (banded) _prepare += (s, input) =>
+                {
+                    if (UsesGrowthKernel(s)) _ = (s.OutChannels <= 16 ? growth16 : growth32).Value;
+                    else if (TilingFor(s.OutChannels, s.Batch * s.OutSize * s.OutSize).Bands is var m and > 1) _ = forwardBanded[m].Value;
+                };
                 if (banded)
                 {
                     _compileOnFirstUse.Add(() => _ = growth16.Value);
@@ -138,7 +142,7 @@ internal sealed partial class KernelSet
             }
             else
             {
-                var forward = Named("ForwardTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>(ConvolutionKernels.ForwardTiled));
+                var forward = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.ForwardTiled);
                 launchForward = (s, input, weight, prologue, output, statistics) =>
                 {
                     int tileRows = ConvolutionKernels.TileRowsFor(s.OutChannels), pixels = s.Batch * s.OutSize * s.OutSize;
@@ -152,15 +156,20 @@ internal sealed partial class KernelSet
             _forwardWithStatistics = (s, input, weight, prologue, output, statistics) => launchForward(s, input, weight, prologue, output, statistics);
             if (pipelined)
             {
-                var backwardInput = Named("BackwardInputPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputPipelined));
-                var throughBatchNorm = Named("BackwardInputThroughBatchNormPipelined", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined));
-                var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(m => Named($"BackwardInputBands{m}",
-                    a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>(m switch
-                    { 2 => ConvolutionKernels.BackwardInputBands2, 3 => ConvolutionKernels.BackwardInputBands3, _ => ConvolutionKernels.BackwardInputBands4 })));
-                var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(m => Named($"BackwardInputThroughBatchNormBands{m}",
-                    a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>(m switch
-                    { 2 => ConvolutionKernels.BackwardInputThroughBatchNormBands2, 3 => ConvolutionKernels.BackwardInputThroughBatchNormBands3, _ => ConvolutionKernels.BackwardInputThroughBatchNormBands4 })));
-                var finishSplits = Named("FinishInputSplits", a.LoadStreamKernel<ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>(ConvolutionKernels.FinishInputSplits));
+                var backwardInput = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputPipelined);
+                var throughBatchNorm = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined);
+                var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(m => m switch
+                    { 2 => ConvolutionKernels.BackwardInputBands2, 3 => ConvolutionKernels.BackwardInputBands3, _ => ConvolutionKernels.BackwardInputBands4 });
+                var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(m => m switch
+                    { 2 => ConvolutionKernels.BackwardInputThroughBatchNormBands2, 3 => ConvolutionKernels.BackwardInputThroughBatchNormBands3, _ => ConvolutionKernels.BackwardInputThroughBatchNormBands4 });
+                if (banded) _prepare += (s, input) =>
+                {
+                    int m = TilingFor(s.InChannels, s.Batch * s.InSize * s.InSize).Bands;
+                    if (input == InputGradient.None || m == 1) return;
+                    if (input == InputGradient.Plain) _ = backwardInputBanded[m].Value;
+                    else _ = throughBatchNormBanded[m].Value;
+                };
+                var finishSplits = Grouped<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
                 // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
                 void LaunchInput(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue, BatchNormBackward? bn)
                 {
@@ -198,8 +207,8 @@ internal sealed partial class KernelSet
             }
             else
             {
-                var backwardInput = Named("BackwardInputTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ConvolutionKernels.BackwardInputTiled));
-                var throughBatchNorm = Named("BackwardInputThroughBatchNormTiled", a.LoadStreamKernel<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>(ConvolutionKernels.BackwardInputThroughBatchNormTiled));
+                var backwardInput = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BackwardInputTiled);
+                var throughBatchNorm = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int>>(ConvolutionKernels.BackwardInputThroughBatchNormTiled);
                 ConvBackwardInput = (s, dOut, weight, dInput) =>
                 {
                     int tileRows = ConvolutionKernels.TileRowsFor(s.InChannels);
@@ -227,15 +236,15 @@ internal sealed partial class KernelSet
                 sumSplits(weights, splits, partials, dWeight);
             };
         }
-        Statistics = Counted(a.LoadStreamKernel<ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.Statistics));
-        ScaleShiftTraining = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.ScaleShiftTraining));
-        ScaleShiftEvaluation = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>(BatchNormKernels.ScaleShiftEvaluation));
-        ScaleShiftTrainingAndRunning = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>(BatchNormKernels.ScaleShiftTrainingAndRunning));
-        Finalize = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(BatchNormKernels.Finalize));
-        AveragePoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.AveragePoolForward));
+        Statistics = Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics);
+        ScaleShiftTraining = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.ScaleShiftTraining);
+        ScaleShiftEvaluation = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation);
+        ScaleShiftTrainingAndRunning = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>>(BatchNormKernels.ScaleShiftTrainingAndRunning);
+        Finalize = AutoGrouped<Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.Finalize);
+        AveragePoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.AveragePoolForward);
         // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
-        var averagePoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks));
-        var maxPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks));
+        var averagePoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks);
+        var maxPoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks);
         Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> InChunks(
             Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>> chunked) =>
             (_, p, dOut, input, prologue, bn) =>
@@ -246,21 +255,21 @@ internal sealed partial class KernelSet
                 finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
             };
         AveragePoolBackward = InChunks(averagePoolBackward);
-        MaxPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.MaxPoolForward));
+        MaxPoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward);
         MaxPoolBackward = InChunks(maxPoolBackward);
-        GlobalPoolForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>(PoolingKernels.GlobalPoolForward));
-        GlobalPoolBackward = Counted(a.LoadStreamKernel<PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm));
-        LinearForward = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearForward));
-        SoftmaxCrossEntropy = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.SoftmaxCrossEntropy));
-        LinearBackwardInput = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardInput));
-        LinearBackwardParameters = Counted(a.LoadAutoGroupedStreamKernel<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ClassifierKernels.LinearBackwardParameters));
-        Dropout = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ChannelRange, ArrayView<float>, uint, float>(DropoutKernels.Apply));
-        Fill = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(MemoryKernels.Fill));
-        FlagNonFinite = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(OptimizerKernels.FlagNonFinite));
-        Sgd = Counted(a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>(OptimizerKernels.Sgd));
+        GlobalPoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.GlobalPoolForward);
+        GlobalPoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm);
+        LinearForward = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearForward);
+        SoftmaxCrossEntropy = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.SoftmaxCrossEntropy);
+        LinearBackwardInput = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearBackwardInput);
+        LinearBackwardParameters = AutoGrouped<Action<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearBackwardParameters);
+        Dropout = AutoGrouped<Action<Index1D, ChannelRange, ArrayView<float>, uint, float>>(DropoutKernels.Apply);
+        Fill = AutoGrouped<Action<Index1D, ArrayView<float>, float>>(MemoryKernels.Fill);
+        FlagNonFinite = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>>>(OptimizerKernels.FlagNonFinite);
+        Sgd = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>>(OptimizerKernels.Sgd);
     }
 
-    private readonly List<(string Name, Delegate Launcher)> _launchers = [];
+    private readonly List<(string Name, PendingKernel Kernel)> _launchers = [];
     private readonly int _maxForwardSplits;
     private readonly int? _bands;
     private readonly bool _growthWherePossible;
@@ -288,27 +297,39 @@ internal sealed partial class KernelSet
     }
 
     /// <summary>Version 4's kernels of one product for 2, 3 and 4 bands, each compiled on first use (a network uses few); none in other versions.</summary>
-    private Dictionary<int, Lazy<T>> Banded<T>(Func<int, T> load)
+    private Dictionary<int, Lazy<T>> Banded<T>(Func<int, Delegate> kernel) where T : Delegate
     {
         if (Convolution != ConvolutionVersion.Banded) return []; // (looked up only where TilingFor chose bands)
-        var kernels = new Dictionary<int, Lazy<T>> { [2] = new(() => load(2)), [3] = new(() => load(3)), [4] = new(() => load(4)) };
-        foreach (var kernel in kernels.Values) _compileOnFirstUse.Add(() => _ = kernel.Value);
+        var kernels = new Dictionary<int, Lazy<T>> { [2] = new(() => Grouped<T>(kernel(2))), [3] = new(() => Grouped<T>(kernel(3))), [4] = new(() => Grouped<T>(kernel(4))) };
+        foreach (var k in kernels.Values) _compileOnFirstUse.Add(() => _ = k.Value);
         return kernels;
     }
 
     private readonly List<Action> _compileOnFirstUse = [];
+    private Action<ConvShape, InputGradient>? _prepare;
+
+    /// <summary>
+    /// Starts compiling the kernels these convolutions will launch that are otherwise compiled on first use (version 4's
+    /// band counts and growth kernels), so that they compile beside the rest instead of one by one in the first step.
+    /// </summary>
+    internal void Prepare(IEnumerable<(ConvShape Shape, InputGradient Input)> convolutions)
+    {
+        if (_prepare is null) return;
+        foreach (var (shape, input) in convolutions) _prepare(shape, input);
+    }
 
     /// <summary>Compiles the kernels loaded on first use (version 4's band counts), so that <see cref="Launchers"/> lists every one.</summary>
     internal void CompileAll()
     {
         foreach (var compile in _compileOnFirstUse) compile();
+        WaitForCompilation();
     }
 
     /// <summary>
     /// Every compiled kernel of a GPU kernel set as ILGPU loaded it (the properties hold counting wrappers, and the conv
     /// properties closures that choose launch geometry and scratch), for inspecting registers and spills.
     /// </summary>
-    internal IReadOnlyList<(string Name, Delegate Launcher)> Launchers => _launchers;
+    internal IReadOnlyList<(string Name, Kernel Kernel)> Launchers => _launchers.Select(l => (l.Name, l.Kernel.Kernel)).ToList();
 
     /// <summary>
     /// Kernel launches so far (GPU kernel sets; the host's passes are not counted). Launch count is what bounds a
@@ -377,15 +398,28 @@ internal sealed partial class KernelSet
         return profile.Select(p => (p.Key, p.Value.Launches, p.Value.Seconds)).OrderByDescending(p => p.Seconds).ToList();
     }
 
-    /// <summary>The launcher, counting (and when profiling, timing) its launches: an expression-compiled wrapper of the same delegate type.</summary>
-    private T Counted<T>(T launcher, [CallerArgumentExpression(nameof(launcher))] string expression = "") where T : Delegate
+    /// <summary>
+    /// The launcher of an explicitly grouped kernel (<typeparamref name="T"/>: Action&lt;KernelConfig, ...&gt;) on the
+    /// default stream. The kernel compiles on a worker thread (<see cref="KernelLoader"/>); its first launch, or
+    /// <see cref="WaitForCompilation"/>, waits for it.
+    /// </summary>
+    private T Grouped<T>(Delegate kernel) where T : Delegate => Counted<T>(kernel.Method, autoGrouped: false);
+
+    /// <summary>As <see cref="Grouped{T}"/> for an implicitly grouped kernel (Action&lt;Index1D, ...&gt;) with ILGPU's group size.</summary>
+    private T AutoGrouped<T>(Delegate kernel) where T : Delegate => Counted<T>(kernel.Method, autoGrouped: true);
+
+    /// <summary>
+    /// The launcher, counting (and when profiling, timing) its launches: an expression-compiled delegate of type
+    /// <typeparamref name="T"/> that passes the default stream and its arguments to ILGPU's launcher, once loaded.
+    /// </summary>
+    private T Counted<T>(MethodInfo method, bool autoGrouped) where T : Delegate
     {
-        // Named after the kernel method in "a.LoadXxx<...>(Family.Method)"; the raw launcher is kept for inspection.
-        var match = System.Text.RegularExpressions.Regex.Match(expression, @"\(([\w.]+)\)\s*$");
-        string name = match.Success ? match.Groups[1].Value : expression;
-        _launchers.Add((name, launcher));
-        var invoke = typeof(T).GetMethod("Invoke")!;
-        var parameters = invoke.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+        var accelerator = _accelerator!;
+        string name = $"{method.DeclaringType!.Name}.{method.Name}";
+        var parameters = typeof(T).GetMethod("Invoke")!.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+        var pending = new PendingKernel(KernelLoader.Start(accelerator, method, autoGrouped),
+            Expression.GetActionType([typeof(AcceleratorStream), .. parameters.Select(p => p.Type)]));
+        _launchers.Add((name, pending));
         var start = Expression.Variable(typeof(long), "start");
         var self = Expression.Constant(this);
         // The launch size (the first argument: a KernelConfig, or an Index1D for implicitly grouped kernels), for the profile.
@@ -394,11 +428,32 @@ internal sealed partial class KernelSet
         Expression size = grouped ? Expression.Property(Expression.Property(first!, nameof(KernelConfig.GridDim)), nameof(Index3D.X))
             : first?.Type == typeof(Index1D) ? Expression.Property(first, nameof(Index1D.X))
             : Expression.Constant(-1);
+        var launcher = Expression.Convert(Expression.Property(Expression.Constant(pending), nameof(PendingKernel.Launcher)), pending.LauncherType);
         var body = Expression.Block([start],
             Expression.Assign(start, Expression.Call(self, typeof(KernelSet).GetMethod(nameof(BeforeLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!)),
-            Expression.Invoke(Expression.Constant(launcher), parameters),
+            Expression.Invoke(launcher, [Expression.Constant(accelerator.DefaultStream), .. parameters]),
             Expression.Call(self, typeof(KernelSet).GetMethod(nameof(AfterLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!, Expression.Constant(name), start, size, Expression.Constant(grouped)));
         return Expression.Lambda<T>(body, parameters).Compile();
+    }
+
+    /// <summary>A kernel being compiled, and once it is loaded, ILGPU's launcher for it (stream first).</summary>
+    private sealed class PendingKernel(Task<Kernel> kernel, Type launcherType)
+    {
+        private static readonly MethodInfo s_createLauncher = typeof(Kernel).GetMethod(nameof(ILGPU.Runtime.Kernel.CreateLauncherDelegate))!;
+        private Delegate? _launcher;
+
+        public Type LauncherType => launcherType;
+
+        /// <summary>The loaded kernel; waits for it, and rethrows what its compilation threw.</summary>
+        public Kernel Kernel => kernel.GetAwaiter().GetResult();
+
+        public Delegate Launcher => _launcher ??= (Delegate)s_createLauncher.MakeGenericMethod(launcherType).Invoke(Kernel, null)!;
+    }
+
+    /// <summary>Waits until every kernel requested so far is compiled and loaded; rethrows the first failure.</summary>
+    internal void WaitForCompilation()
+    {
+        foreach (var (_, pending) in _launchers) _ = pending.Kernel;
     }
 
     /// <summary>Which convolution kernels this set launches.</summary>

@@ -1,0 +1,129 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using System.Threading.Tasks;
+using ILGPU;
+using ILGPU.Algorithms;
+using ILGPU.Backends;
+using ILGPU.Backends.OpenCL;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Runtime;
+
+namespace DenseGen.Execution;
+
+/// <summary>
+/// Compiles and loads kernels on worker threads, each kernel of an accelerator once. A training step's first launch
+/// waits for 40 to 60 kernels, and loading them one after another was most of the first step on a GPU (2.7 s, then
+/// 4.5 s once the tap decode specialised the products). ILGPU's own kernel cache holds one lock per accelerator around
+/// compiling and loading (KernelCache.LoadCachedKernel), so the device's context turns it off
+/// (<see cref="CachingMode.NoKernelCaching"/>) and this class caches instead: ILGPU's IL-to-IR step still runs one
+/// kernel at a time (its context's code-generation semaphore), but its PTX generation and the CUDA driver's JIT run
+/// side by side.
+/// </summary>
+internal static class KernelLoader
+{
+    private static readonly ConditionalWeakTable<Accelerator, ConcurrentDictionary<(MethodInfo Method, bool AutoGrouped), Lazy<Task<Kernel>>>> s_kernels = new();
+    private static readonly ConcurrentQueue<KernelLoadTime> s_times = new();
+
+    /// <summary>
+    /// Whether kernels compile on worker threads (DENSEGEN_PARALLEL_COMPILE=0: on the calling thread, one at a time, as
+    /// ILGPU's own loaders do; the GPU check compares both).
+    /// </summary>
+    public static bool Parallel { get; } = Environment.GetEnvironmentVariable("DENSEGEN_PARALLEL_COMPILE") != "0";
+
+    /// <summary>
+    /// The kernel of <paramref name="method"/> on <paramref name="accelerator"/>: explicitly grouped, or with ILGPU's
+    /// automatic group size (<paramref name="autoGrouped"/>). Starts compiling it on first request; later requests share
+    /// the same task.
+    /// </summary>
+    public static Task<Kernel> Start(Accelerator accelerator, MethodInfo method, bool autoGrouped)
+    {
+        var kernels = s_kernels.GetValue(accelerator, _ => new());
+        return kernels.GetOrAdd((method, autoGrouped), key => new Lazy<Task<Kernel>>(() => Parallel
+            ? Task.Run(() => Load(accelerator, key.Method, key.AutoGrouped))
+            : Task.FromResult(Load(accelerator, key.Method, key.AutoGrouped)))).Value;
+    }
+
+    /// <summary>How long each kernel took to compile (ILGPU) and to load (the driver's JIT on CUDA), in load order.</summary>
+    public static IReadOnlyCollection<KernelLoadTime> Times => s_times;
+
+    /// <summary>
+    /// ILGPU contexts that compile kernels for CUDA and OpenCL devices beside the device's own (DENSEGEN_COMPILE_CONTEXTS,
+    /// 4 by default, at most the cores; 1: the device's context only). A context turns IL into IR for one kernel at a
+    /// time, and that step is about three quarters of ILGPU's compile time (52 kernels to PTX on this project's 2-core
+    /// machine: 2.0 s one at a time, 2.0 s side by side in one context, 0.5 s again once their IR is cached); the PTX or
+    /// OpenCL C is loaded into the device's context as any other.
+    /// </summary>
+    public static int CompileContexts { get; } = !Parallel ? 1
+        : Math.Clamp(int.TryParse(Environment.GetEnvironmentVariable("DENSEGEN_COMPILE_CONTEXTS"), out int n) ? n : 4, 1, Environment.ProcessorCount);
+
+    private static readonly ConditionalWeakTable<Accelerator, Compilers> s_compilers = new();
+
+    /// <summary>Disposes the compile contexts of <paramref name="accelerator"/> (with its device).</summary>
+    public static void Release(Accelerator accelerator)
+    {
+        if (s_compilers.TryGetValue(accelerator, out var compilers)) compilers.Dispose();
+        s_compilers.Remove(accelerator);
+        s_kernels.Remove(accelerator);
+    }
+
+    private static Kernel Load(Accelerator accelerator, MethodInfo method, bool autoGrouped)
+    {
+        long start = Stopwatch.GetTimestamp();
+        var entry = autoGrouped ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
+        var compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry)
+                                 : accelerator.CompileKernel(entry);
+        long compiledAt = Stopwatch.GetTimestamp();
+        var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
+        s_times.Enqueue(new KernelLoadTime($"{method.DeclaringType!.Name}.{method.Name}", accelerator.AcceleratorType,
+            Stopwatch.GetElapsedTime(start, compiledAt).TotalSeconds, Stopwatch.GetElapsedTime(compiledAt).TotalSeconds));
+        return kernel;
+    }
+
+    /// <summary>
+    /// The device's own context and <c>extra</c> compile-only contexts with backends for the device (its CUDA
+    /// architecture and instruction set, or its OpenCL vendor and C version), each compiling one kernel at a time; a
+    /// kernel goes to a free one.
+    /// </summary>
+    private sealed class Compilers(Accelerator device, int extra) : IDisposable
+    {
+        private readonly ConcurrentBag<Backend> _free = [];
+        private readonly List<Context> _contexts = [];
+        private int _created;
+
+        public CompiledKernel Compile(EntryPointDescription entry)
+        {
+            if (!_free.TryTake(out var backend))
+            {
+                if (Interlocked.Increment(ref _created) > extra) { Interlocked.Decrement(ref _created); return device.CompileKernel(entry); }
+                // As the device's context (ComputeDevice.Open), without its devices.
+                var context = Context.Create(builder => builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms().Caching(CachingMode.NoKernelCaching));
+                lock (_contexts) _contexts.Add(context);
+                backend = device switch
+                {
+                    CudaAccelerator cuda => new PTXBackend(context, cuda.Capabilities, cuda.Architecture, cuda.InstructionSet, null),
+                    CLAccelerator cl => new CLBackend(context, cl.Capabilities, cl.Vendor, cl.CLStdVersion),
+                    _ => throw new NotSupportedException(device.AcceleratorType.ToString()),
+                };
+            }
+            try { return backend.Compile(entry, KernelSpecialization.Empty); }
+            finally { _free.Add(backend); }
+        }
+
+        public void Dispose()
+        {
+            lock (_contexts) foreach (var context in _contexts) context.Dispose();
+        }
+    }
+}
+
+/// <summary>One kernel's load: ILGPU's compile (IL to PTX, OpenCL C or IL) and the backend's load (on CUDA the driver's JIT).</summary>
+public sealed record KernelLoadTime(string Kernel, AcceleratorType Accelerator, double CompileSeconds, double LoadSeconds);
