@@ -25,8 +25,8 @@ public class DeviceSelectionTests
         Assert.Contains(message, Assert.Throws<ArgumentException>(() => ComputeDevice.Parse(request)).Message);
 
     [Theory]
-    [InlineData(null, ConvolutionVersion.Pipelined)]
-    [InlineData("", ConvolutionVersion.Pipelined)]
+    [InlineData(null, ConvolutionVersion.Banded)]
+    [InlineData("", ConvolutionVersion.Banded)]
     [InlineData("Tiled", ConvolutionVersion.Tiled)]
     [InlineData("direct", ConvolutionVersion.Direct)]
     [InlineData("1", ConvolutionVersion.Direct)]
@@ -56,5 +56,5 @@ public class DeviceSelectionTests
 
     [Fact]
     public void A_bad_convolution_version_names_the_choices() =>
-        Assert.Contains("use pipelined (the default), banded, tiled or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
+        Assert.Contains("use banded (the default), pipelined, tiled or direct", Assert.Throws<ArgumentException>(() => ComputeDevice.ParseConvolution("fast")).Message);
 }

@@ -39,18 +39,18 @@ public sealed class ComputeDevice : IDisposable
 
     /// <summary>
     /// The convolution kernels this device's sessions launch (CUDA, OpenCL, ILGPU-CPU; the host has its own):
-    /// DENSEGEN_CONVOLUTION=pipelined|banded|tiled|direct, pipelined (version 3) by default: fastest on the H100 (1.77x
-    /// version 2 on DenseNet-BC-100) and on PoCL.
+    /// DENSEGEN_CONVOLUTION=banded|pipelined|tiled|direct, banded (version 4) by default: fastest on the H200 (1.26x
+    /// version 3 on DenseNet-BC-100, 1.48x on DenseNet-121) and on PoCL (1.25x on BC-100).
     /// </summary>
     public ConvolutionVersion Convolution { get; }
 
     internal static ConvolutionVersion ParseConvolution(string? value) => value?.Trim().ToLowerInvariant() switch
     {
-        null or "" or "pipelined" or "3" => ConvolutionVersion.Pipelined,
-        "banded" or "4" => ConvolutionVersion.Banded,
+        null or "" or "banded" or "4" => ConvolutionVersion.Banded,
+        "pipelined" or "3" => ConvolutionVersion.Pipelined,
         "tiled" or "2" => ConvolutionVersion.Tiled,
         "direct" or "1" => ConvolutionVersion.Direct,
-        _ => throw new ArgumentException($"DENSEGEN_CONVOLUTION='{value}' is not a convolution version; use pipelined (the default), banded, tiled or direct."),
+        _ => throw new ArgumentException($"DENSEGEN_CONVOLUTION='{value}' is not a convolution version; use banded (the default), pipelined, tiled or direct."),
     };
 
     /// <summary>The ILGPU context (kernels are compiled in it).</summary>

@@ -2,7 +2,7 @@ namespace DenseGen.Execution;
 
 /// <summary>
 /// Which convolution kernels a CUDA, OpenCL or ILGPU-CPU device launches (the host kernels have their own SIMD loops).
-/// Chosen by <c>DENSEGEN_CONVOLUTION=banded|pipelined|tiled|direct</c> (or 4|3|2|1), pipelined unless asked otherwise. All give the same results within float32
+/// Chosen by <c>DENSEGEN_CONVOLUTION=banded|pipelined|tiled|direct</c> (or 4|3|2|1), banded unless asked otherwise. All give the same results within float32
 /// rounding: the tests check each against the same float64 references.
 /// </summary>
 public enum ConvolutionVersion
