@@ -13,14 +13,24 @@ mkdir -p "$out"
 { date -u +%Y-%m-%dT%H:%M:%SZ; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; } 2>&1 | tee "$out/machine.txt"
 timeout 150 bash .gpu/run.sh DenseGen.GpuCheck.dll --out "$out" --budget 100 2>&1 | tee "$out/densegen.log"
 densegen=${PIPESTATUS[0]}
-timeout 170 python3 benchmarks/pytorch_densenet.py --out "$out" --budget 140 2>&1 | tee "$out/pytorch.log"
+# The first step as a user meets it, each in a fresh process with an empty CUDA JIT cache: the default version with
+# kernels compiled side by side, then again on the cache that run filled (the driver's JIT skipped, as on a user's
+# second run), with kernels compiled one at a time, version 3, and DenseNet-121.
+cache=$(mktemp -d)
+for run in "banded" "banded warm" "banded sequential" "pipelined" "banded 121"; do
+  set -- $run
+  [[ $* == *warm* ]] || { rm -rf "$cache"; cache=$(mktemp -d); }
+  DENSEGEN_PARALLEL_COMPILE=$([[ $* == *sequential* ]] && echo 0 || echo 1) CUDA_CACHE_PATH=$cache timeout 40 bash .gpu/run.sh DenseGen.GpuCheck.dll \
+    --first-step --version "$1" --network "$([[ $* == *121* ]] && echo 121 || echo bc-100)" 2>&1 | sed "s/^first step/first step ($run)/"
+done | tee "$out/first-step.log"
+timeout 230 python3 benchmarks/pytorch_densenet.py --out "$out" --budget 200 2>&1 | tee "$out/pytorch.log"
 python3 benchmarks/gpu_table.py "$out" 2>&1 | tee "$out/table.md"
 # Nsight Compute, where present and able to read counters, on version 4: the first forward launches of DenseNet-121
 # (block 1, the stem skipped: four-band 1x1 bottlenecks and two-band 3x3 growth convs, alternating) and the first
 # backward ones of BC-100 (block 3: backward runs the network in reverse), with occupancy, throughput and warp stall
 # reasons (version 3's are in benchmarks/results/2026-11-26-h200-v3). A diagnosis for the next kernel version;
-# optional, at most 2 x 45 s.
-if command -v ncu >/dev/null; then
+# optional (GPU_CHECK_NCU=0 skips it), at most 2 x 45 s.
+if command -v ncu >/dev/null && [[ ${GPU_CHECK_NCU:-1} != 0 ]]; then
   sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats"
   timeout 45 ncu --clock-control none -k regex:'Forward(Pipelined|Bands[234])$' --launch-skip 1 --launch-count 4 $sections \
     bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --network 121 --version banded >"$out/ncu-forward.txt" 2>&1 || echo "ncu (forward): failed or timed out"

@@ -29,6 +29,8 @@ internal sealed class ReferenceDenseNet
     public double[] Gradients { get; private set; }
     public double[] Momentum { get; }
     public double[] Logits { get; private set; } = [];
+    /// <summary>The last run's <see cref="Tape.ReluMargin"/>.</summary>
+    public double ReluMargin { get; private set; }
     private bool _firstStep = true;
     private uint _trainingRuns;
 
@@ -74,6 +76,7 @@ internal sealed class ReferenceDenseNet
         // [N, C, 1, 1] has the layout of [N, C]: the classifier reads it directly.
         var logits = Linear(tape, pooled, P(fc.Weight), P(fc.Bias), G(fc.Weight), G(fc.Bias), _model.Classes);
         Logits = logits.Data;
+        ReluMargin = tape.ReluMargin;
         double loss = CrossEntropy(logits, labels);
 
         if (training)

@@ -127,6 +127,7 @@ internal static class ReferenceOps
     public static Var Relu(Tape tape, Var x)
     {
         var y = new Var(x.N, x.C, x.H, x.W);
+        tape.NoteReluInput(x.Data);
         for (int i = 0; i < x.Data.Length; i++) y.Data[i] = Math.Max(0, x.Data[i]);
         tape.Record(() => { for (int i = 0; i < x.Data.Length; i++) if (x.Data[i] > 0) x.Grad[i] += y.Grad[i]; });
         return y;

@@ -32,6 +32,19 @@ internal sealed class Tape
 
     public void Record(Action backward) => _backward.Add(backward);
 
+    /// <summary>
+    /// The smallest |input| of any ReLU so far, over the RMS of that ReLU's input: how far this problem sits from a
+    /// ReLU whose side float32 rounding could flip (a flip moves the gradients by percent, whatever the kernels).
+    /// </summary>
+    public double ReluMargin { get; private set; } = double.PositiveInfinity;
+
+    public void NoteReluInput(double[] x)
+    {
+        double squares = 0, smallest = double.PositiveInfinity;
+        foreach (double v in x) { squares += v * v; smallest = Math.Min(smallest, Math.Abs(v)); }
+        if (squares > 0) ReluMargin = Math.Min(ReluMargin, smallest / Math.Sqrt(squares / x.Length));
+    }
+
     public void Backward()
     {
         for (int i = _backward.Count - 1; i >= 0; i--) _backward[i]();
