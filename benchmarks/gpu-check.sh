@@ -13,14 +13,16 @@ mkdir -p "$out"
 { date -u +%Y-%m-%dT%H:%M:%SZ; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; } 2>&1 | tee "$out/machine.txt"
 timeout 150 bash .gpu/run.sh DenseGen.GpuCheck.dll --out "$out" --budget 100 2>&1 | tee "$out/densegen.log"
 densegen=${PIPESTATUS[0]}
-# The first step as a user meets it, each in a fresh process with an empty CUDA JIT cache: the default version with
-# kernels compiled side by side, then again on the cache that run filled (the driver's JIT skipped, as on a user's
-# second run), with kernels compiled one at a time, version 3, and DenseNet-121.
+# The first step as a user meets it, each in a fresh process with an empty CUDA JIT cache: the default version as
+# shipped, then again on the cache that run filled (the driver's JIT skipped, as on a user's second run); with one
+# ILGPU context (DENSEGEN_COMPILE_CONTEXTS=1), with kernels compiled one at a time (DENSEGEN_PARALLEL_COMPILE=0),
+# without ReadyToRun code (DOTNET_ReadyToRun=0: .NET JIT-compiles ILGPU); version 3; DenseNet-121.
 cache=$(mktemp -d)
-for run in "banded" "banded warm" "banded sequential" "pipelined" "banded 121"; do
+for run in "banded" "banded warm" "banded one-context" "banded sequential" "banded jit" "pipelined" "banded 121"; do
   set -- $run
   [[ $* == *warm* ]] || { rm -rf "$cache"; cache=$(mktemp -d); }
-  DENSEGEN_PARALLEL_COMPILE=$([[ $* == *sequential* ]] && echo 0 || echo 1) CUDA_CACHE_PATH=$cache timeout 40 bash .gpu/run.sh DenseGen.GpuCheck.dll \
+  DENSEGEN_PARALLEL_COMPILE=$([[ $* == *sequential* ]] && echo 0 || echo 1) DENSEGEN_COMPILE_CONTEXTS=$([[ $* == *one-context* ]] && echo 1 || echo 4) \
+  DOTNET_ReadyToRun=$([[ $* == *jit* ]] && echo 0 || echo 1) CUDA_CACHE_PATH=$cache timeout 40 bash .gpu/run.sh DenseGen.GpuCheck.dll \
     --first-step --version "$1" --network "$([[ $* == *121* ]] && echo 121 || echo bc-100)" 2>&1 | sed "s/^first step/first step ($run)/"
 done | tee "$out/first-step.log"
 timeout 230 python3 benchmarks/pytorch_densenet.py --out "$out" --budget 200 2>&1 | tee "$out/pytorch.log"
