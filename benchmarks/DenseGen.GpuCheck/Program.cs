@@ -52,17 +52,13 @@ if (launchesOnly)
 }
 
 // --one-step [--network 121|bc-100] [--version pipelined|banded|...]: compile, then one training step at batch 64
-// (BC-100 with version 3 by default): what gpu-check.sh runs under Nsight Compute, which profiles the first launches
-// of the conv kernels it names (forward: block 1's shapes; backward: the last block's).
+// (BC-100 with the default version unless named): what gpu-check.sh runs under Nsight Compute, which profiles the first
+// launches of the conv kernels it names (forward: block 1's shapes; backward: the last block's).
 if (args.Contains("--one-step"))
 {
-    var model = args.SkipWhile(a => a != "--network").Skip(1).FirstOrDefault() == "121" ? DenseNet121.Description : DenseNetBC100.Description;
-    var version = ComputeDevice.ParseConvolution(args.SkipWhile(a => a != "--version").Skip(1).FirstOrDefault());
+    var (model, version, images, labels) = OneBatch(args);
     using var session = new DenseNetSession(model, gpu, 64, version);
-    var images = new float[64 * model.InputChannels * model.InputSize * model.InputSize];
-    var random = new Random(3);
-    for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
-    float loss = session.TrainStep(images, Enumerable.Range(0, 64).Select(i => i % model.Classes).ToArray(), new SgdOptions(0.1f));
+    float loss = session.TrainStep(images, labels, new SgdOptions(0.1f));
     Console.WriteLine($"one training step, loss {loss:F3}");
     return 0;
 }
@@ -74,12 +70,7 @@ if (args.Contains("--one-step"))
 // each with an empty CUDA JIT cache (CUDA_CACHE_PATH), and once more with the cache the first run filled.
 if (args.Contains("--first-step"))
 {
-    var model = args.SkipWhile(a => a != "--network").Skip(1).FirstOrDefault() == "121" ? DenseNet121.Description : DenseNetBC100.Description;
-    var version = ComputeDevice.ParseConvolution(args.SkipWhile(a => a != "--version").Skip(1).FirstOrDefault());
-    var images = new float[64 * model.InputChannels * model.InputSize * model.InputSize];
-    var random = new Random(3);
-    for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
-    var labels = Enumerable.Range(0, 64).Select(i => i % model.Classes).ToArray();
+    var (model, version, images, labels) = OneBatch(args);
     double opened = total.Elapsed.TotalSeconds;
     var watch = Stopwatch.StartNew();
     using var session = new DenseNetSession(model, gpu, 64, version);
@@ -258,6 +249,18 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
     results[$"{name}.steps_timed"] = times.Count;
 }
 
+// --one-step and --first-step: the network (--network 121, else BC-100), the version (--version, else the default) and
+// one batch of 64 random images with labels cycling through the classes.
+static (ModelDescription Model, ConvolutionVersion Version, float[] Images, int[] Labels) OneBatch(string[] args)
+{
+    var model = args.SkipWhile(a => a != "--network").Skip(1).FirstOrDefault() == "121" ? DenseNet121.Description : DenseNetBC100.Description;
+    var version = ComputeDevice.ParseConvolution(args.SkipWhile(a => a != "--version").Skip(1).FirstOrDefault());
+    var images = new float[64 * model.InputChannels * model.InputSize * model.InputSize];
+    var random = new Random(3);
+    for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
+    return (model, version, images, Enumerable.Range(0, 64).Select(i => i % model.Classes).ToArray());
+}
+
 // Result keys: version 3's results carry no suffix (its rows came first in the record), the others their name.
 static string Suffix(ConvolutionVersion version) => version == ConvolutionVersion.Pipelined ? "" : "." + version.ToString().ToLowerInvariant();
 
@@ -280,7 +283,7 @@ static double CompareTwoSteps(ModelDescription model, ComputeDevice device, Conv
     session.SetParameters(parameters);
     var reference = new ReferenceDenseNet(model, parameters.Select(v => (double)v).ToArray(), session.GetRunningStatistics().Select(v => (double)v).ToArray());
     var doubles = images.Select(v => (double)v).ToArray();
-    var sgd = new SgdOptions(0.1f);
+    var sgd = CheckSeeds.Sgd;
     double worst = 0;
     for (int step = 0; step < 2; step++)
     {
@@ -321,7 +324,7 @@ static (float[] Parameters, float[] Images, int[] Labels) WellConditioned(ModelD
         {
             reference.Run(doubles, labels, training: true);
             margin = Math.Min(margin, reference.ReluMargin);
-            reference.Step(0.1, 0.9, 1e-4, true);
+            reference.Step(CheckSeeds.Sgd.LearningRate, CheckSeeds.Sgd.Momentum, CheckSeeds.Sgd.WeightDecay, CheckSeeds.Sgd.Nesterov);
         }
         reference.Run(doubles, labels, training: false);
         margin = Math.Min(margin, reference.ReluMargin);
@@ -403,5 +406,8 @@ static class Cuda
 /// <summary>The well-conditioned inputs chosen per small network, shared by every version's check.</summary>
 static class CheckSeeds
 {
+    /// <summary>The optimizer of the two-step checks (and of the float64 run that chooses their inputs).</summary>
+    public static readonly SgdOptions Sgd = new(0.1f);
+
     public static readonly Dictionary<string, (float[] Parameters, float[] Images, int[] Labels)> Chosen = [];
 }
