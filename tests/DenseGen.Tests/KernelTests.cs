@@ -23,6 +23,8 @@ public class KernelTests
         ["bottleneck 1x1, batch 3, 5x5"] = (3, 4, 4, 5, 6, 6, 0, 1, 1, 0, true),
         ["ImageNet stem 7x7 stride 2 padding 3 on the raw image, 11x11"] = (3, 3, 3, 11, 5, 5, 0, 7, 2, 3, false),
         ["3x3 into channel 3 of 5, batch 2, 5x5"] = (2, 6, 9, 5, 2, 5, 3, 3, 1, 1, true),
+        // Version 4's 3x3 kernels (ConvolutionKernels.TapKind) with a stride: the strided backward-input gather.
+        ["3x3 stride 2 padding 1: 5 -> 6 channels, batch 2, 9x9"] = (2, 5, 5, 9, 6, 6, 0, 3, 2, 1, true),
         // More than one tile in every direction, both tile shapes of the tiled version (35 and 70 rows take 16-row tiles,
         // 60 rows 32-row tiles) in each of its kernels, and two splits of the weight gradient (576 pixels).
         ["several tiles 3x3: reads 60 of 64 channels, appends 35 at channel 10 of 50, batch 4, 12x12"] = (4, 60, 64, 12, 35, 50, 10, 3, 1, 1, true),

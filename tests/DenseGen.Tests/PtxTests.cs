@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using System.Reflection;
+using DenseGen.Execution;
 using DenseGen.Kernels;
 using ILGPU;
 using ILGPU.Algorithms;
@@ -22,7 +23,7 @@ public class PtxTests(ITestOutputHelper output)
     public static TheoryData<string> Kernels()
     {
         var data = new TheoryData<string>();
-        foreach (var method in KernelMethods()) data.Add($"{method.DeclaringType!.Name}.{method.Name}");
+        foreach (var method in KernelMethods()) data.Add(KernelLoader.NameOf(method));
         return data;
     }
 
@@ -30,7 +31,10 @@ public class PtxTests(ITestOutputHelper output)
         .Where(t => t.Namespace == "DenseGen.Kernels" && t.Name.EndsWith("Kernels", StringComparison.Ordinal))
         .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.DeclaredOnly))
         .Where(m => m.ReturnType == typeof(void))
+        .Concat(ConvolutionKernels.BandedKernels()) // version 4's generic kernels, closed over band count and tap kind
         .ToArray();
+
+    internal static MethodInfo Named(string name) => KernelMethods().Single(m => KernelLoader.NameOf(m) == name);
 
     private static readonly Lazy<(Context Context, PTXBackend Backend)> s_backend = new(() =>
     {
@@ -43,7 +47,7 @@ public class PtxTests(ITestOutputHelper output)
     [MemberData(nameof(Kernels))]
     public void Compiles_to_PTX_for_sm_90_without_local_memory(string name)
     {
-        var method = KernelMethods().Single(m => $"{m.DeclaringType!.Name}.{m.Name}" == name);
+        var method = Named(name);
         bool implicitlyGrouped = method.GetParameters()[0].ParameterType == typeof(Index1D);
         var entry = implicitlyGrouped
             ? EntryPointDescription.FromImplicitlyGroupedKernel(method)
@@ -64,23 +68,23 @@ public class PtxTests(ITestOutputHelper output)
     /// 16-byte-aligned shared memory; this guards it.)
     /// </summary>
     [Theory]
-    [InlineData(nameof(ConvolutionKernels.ForwardTiled), 16)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputTiled), 16)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormTiled), 16)]
-    [InlineData(nameof(ConvolutionKernels.BackwardWeightsTiled), 16)]
-    [InlineData(nameof(ConvolutionKernels.ForwardPipelined), 16)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputPipelined), 16)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormPipelined), 16)]
-    [InlineData(nameof(ConvolutionKernels.BackwardWeightsPipelined), 16)]
-    [InlineData(nameof(ConvolutionKernels.ForwardBands2), 24)]
-    [InlineData(nameof(ConvolutionKernels.ForwardBands3), 32)]
-    [InlineData(nameof(ConvolutionKernels.ForwardBands4), 40)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputBands4), 40)]
-    [InlineData(nameof(ConvolutionKernels.BackwardInputThroughBatchNormBands3), 32)]
-    [InlineData(nameof(ConvolutionKernels.BackwardWeightsBands3), 32)]
+    [InlineData("ConvolutionKernels.ForwardTiled", 16)]
+    [InlineData("ConvolutionKernels.BackwardInputTiled", 16)]
+    [InlineData("ConvolutionKernels.BackwardInputThroughBatchNormTiled", 16)]
+    [InlineData("ConvolutionKernels.BackwardWeightsTiled", 16)]
+    [InlineData("ConvolutionKernels.ForwardPipelined", 16)]
+    [InlineData("ConvolutionKernels.BackwardInputPipelined", 16)]
+    [InlineData("ConvolutionKernels.BackwardInputThroughBatchNormPipelined", 16)]
+    [InlineData("ConvolutionKernels.BackwardWeightsPipelined", 16)]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands2, AnyTaps>", 24)]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands3, Taps1x1>", 32)]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands4, Taps3x3>", 40)]
+    [InlineData("ConvolutionKernels.BackwardInputBanded<Bands4, Taps1x1>", 40)]
+    [InlineData("ConvolutionKernels.BackwardInputThroughBatchNormBanded<Bands3, Taps3x3>", 32)]
+    [InlineData("ConvolutionKernels.BackwardWeightsBanded<Bands3, Taps1x1>", 32)]
     public void Tiled_products_read_shared_memory_16_bytes_at_a_time(string kernel, int expected)
     {
-        var method = typeof(ConvolutionKernels).GetMethod(kernel, BindingFlags.Static | BindingFlags.Public)!;
+        var method = Named(kernel);
         var compiled = (PTXCompiledKernel)s_backend.Value.Backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization());
         int vectorLoads = System.Text.RegularExpressions.Regex.Matches(compiled.PTXAssembly, @"ld\.shared\.v4\.f32").Count;
         output.WriteLine($"{kernel}: {vectorLoads} ld.shared.v4.f32");
@@ -110,11 +114,12 @@ public class PtxTests(ITestOutputHelper output)
         output.WriteLine($"{methods.Length} kernels, identical PTX; side by side {sideBySide:F2} s, one at a time {watch.Elapsed.TotalSeconds:F2} s ({Environment.ProcessorCount} cores)");
     }
 
-    /// <summary>ILGPU suffixes PTX names with IR node ids, which differ on every compile: numbered by first use instead.</summary>
+    /// <summary>ILGPU suffixes labels and parameter names with IR node ids, which differ on every compile: numbered by first use instead.</summary>
     private static string WithoutNodeIds(string ptx)
     {
         var ids = new System.Collections.Generic.Dictionary<string, int>();
-        return System.Text.RegularExpressions.Regex.Replace(ptx, @"_(\d+)\b", m => "_" + (ids.TryGetValue(m.Groups[1].Value, out int id) ? id : ids[m.Groups[1].Value] = ids.Count));
+        return System.Text.RegularExpressions.Regex.Replace(ptx, @"\b(L|_[A-Za-z]\w*?)_(\d+)\b",
+            m => m.Groups[1].Value + "_" + (ids.TryGetValue(m.Groups[2].Value, out int id) ? id : ids[m.Groups[2].Value] = ids.Count));
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Diagnostics;
+using System.Linq;
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Threading;
@@ -51,6 +52,13 @@ internal static class KernelLoader
             : Task.FromResult(Load(accelerator, key.Method, key.AutoGrouped)))).Value;
     }
 
+    /// <summary>
+    /// A kernel's name in profiles and load times: "Family.Method", with a generic kernel's type arguments
+    /// ("ConvolutionKernels.ForwardBanded&lt;Bands3, Taps1x1&gt;").
+    /// </summary>
+    public static string NameOf(MethodInfo method) => $"{method.DeclaringType!.Name}.{method.Name}"
+        + (method.IsGenericMethod ? $"<{string.Join(", ", method.GetGenericArguments().Select(t => t.Name))}>" : "");
+
     /// <summary>How long each kernel took to compile (ILGPU) and to load (the driver's JIT on CUDA), in load order.</summary>
     public static IReadOnlyCollection<KernelLoadTime> Times => s_times;
 
@@ -83,7 +91,7 @@ internal static class KernelLoader
                                  : accelerator.CompileKernel(entry);
         long compiledAt = Stopwatch.GetTimestamp();
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
-        s_times.Enqueue(new KernelLoadTime($"{method.DeclaringType!.Name}.{method.Name}", accelerator.AcceleratorType,
+        s_times.Enqueue(new KernelLoadTime(NameOf(method), accelerator.AcceleratorType,
             Stopwatch.GetElapsedTime(start, compiledAt).TotalSeconds, Stopwatch.GetElapsedTime(compiledAt).TotalSeconds));
         return kernel;
     }

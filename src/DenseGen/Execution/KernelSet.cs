@@ -61,9 +61,8 @@ internal sealed partial class KernelSet
             var backwardWeights = pipelined
                 ? Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
                 : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
-            var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(m => m switch
-                { 2 => ConvolutionKernels.BackwardWeightsBands2, 3 => ConvolutionKernels.BackwardWeightsBands3, _ => ConvolutionKernels.BackwardWeightsBands4 });
-            if (banded) _prepare += (s, input) => { if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[m].Value; };
+            var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BandedProduct.BackwardWeights);
+            if (banded) _prepare += (s, input) => { if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, ConvolutionKernels.TapKindOf(s))].Value; };
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
             if (pipelined)
             {
@@ -84,8 +83,7 @@ internal sealed partial class KernelSet
             if (pipelined)
             {
                 var forward = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.ForwardPipelined);
-                var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(m => m switch
-                    { 2 => ConvolutionKernels.ForwardBands2, 3 => ConvolutionKernels.ForwardBands3, _ => ConvolutionKernels.ForwardBands4 });
+                var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.Forward);
                 var finishSplits = Grouped<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
                 // Version 4's direct growth kernels, for at most 16 and at most 32 outputs, each compiled on first use.
                 Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>> Growth(int outputs) =>
@@ -96,7 +94,7 @@ internal sealed partial class KernelSet
                 if (banded) _prepare += (s, input) =>
                 {
                     if (UsesGrowthKernel(s)) _ = (s.OutChannels <= 16 ? growth16 : growth32).Value;
-                    else if (TilingFor(s.OutChannels, s.Batch * s.OutSize * s.OutSize).Bands is var m and > 1) _ = forwardBanded[m].Value;
+                    else if (TilingFor(s.OutChannels, s.Batch * s.OutSize * s.OutSize).Bands is var m and > 1) _ = forwardBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
                 };
                 if (banded)
                 {
@@ -121,7 +119,7 @@ internal sealed partial class KernelSet
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                     void Product(ArrayView<double> tileStatistics, int withStatistics, ArrayView<float> products)
                     {
-                        if (tiling.Bands > 1) forwardBanded[tiling.Bands].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
+                        if (tiling.Bands > 1) forwardBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
                         else forward(grid, s, input, weight, prologue, output, tiling.Rows, tileStatistics, withStatistics, splitSteps, products);
                     }
                     if (splits == 1)
@@ -157,16 +155,14 @@ internal sealed partial class KernelSet
             {
                 var backwardInput = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputPipelined);
                 var throughBatchNorm = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined);
-                var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(m => m switch
-                    { 2 => ConvolutionKernels.BackwardInputBands2, 3 => ConvolutionKernels.BackwardInputBands3, _ => ConvolutionKernels.BackwardInputBands4 });
-                var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(m => m switch
-                    { 2 => ConvolutionKernels.BackwardInputThroughBatchNormBands2, 3 => ConvolutionKernels.BackwardInputThroughBatchNormBands3, _ => ConvolutionKernels.BackwardInputThroughBatchNormBands4 });
+                var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInput);
+                var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInputThroughBatchNorm);
                 if (banded) _prepare += (s, input) =>
                 {
                     int m = TilingFor(s.InChannels, s.Batch * s.InSize * s.InSize).Bands;
                     if (input == InputGradient.None || m == 1) return;
-                    if (input == InputGradient.Plain) _ = backwardInputBanded[m].Value;
-                    else _ = throughBatchNormBanded[m].Value;
+                    if (input == InputGradient.Plain) _ = backwardInputBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
+                    else _ = throughBatchNormBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
                 };
                 var finishSplits = Grouped<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
                 // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
@@ -181,10 +177,10 @@ internal sealed partial class KernelSet
                     {
                         if (bn is not { } b)
                         {
-                            if (tiling.Bands > 1) backwardInputBanded[tiling.Bands].Value(grid, s, dOut, weight, dInput, splitSteps, products);
+                            if (tiling.Bands > 1) backwardInputBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, dOut, weight, dInput, splitSteps, products);
                             else backwardInput(grid, s, dOut, weight, dInput, tiling.Rows, splitSteps, products);
                         }
-                        else if (tiling.Bands > 1) throughBatchNormBanded[tiling.Bands].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
+                        else if (tiling.Bands > 1) throughBatchNormBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
                         else throughBatchNorm(grid, s, dOut, weight, input, prologue, b, tileSums, tiling.Rows, splitSteps, products);
                     }
                     if (splits == 1)
@@ -230,7 +226,7 @@ internal sealed partial class KernelSet
                 var (splits, chunk) = pipelined ? PipelinedWeightGradientSplits(pixels, weights, tiling.Tiles) : WeightGradientSplits(pixels, weights);
                 var partials = FloatScratch((long)splits * weights);
                 var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
-                if (tiling.Bands > 1) backwardWeightsBanded[tiling.Bands].Value(grid, s, input, prologue, dOut, partials, chunk);
+                if (tiling.Bands > 1) backwardWeightsBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, input, prologue, dOut, partials, chunk);
                 else backwardWeights(grid, s, input, prologue, dOut, partials, chunk, tiling.Rows);
                 sumSplits(weights, splits, partials, dWeight);
             };
@@ -295,12 +291,22 @@ internal sealed partial class KernelSet
         return (bands, tileRows, ConvolutionKernels.Ceiling(rows, tileRows) * columnTiles, columnTiles);
     }
 
-    /// <summary>Version 4's kernels of one product for 2, 3 and 4 bands, each compiled on first use (a network uses few); none in other versions.</summary>
-    private Dictionary<int, Lazy<T>> Banded<T>(Func<int, Delegate> kernel) where T : Delegate
+    /// <summary>
+    /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network
+    /// uses few); none in other versions.
+    /// </summary>
+    private Dictionary<(int Bands, TapKind Taps), Lazy<T>> Banded<T>(ConvolutionKernels.BandedProduct product) where T : Delegate
     {
         if (Convolution != ConvolutionVersion.Banded) return []; // (looked up only where TilingFor chose bands)
-        var kernels = new Dictionary<int, Lazy<T>> { [2] = new(() => Grouped<T>(kernel(2))), [3] = new(() => Grouped<T>(kernel(3))), [4] = new(() => Grouped<T>(kernel(4))) };
-        foreach (var k in kernels.Values) _compileOnFirstUse.Add(() => _ = k.Value);
+        var kernels = new Dictionary<(int, TapKind), Lazy<T>>();
+        for (int m = 2; m <= 4; m++)
+            foreach (var taps in Enum.GetValues<TapKind>())
+            {
+                var method = ConvolutionKernels.BandedKernel(product, m, taps);
+                var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
+                kernels[(m, taps)] = kernel;
+                _compileOnFirstUse.Add(() => _ = kernel.Value);
+            }
         return kernels;
     }
 
@@ -414,7 +420,7 @@ internal sealed partial class KernelSet
     private T Counted<T>(MethodInfo method, bool autoGrouped) where T : Delegate
     {
         var accelerator = _accelerator!;
-        string name = $"{method.DeclaringType!.Name}.{method.Name}";
+        string name = KernelLoader.NameOf(method);
         var parameters = typeof(T).GetMethod("Invoke")!.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
         var pending = new PendingKernel(KernelLoader.Start(accelerator, method, autoGrouped),
             Expression.GetActionType([typeof(AcceleratorStream), .. parameters.Select(p => p.Type)]));

@@ -148,11 +148,11 @@ internal static partial class ConvolutionKernels
     /// Ceiling(OutChannels, 16 m) * Ceiling(pixels, 128) * splits groups of <see cref="TileThreads"/> threads; unsplit
     /// statistics per 128-pixel tile, as version 3's 16-row tiles write them.
     /// </summary>
-    private static void ForwardBanded<T>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
-        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands
+    private static void ForwardBanded<T, TTaps>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands where TTaps : struct, ITaps
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
-        var block = ForwardProduct<T>(s, input, weight, prologue, BandedGeometry<T>(), splitSteps, out int co0, out int pixel0, out int split);
+        var block = ForwardProduct<T, TTaps>(s, input, weight, prologue, BandedGeometry<T>(), splitSteps, out int co0, out int pixel0, out int split);
         var band = new TileGeometry(BandRows);
         int m = block.Count;
         if (splitSteps >= Ceiling(s.InChannels * s.Kernel * s.Kernel, TileDepth))
@@ -168,10 +168,10 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Backward-input with a plain input, version 4: as <see cref="BackwardInputPipelined"/> on 16 m x 128 tiles.</summary>
-    private static void BackwardInputBanded<T>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int splitSteps, ArrayView<float> splitPartials)
-        where T : struct, IBands
+    private static void BackwardInputBanded<T, TTaps>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int splitSteps, ArrayView<float> splitPartials)
+        where T : struct, IBands where TTaps : struct, ITaps
     {
-        var block = InputGradientProduct<T>(s, dOut, weight, BandedGeometry<T>(), splitSteps, out int ci0, out int q0, out int split);
+        var block = InputGradientProduct<T, TTaps>(s, dOut, weight, BandedGeometry<T>(), splitSteps, out int ci0, out int q0, out int split);
         var band = new TileGeometry(BandRows);
         int m = block.Count;
         bool unsplit = splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth);
@@ -186,12 +186,12 @@ internal static partial class ConvolutionKernels
     /// Backward-input through BN-ReLU, version 4: as <see cref="BackwardInputThroughBatchNormPipelined"/> on 16 m x 128
     /// tiles; unsplit, the channel sums per 128-pixel tile.
     /// </summary>
-    private static void BackwardInputThroughBatchNormBanded<T>(
+    private static void BackwardInputThroughBatchNormBanded<T, TTaps>(
         ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials,
-        int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands
+        int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands where TTaps : struct, ITaps
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
-        var block = InputGradientProduct<T>(s, dOut, weight, BandedGeometry<T>(), splitSteps, out int ci0, out int q0, out int split);
+        var block = InputGradientProduct<T, TTaps>(s, dOut, weight, BandedGeometry<T>(), splitSteps, out int ci0, out int q0, out int split);
         var band = new TileGeometry(BandRows);
         int m = block.Count;
         if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth))
@@ -206,55 +206,46 @@ internal static partial class ConvolutionKernels
     /// Backward-weights, version 4: as <see cref="BackwardWeightsPipelined"/> on 16 m x 128 tiles (16 m output channels x
     /// 128 weight columns). Launch Ceiling(OutChannels, 16 m) * Ceiling(K, 128) * splits groups; same partials.
     /// </summary>
-    private static void BackwardWeightsBanded<T>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
-        where T : struct, IBands
+    private static void BackwardWeightsBanded<T, TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
+        where T : struct, IBands where TTaps : struct, ITaps
     {
-        var block = WeightsProduct<T>(s, input, prologue, dOut, chunk, BandedGeometry<T>(), out int co0, out int k0, out int split);
+        var block = WeightsProduct<T, TTaps>(s, input, prologue, dOut, chunk, BandedGeometry<T>(), out int co0, out int k0, out int split);
         var band = new TileGeometry(BandRows);
         for (int i = 0; i < block.Count; i++) WeightsEpilogue(s, block.Band(i), band, split, co0 + BandRows * i, k0, partials);
     }
 
-    // The kernels, one per product and band count (ILGPU compiles closed methods; each is loaded on first use).
+    /// <summary>Version 4's four products, each a generic kernel over band count and tap kind (<see cref="BandedKernel"/>).</summary>
+    public enum BandedProduct { Forward, BackwardInput, BackwardInputThroughBatchNorm, BackwardWeights }
 
-    public static void ForwardBands2(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
-        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) =>
-        ForwardBanded<Bands2>(s, input, weight, prologue, output, statistics, withStatistics, splitSteps, splitPartials);
+    /// <summary>
+    /// The closed kernel of <paramref name="product"/> for <paramref name="bands"/> (2, 3 or 4) and <paramref name="taps"/>:
+    /// ILGPU compiles closed generic methods, each once, on first use; a network uses a few of the 36.
+    /// </summary>
+    public static System.Reflection.MethodInfo BandedKernel(BandedProduct product, int bands, TapKind taps)
+    {
+        var method = typeof(ConvolutionKernels).GetMethod(product switch
+        {
+            BandedProduct.Forward => nameof(ForwardBanded),
+            BandedProduct.BackwardInput => nameof(BackwardInputBanded),
+            BandedProduct.BackwardInputThroughBatchNorm => nameof(BackwardInputThroughBatchNormBanded),
+            _ => nameof(BackwardWeightsBanded),
+        }, System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
+        var bandsType = bands switch
+        {
+            2 => typeof(Bands2),
+            3 => typeof(Bands3),
+            4 => typeof(Bands4),
+            _ => throw new System.ArgumentOutOfRangeException(nameof(bands), bands, "Version 4 tiles have 2, 3 or 4 bands (1 band is version 3's kernel)."),
+        };
+        return method.MakeGenericMethod(bandsType, TapsType(taps));
+    }
 
-    public static void ForwardBands3(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
-        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) =>
-        ForwardBanded<Bands3>(s, input, weight, prologue, output, statistics, withStatistics, splitSteps, splitPartials);
-
-    public static void ForwardBands4(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
-        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) =>
-        ForwardBanded<Bands4>(s, input, weight, prologue, output, statistics, withStatistics, splitSteps, splitPartials);
-
-    public static void BackwardInputBands2(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int splitSteps, ArrayView<float> splitPartials) =>
-        BackwardInputBanded<Bands2>(s, dOut, weight, dInput, splitSteps, splitPartials);
-
-    public static void BackwardInputBands3(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int splitSteps, ArrayView<float> splitPartials) =>
-        BackwardInputBanded<Bands3>(s, dOut, weight, dInput, splitSteps, splitPartials);
-
-    public static void BackwardInputBands4(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int splitSteps, ArrayView<float> splitPartials) =>
-        BackwardInputBanded<Bands4>(s, dOut, weight, dInput, splitSteps, splitPartials);
-
-    public static void BackwardInputThroughBatchNormBands2(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue,
-        BatchNormBackward bn, ArrayView<double> partials, int splitSteps, ArrayView<float> splitPartials) =>
-        BackwardInputThroughBatchNormBanded<Bands2>(s, dOut, weight, input, prologue, bn, partials, splitSteps, splitPartials);
-
-    public static void BackwardInputThroughBatchNormBands3(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue,
-        BatchNormBackward bn, ArrayView<double> partials, int splitSteps, ArrayView<float> splitPartials) =>
-        BackwardInputThroughBatchNormBanded<Bands3>(s, dOut, weight, input, prologue, bn, partials, splitSteps, splitPartials);
-
-    public static void BackwardInputThroughBatchNormBands4(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue,
-        BatchNormBackward bn, ArrayView<double> partials, int splitSteps, ArrayView<float> splitPartials) =>
-        BackwardInputThroughBatchNormBanded<Bands4>(s, dOut, weight, input, prologue, bn, partials, splitSteps, splitPartials);
-
-    public static void BackwardWeightsBands2(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk) =>
-        BackwardWeightsBanded<Bands2>(s, input, prologue, dOut, partials, chunk);
-
-    public static void BackwardWeightsBands3(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk) =>
-        BackwardWeightsBanded<Bands3>(s, input, prologue, dOut, partials, chunk);
-
-    public static void BackwardWeightsBands4(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk) =>
-        BackwardWeightsBanded<Bands4>(s, input, prologue, dOut, partials, chunk);
+    /// <summary>Every closed kernel of version 4 (for the PTX checks).</summary>
+    public static System.Collections.Generic.IEnumerable<System.Reflection.MethodInfo> BandedKernels()
+    {
+        foreach (var product in System.Enum.GetValues<BandedProduct>())
+            for (int m = 2; m <= 4; m++)
+                foreach (var taps in System.Enum.GetValues<TapKind>())
+                    yield return BandedKernel(product, m, taps);
+    }
 }

@@ -28,8 +28,8 @@ namespace DenseGen.Kernels;
 /// An unsplit product adds along the reduction in version 2's order; split ones add float32 partials in float64, and
 /// the weight gradient's splits are added lane by lane: deterministic for a given shape, not bit-identical to version 2.
 /// Correct on every backend (no warp shuffles, no atomics); checked against the float64 references like versions 1
-/// and 2, split and unsplit. The three loops (<see cref="ForwardProduct{TBlock}"/>, <see cref="InputGradientProduct{TBlock}"/>,
-/// <see cref="WeightsProduct{TBlock}"/>) are generic over the register block: version 4 (ConvolutionKernels.Banded.cs)
+/// and 2, split and unsplit. The three loops (<see cref="ForwardProduct{TBlock, TTaps}"/>, <see cref="InputGradientProduct{TBlock, TTaps}"/>,
+/// <see cref="WeightsProduct{TBlock, TTaps}"/>) are generic over the register block: version 4 (ConvolutionKernels.Banded.cs)
 /// runs them with m stacked 4 x 4 blocks.
 /// </summary>
 internal static partial class ConvolutionKernels
@@ -74,7 +74,7 @@ internal static partial class ConvolutionKernels
             Channel[slot] = inside ? c : -1;
             Y[slot] = inside ? y : Far;
             X[slot] = inside ? x : Far;
-            Offset[slot] = c * channelStride + sign * (y * rowStride + x);
+            Offset[slot] = inside ? c * channelStride + sign * (y * rowStride + x) : -1; // -1: the 1 x 1 gathers' end test
             bool apply = inside && prologue.Enabled != 0;
             Scale[slot] = apply ? prologue.Scale[c] : 1f;
             Shift[slot] = apply ? prologue.Shift[c] : 0f;
@@ -109,9 +109,18 @@ internal static partial class ConvolutionKernels
     /// windowBase = image base + y0 * InSize + x0, raw (the prologue is applied at the store). Rows past the step
     /// (kk >= 8) are not this thread's. Taps decoded with <see cref="ImageTaps"/>.
     /// </summary>
-    private static float GatherImage(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int kk, int bit, ref int inside)
+    private static float GatherImage<TTaps>(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int kk, int bit, ref int inside)
+        where TTaps : struct, ITaps
     {
         if (kk >= TileDepth || !pixelValid) return 0f;
+        if (default(TTaps).Unpadded)
+        {
+            // 1 x 1, stride 1, no padding: the window is the pixel itself; only the reduction's end (offset -1) is outside.
+            int offset = taps.Offset[slot + kk];
+            if (offset < 0) return 0f;
+            inside |= bit;
+            return input[windowBase + offset];
+        }
         int iy = y0 + taps.Y[slot + kk], ix = x0 + taps.X[slot + kk];
         if ((uint)iy >= (uint)s.InSize || (uint)ix >= (uint)s.InSize) return 0f; // padding, or past the reduction
         inside |= bit;
@@ -119,12 +128,18 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Decodes reduction index k = (ci, ky, kx) of an image gather into slot (offset ci * InSize^2 + ky * InSize + kx).</summary>
-    private static void ImageTaps(TapTable taps, ConvShape s, int slot, int k, Prologue prologue) =>
-        taps.Decode(slot, k, s.InChannels * s.Kernel * s.Kernel, s.Kernel, prologue, s.InSize * s.InSize, s.InSize, 1);
+    private static void ImageTaps<TTaps>(TapTable taps, ConvShape s, int slot, int k, Prologue prologue) where TTaps : struct, ITaps
+    {
+        int kernel = default(TTaps).Kernel(s);
+        taps.Decode(slot, k, s.InChannels * kernel * kernel, kernel, prologue, s.InSize * s.InSize, s.InSize, 1);
+    }
 
     /// <summary>Decodes reduction index k = (co, ky, kx) of an output-gradient gather (offset co * OutSize^2 - ky * OutSize - kx).</summary>
-    private static void GradientTaps(TapTable taps, ConvShape s, int slot, int k) =>
-        taps.Decode(slot, k, s.OutChannels * s.Kernel * s.Kernel, s.Kernel, default, s.OutSize * s.OutSize, s.OutSize, -1);
+    private static void GradientTaps<TTaps>(TapTable taps, ConvShape s, int slot, int k) where TTaps : struct, ITaps
+    {
+        int kernel = default(TTaps).Kernel(s);
+        taps.Decode(slot, k, s.OutChannels * kernel * kernel, kernel, default, s.OutSize * s.OutSize, s.OutSize, -1);
+    }
 
     private static void StoreImage(ArrayView<float> tile, int at, int kk, int columns, TapTable taps, int slot, float value, int inside, int bit, int prologueEnabled)
     {
@@ -145,7 +160,7 @@ internal static partial class ConvolutionKernels
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
         var g = new TileGeometry(tileRows);
-        var block = ForwardProduct<Block4x4>(s, input, weight, prologue, g, splitSteps, out int co0, out int pixel0, out int split);
+        var block = ForwardProduct<Block4x4, AnyTaps>(s, input, weight, prologue, g, splitSteps, out int co0, out int pixel0, out int split);
         if (splitSteps >= Ceiling(s.InChannels * s.Kernel * s.Kernel, TileDepth)) ForwardEpilogueTree(s, block, g, pixel0, co0, output, sums, statistics, withStatistics);
         else StoreSplit(block, g, splitPartials, split, co0, s.OutChannels, pixel0, s.Batch * s.OutSize * s.OutSize);
     }
@@ -155,14 +170,15 @@ internal static partial class ConvolutionKernels
     /// the loop of versions 3 and 4, generic over the register block. Returns this thread's block; co0, pixel0: the
     /// tile's first channel and pixel.
     /// </summary>
-    private static TBlock ForwardProduct<TBlock>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, TileGeometry g, int splitSteps,
-        out int co0, out int pixel0, out int split) where TBlock : struct, IRegisterBlock
+    private static TBlock ForwardProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, TileGeometry g, int splitSteps,
+        out int co0, out int pixel0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
         var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
         var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
-        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
+        int kernel = default(TTaps).Kernel(s);
+        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * kernel * kernel;
         SplitTile(s.OutChannels, pixels, depth, splitSteps, g, out co0, out pixel0, out split, out int kFirst, out int count);
 
         // This thread's pixel of the input tile (fixed for the whole reduction) and its rows kk = loadRow + j * rowStep.
@@ -175,7 +191,7 @@ internal static partial class ConvolutionKernels
         // This thread's weights: elements t + 128 j of the [TileDepth][rows] tile (k fastest: contiguous in memory).
         int weightElements = TileDepth * g.Rows;
 
-        if (t < 2 * TileDepth) ImageTaps(taps, s, t, kFirst + t, prologue); // local steps 0 and 1
+        if (t < 2 * TileDepth) ImageTaps<TTaps>(taps, s, t, kFirst + t, prologue); // local steps 0 and 1
         Group.Barrier();
 
         // Step 0's gathers; thereafter each step's loads are issued one step ahead.
@@ -183,7 +199,7 @@ internal static partial class ConvolutionKernels
         var w = default(Staged4);
         GatherWeights(s, weight, depth, co0, kFirst, weightElements, ref w);
         var x = default(Staged8);
-        GatherImages(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
+        GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
 
         var block = default(TBlock);
         for (int i = 0; i < count; i++)
@@ -195,13 +211,13 @@ internal static partial class ConvolutionKernels
             Group.Barrier();
 
             // Decode step i + 2 into the slot step i - 1 used (its last readers were before this barrier).
-            if (t < TileDepth && i + 2 < count) ImageTaps(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t, prologue);
+            if (t < TileDepth && i + 2 < count) ImageTaps<TTaps>(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t, prologue);
             // Issue step i + 1's loads now; they complete while step i multiplies.
             if (i + 1 < count)
             {
                 slot = RingSlot(i + 1);
                 GatherWeights(s, weight, depth, co0, kFirst + (i + 1) * TileDepth, weightElements, ref w);
-                GatherImages(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
+                GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
@@ -297,17 +313,18 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>A thread's eight image gathers of one step (rows loadRow + j * rowStep), into registers.</summary>
-    private static void GatherImages(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 x)
+    private static void GatherImages<TTaps>(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 x)
+        where TTaps : struct, ITaps
     {
         x.Inside = 0;
-        x.V0 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, 1, ref x.Inside);
-        x.V1 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + rowStep, 2, ref x.Inside);
-        x.V2 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 2 * rowStep, 4, ref x.Inside);
-        x.V3 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 3 * rowStep, 8, ref x.Inside);
-        x.V4 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 4 * rowStep, 16, ref x.Inside);
-        x.V5 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 5 * rowStep, 32, ref x.Inside);
-        x.V6 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 6 * rowStep, 64, ref x.Inside);
-        x.V7 = GatherImage(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 7 * rowStep, 128, ref x.Inside);
+        x.V0 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, 1, ref x.Inside);
+        x.V1 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + rowStep, 2, ref x.Inside);
+        x.V2 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 2 * rowStep, 4, ref x.Inside);
+        x.V3 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 3 * rowStep, 8, ref x.Inside);
+        x.V4 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 4 * rowStep, 16, ref x.Inside);
+        x.V5 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 5 * rowStep, 32, ref x.Inside);
+        x.V6 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 6 * rowStep, 64, ref x.Inside);
+        x.V7 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + 7 * rowStep, 128, ref x.Inside);
     }
 
     /// <summary>Stores a step's staged image values, activated, at rows loadRow + j * rowStep of the tile.</summary>
@@ -413,16 +430,17 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// Backward-input, versions 3 and 4: version 2's dX = W^T dY tile (<see cref="InputGradientTile"/>), software-pipelined
-    /// as <see cref="ForwardProduct{TBlock}"/>, generic over the register block.
+    /// as <see cref="ForwardProduct{TBlock, TTaps}"/>, generic over the register block.
     /// </summary>
-    private static TBlock InputGradientProduct<TBlock>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, int splitSteps,
-        out int ci0, out int q0, out int split) where TBlock : struct, IRegisterBlock
+    private static TBlock InputGradientProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, int splitSteps,
+        out int ci0, out int q0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
         var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
         var (gradientTiles, gradientQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
-        int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, kk2 = s.Kernel * s.Kernel, depth = s.OutChannels * kk2;
+        int kernel = default(TTaps).Kernel(s);
+        int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, depth = s.OutChannels * kernel * kernel;
         SplitTile(s.InChannels, pixels, depth, splitSteps, g, out ci0, out q0, out split, out int kFirst, out int count);
 
         int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
@@ -432,14 +450,14 @@ internal static partial class ConvolutionKernels
         int gradientBase = (n * s.OutStride + s.OutOffset) * s.OutSize * s.OutSize;
         int weightElements = TileDepth * g.Rows;
 
-        if (t < 2 * TileDepth) GradientTaps(taps, s, t, kFirst + t); // k = (co, ky, kx); no prologue on dY
+        if (t < 2 * TileDepth) GradientTaps<TTaps>(taps, s, t, kFirst + t); // k = (co, ky, kx); no prologue on dY
         Group.Barrier();
 
         int slot = 0;
         var w = default(Staged4);
-        GatherTransposedWeights(s, weight, taps, slot, ci0, weightElements, ref w);
+        GatherTransposedWeights<TTaps>(s, weight, taps, slot, ci0, weightElements, ref w);
         var d = default(Staged8);
-        GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
+        GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
 
         var block = default(TBlock);
         for (int i = 0; i < count; i++)
@@ -449,12 +467,12 @@ internal static partial class ConvolutionKernels
             StorePlains(gradientTiles, at, loadRow, rowStep, g.Columns, d);
             Group.Barrier();
 
-            if (t < TileDepth && i + 2 < count) GradientTaps(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t);
+            if (t < TileDepth && i + 2 < count) GradientTaps<TTaps>(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t);
             if (i + 1 < count)
             {
                 slot = RingSlot(i + 1);
-                GatherTransposedWeights(s, weight, taps, slot, ci0, weightElements, ref w);
-                GatherOutputGradients(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
+                GatherTransposedWeights<TTaps>(s, weight, taps, slot, ci0, weightElements, ref w);
+                GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), gradientQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
@@ -462,35 +480,39 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>This thread's elements t + 128 j of a step's [TileDepth][rows] tile of W^T.</summary>
-    private static void GatherTransposedWeights(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int elements, ref Staged4 w)
+    private static void GatherTransposedWeights<TTaps>(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int elements, ref Staged4 w)
+        where TTaps : struct, ITaps
     {
         int t = Group.IdxX;
-        w.W0 = GatherTransposedWeight(s, weight, taps, slot, ci0, t, elements);
-        w.W1 = GatherTransposedWeight(s, weight, taps, slot, ci0, t + TileThreads, elements);
-        w.W2 = GatherTransposedWeight(s, weight, taps, slot, ci0, t + 2 * TileThreads, elements);
-        w.W3 = GatherTransposedWeight(s, weight, taps, slot, ci0, t + 3 * TileThreads, elements);
+        w.W0 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t, elements);
+        w.W1 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t + TileThreads, elements);
+        w.W2 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t + 2 * TileThreads, elements);
+        w.W3 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t + 3 * TileThreads, elements);
     }
 
     /// <summary>W[co, ci0 + m, ky, kx] for element e = m * TileDepth + kk, with (co, ky, kx) = taps slot + kk (0 outside).</summary>
-    private static float GatherTransposedWeight(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int e, int elements)
+    private static float GatherTransposedWeight<TTaps>(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int e, int elements)
+        where TTaps : struct, ITaps
     {
         if (e >= elements) return 0f;
         int kk = e % TileDepth, ci = ci0 + e / TileDepth, co = taps.Channel[slot + kk];
         if (ci >= s.InChannels || co < 0) return 0f;
-        int kk2 = s.Kernel * s.Kernel;
-        return weight[(co * s.InChannels + ci) * kk2 + taps.Y[slot + kk] * s.Kernel + taps.X[slot + kk]];
+        int kernel = default(TTaps).Kernel(s);
+        if (kernel == 1) return weight[co * s.InChannels + ci]; // (folded away in the other kinds' kernels)
+        return weight[(co * s.InChannels + ci) * kernel * kernel + taps.Y[slot + kk] * kernel + taps.X[slot + kk]];
     }
 
-    private static void GatherOutputGradients(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 d)
+    private static void GatherOutputGradients<TTaps>(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 d)
+        where TTaps : struct, ITaps
     {
-        d.V0 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow);
-        d.V1 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + rowStep);
-        d.V2 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 2 * rowStep);
-        d.V3 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 3 * rowStep);
-        d.V4 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 4 * rowStep);
-        d.V5 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 5 * rowStep);
-        d.V6 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 6 * rowStep);
-        d.V7 = GatherOutputGradient(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 7 * rowStep);
+        d.V0 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow);
+        d.V1 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + rowStep);
+        d.V2 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 2 * rowStep);
+        d.V3 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 3 * rowStep);
+        d.V4 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 4 * rowStep);
+        d.V5 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 5 * rowStep);
+        d.V6 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 6 * rowStep);
+        d.V7 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 7 * rowStep);
     }
 
     /// <summary>
@@ -498,9 +520,16 @@ internal static partial class ConvolutionKernels
     /// pixel is (iy + padding - ky, ix + padding - kx), one add from the tap's offset and two unsigned bounds checks;
     /// other strides take <see cref="LoadOutputGradient"/>'s general path.
     /// </summary>
-    private static float GatherOutputGradient(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int kk)
+    private static float GatherOutputGradient<TTaps>(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int kk)
+        where TTaps : struct, ITaps
     {
         if (kk >= TileDepth || !pixelValid) return 0f;
+        if (default(TTaps).Unpadded)
+        {
+            // 1 x 1, stride 1, no padding: dY at the same pixel of channel co (offset co * OutSize^2; -1 past the reduction).
+            int offset = taps.Offset[slot + kk];
+            return offset < 0 ? 0f : dOut[gradientBase + iy * s.OutSize + ix + offset];
+        }
         int ky = taps.Y[slot + kk], kx = taps.X[slot + kk];
         if (s.Stride == 1)
         {
@@ -539,7 +568,7 @@ internal static partial class ConvolutionKernels
         int splitSteps, ArrayView<float> splitPartials)
     {
         var g = new TileGeometry(tileRows);
-        var block = InputGradientProduct<Block4x4>(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
+        var block = InputGradientProduct<Block4x4, AnyTaps>(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
         if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) InputGradientEpilogue(s, block, g, ci0, q0, dInput);
         else StoreSplit(block, g, splitPartials, split, ci0, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
     }
@@ -555,7 +584,7 @@ internal static partial class ConvolutionKernels
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
         var g = new TileGeometry(tileRows);
-        var block = InputGradientProduct<Block4x4>(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
+        var block = InputGradientProduct<Block4x4, AnyTaps>(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
         if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) ThroughBatchNormEpilogueTree(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
         else StoreSplit(block, g, splitPartials, split, ci0, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
     }
@@ -605,7 +634,7 @@ internal static partial class ConvolutionKernels
     public static void BackwardWeightsPipelined(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk, int tileRows)
     {
         var g = new TileGeometry(tileRows);
-        var block = WeightsProduct<Block4x4>(s, input, prologue, dOut, chunk, g, out int co0, out int k0, out int split);
+        var block = WeightsProduct<Block4x4, AnyTaps>(s, input, prologue, dOut, chunk, g, out int co0, out int k0, out int split);
         WeightsEpilogue(s, block, g, split, co0, k0, partials);
     }
 
@@ -613,14 +642,15 @@ internal static partial class ConvolutionKernels
     /// The weight gradient's product for one tile (g.Rows output channels x g.Columns weight columns) over one split's
     /// pixel chunk, software-pipelined: the loop of versions 3 and 4, generic over the register block.
     /// </summary>
-    private static TBlock WeightsProduct<TBlock>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int chunk, TileGeometry g,
-        out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock
+    private static TBlock WeightsProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int chunk, TileGeometry g,
+        out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
         var (gradientTiles, gradientQuads) = SharedTile(2 * RowBuffer);
         var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(MaxTileColumns);
         int t = Group.IdxX;
-        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * s.Kernel * s.Kernel;
+        int kernel = default(TTaps).Kernel(s);
+        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * kernel * kernel;
         int columnTiles = Ceiling(depth, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles;
         split = Grid.IdxX / tiles;
         int tileIndex = Grid.IdxX - split * tiles;
@@ -632,12 +662,12 @@ internal static partial class ConvolutionKernels
         // As in version 2: each thread loads pixel pp of a step, rows lane + 16 j of the gradient tile and columns
         // lane + 16 j of the input tile.
         int pp = t % TileDepth, lane = t / TileDepth;
-        for (int c = t; c < g.Columns; c += TileThreads) ImageTaps(taps, s, c, k0 + c, prologue);
+        for (int c = t; c < g.Columns; c += TileThreads) ImageTaps<TTaps>(taps, s, c, k0 + c, prologue);
         Group.Barrier();
 
         var d = default(Staged4);
         var x = default(Staged8);
-        GatherWeightsStep(s, input, dOut, taps, g, begin + pp, end, co0, lane, ref d, ref x);
+        GatherWeightsStep<TTaps>(s, input, dOut, taps, g, begin + pp, end, co0, lane, ref d, ref x);
 
         var block = default(TBlock);
         for (int step = 0; step < steps; step++)
@@ -649,15 +679,15 @@ internal static partial class ConvolutionKernels
             if (lane + 48 < g.Rows) gradientTiles[rowAt + 48] = d.W3;
             StoreColumnTaps(inputTiles, at, lane, g.Columns, taps, x, prologue.Enabled);
             Group.Barrier();
-            if (step + 1 < steps) GatherWeightsStep(s, input, dOut, taps, g, begin + (step + 1) * TileDepth + pp, end, co0, lane, ref d, ref x);
+            if (step + 1 < steps) GatherWeightsStep<TTaps>(s, input, dOut, taps, g, begin + (step + 1) * TileDepth + pp, end, co0, lane, ref d, ref x);
             block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
         return block;
     }
 
     /// <summary>One step's loads of a weight-gradient tile for this thread's pixel p: dY rows lane + 16 j (j &lt; 4) and X columns lane + 16 j (j &lt; 8).</summary>
-    private static void GatherWeightsStep(ConvShape s, ArrayView<float> input, ArrayView<float> dOut, TapTable taps, TileGeometry g, int p, int end, int co0, int lane,
-        ref Staged4 d, ref Staged8 x)
+    private static void GatherWeightsStep<TTaps>(ConvShape s, ArrayView<float> input, ArrayView<float> dOut, TapTable taps, TileGeometry g, int p, int end, int co0, int lane,
+        ref Staged4 d, ref Staged8 x) where TTaps : struct, ITaps
     {
         int outArea = s.OutSize * s.OutSize;
         bool valid = p < end;
@@ -671,14 +701,14 @@ internal static partial class ConvolutionKernels
         int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
         int windowBase = n * s.InStride * s.InSize * s.InSize + y0 * s.InSize + x0; // the pixel's window origin
         x.Inside = 0;
-        x.V0 = GatherImage(s, input, valid && lane < g.Columns, windowBase, y0, x0, taps, lane, 0, 1, ref x.Inside);
-        x.V1 = GatherImage(s, input, valid && lane + 16 < g.Columns, windowBase, y0, x0, taps, lane + 16, 0, 2, ref x.Inside);
-        x.V2 = GatherImage(s, input, valid && lane + 32 < g.Columns, windowBase, y0, x0, taps, lane + 32, 0, 4, ref x.Inside);
-        x.V3 = GatherImage(s, input, valid && lane + 48 < g.Columns, windowBase, y0, x0, taps, lane + 48, 0, 8, ref x.Inside);
-        x.V4 = GatherImage(s, input, valid && lane + 64 < g.Columns, windowBase, y0, x0, taps, lane + 64, 0, 16, ref x.Inside);
-        x.V5 = GatherImage(s, input, valid && lane + 80 < g.Columns, windowBase, y0, x0, taps, lane + 80, 0, 32, ref x.Inside);
-        x.V6 = GatherImage(s, input, valid && lane + 96 < g.Columns, windowBase, y0, x0, taps, lane + 96, 0, 64, ref x.Inside);
-        x.V7 = GatherImage(s, input, valid && lane + 112 < g.Columns, windowBase, y0, x0, taps, lane + 112, 0, 128, ref x.Inside);
+        x.V0 = GatherImage<TTaps>(s, input, valid && lane < g.Columns, windowBase, y0, x0, taps, lane, 0, 1, ref x.Inside);
+        x.V1 = GatherImage<TTaps>(s, input, valid && lane + 16 < g.Columns, windowBase, y0, x0, taps, lane + 16, 0, 2, ref x.Inside);
+        x.V2 = GatherImage<TTaps>(s, input, valid && lane + 32 < g.Columns, windowBase, y0, x0, taps, lane + 32, 0, 4, ref x.Inside);
+        x.V3 = GatherImage<TTaps>(s, input, valid && lane + 48 < g.Columns, windowBase, y0, x0, taps, lane + 48, 0, 8, ref x.Inside);
+        x.V4 = GatherImage<TTaps>(s, input, valid && lane + 64 < g.Columns, windowBase, y0, x0, taps, lane + 64, 0, 16, ref x.Inside);
+        x.V5 = GatherImage<TTaps>(s, input, valid && lane + 80 < g.Columns, windowBase, y0, x0, taps, lane + 80, 0, 32, ref x.Inside);
+        x.V6 = GatherImage<TTaps>(s, input, valid && lane + 96 < g.Columns, windowBase, y0, x0, taps, lane + 96, 0, 64, ref x.Inside);
+        x.V7 = GatherImage<TTaps>(s, input, valid && lane + 112 < g.Columns, windowBase, y0, x0, taps, lane + 112, 0, 128, ref x.Inside);
     }
 
     /// <summary>Stores a weight-gradient step's staged image values, columns lane + 16 j, each activated with its column's tap.</summary>

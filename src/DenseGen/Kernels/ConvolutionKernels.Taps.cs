@@ -1,0 +1,71 @@
+using ILGPU;
+
+namespace DenseGen.Kernels;
+
+/// <summary>Which reduction-index decode and gathers a convolution product is compiled with (<see cref="ConvolutionKernels.TapKindOf"/>).</summary>
+public enum TapKind
+{
+    /// <summary>Any kernel size, stride and padding: the size read from the shape, the image's borders checked per element.</summary>
+    Any,
+
+    /// <summary>3 x 3, any stride and padding: the decode divides by the constant 9 and 3; borders checked as <see cref="Any"/>.</summary>
+    ThreeByThree,
+
+    /// <summary>
+    /// 1 x 1, stride 1, no padding (DenseNet's bottleneck and transition convs): a reduction index is a channel, every
+    /// tap of a valid pixel lies inside the image, so a gather is one shared load, one test and the global load.
+    /// </summary>
+    OneByOne,
+}
+
+/// <summary>
+/// Tap kinds as type arguments of the software-pipelined products (versions 3 and 4): ILGPU compiles a generic kernel
+/// once per closed type, and folds <c>default(T).Kernel(s)</c> and <c>default(T).Unpadded</c> to constants, so each kind's
+/// kernel carries only its own decode and gathers. Version 4 compiles one kernel per kind a network uses: a third to
+/// a half of the PTX of the one that held all three (measured by ptxas in benchmarks/RESULTS.md), which is what the
+/// CUDA driver's JIT spends the first step on; and the 1 x 1 gathers drop two of their three shared loads and both
+/// border checks from the main loop.
+/// </summary>
+internal static partial class ConvolutionKernels
+{
+    /// <summary>The tap kind whose kernels serve <paramref name="s"/>: the most specific one that is exact for it.</summary>
+    public static TapKind TapKindOf(ConvShape s) =>
+        s.Kernel == 1 && s.Stride == 1 && s.Padding == 0 && s.InSize == s.OutSize ? TapKind.OneByOne
+        : s.Kernel == 3 ? TapKind.ThreeByThree
+        : TapKind.Any;
+
+    internal interface ITaps
+    {
+        /// <summary>The kernel size: a constant where the kind fixes it.</summary>
+        int Kernel(ConvShape s);
+
+        /// <summary>Whether every tap of a valid pixel is inside the image (1 x 1, stride 1, no padding): no border checks.</summary>
+        bool Unpadded { get; }
+    }
+
+    internal struct AnyTaps : ITaps
+    {
+        public readonly int Kernel(ConvShape s) => s.Kernel;
+        public readonly bool Unpadded => false;
+    }
+
+    internal struct Taps3x3 : ITaps
+    {
+        public readonly int Kernel(ConvShape s) => 3;
+        public readonly bool Unpadded => false;
+    }
+
+    internal struct Taps1x1 : ITaps
+    {
+        public readonly int Kernel(ConvShape s) => 1;
+        public readonly bool Unpadded => true;
+    }
+
+    /// <summary>The type argument of <paramref name="kind"/>.</summary>
+    internal static System.Type TapsType(TapKind kind) => kind switch
+    {
+        TapKind.OneByOne => typeof(Taps1x1),
+        TapKind.ThreeByThree => typeof(Taps3x3),
+        _ => typeof(AnyTaps),
+    };
+}
