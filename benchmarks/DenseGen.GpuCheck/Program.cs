@@ -89,6 +89,29 @@ if (args.Contains("--first-step"))
     return 0;
 }
 
+// --ptx DIR [--network 121|bc-100] [--version X]: on any ILGPU device (DENSEGEN_DEVICE=ilgpu-cpu without a GPU), creates
+// the session and writes the PTX for sm_90 of every kernel it loaded, as the CUDA driver would get it: what
+// benchmarks/sass_report.py reads to see a network's first-step JIT work and its kernels' registers without a GPU.
+if (args.SkipWhile(a => a != "--ptx").Skip(1).FirstOrDefault() is { } ptxDir)
+{
+    var (model, version, _, _) = OneBatch(args);
+    using (new DenseNetSession(model, gpu, 64, version)) { }
+    Directory.CreateDirectory(ptxDir);
+    using var context = ILGPU.Context.Create(b => ILGPU.AlgorithmContext.EnableAlgorithms(b.Optimize(ILGPU.OptimizationLevel.O2)).Caching(ILGPU.CachingMode.NoKernelCaching)); // as ComputeDevice
+    var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
+        ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_83, null);
+    var loaded = DenseGen.Execution.KernelLoader.Times.DistinctBy(t => t.Kernel).ToList();
+    foreach (var t in loaded)
+    {
+        var entry = t.AutoGrouped ? ILGPU.Backends.EntryPoints.EntryPointDescription.FromImplicitlyGroupedKernel(t.Method)
+                                  : ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(t.Method);
+        var compiled = (ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, ILGPU.Runtime.KernelSpecialization.Empty);
+        File.WriteAllText(Path.Combine(ptxDir, t.Kernel + ".ptx"), compiled.PTXAssembly);
+    }
+    Console.WriteLine($"{model.Name} {version}: {loaded.Count} kernels' PTX for sm_90 in {ptxDir}");
+    return 0;
+}
+
 // --profile: where one BC-100 training step's time goes, per kernel (each launch waited for), on any device.
 if (profileOnly)
 {

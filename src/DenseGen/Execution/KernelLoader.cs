@@ -91,7 +91,7 @@ internal static class KernelLoader
                                  : accelerator.CompileKernel(entry);
         long compiledAt = Stopwatch.GetTimestamp();
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
-        s_times.Enqueue(new KernelLoadTime(NameOf(method), accelerator.AcceleratorType,
+        s_times.Enqueue(new KernelLoadTime(NameOf(method), method, autoGrouped, accelerator.AcceleratorType,
             Stopwatch.GetElapsedTime(start, compiledAt).TotalSeconds, Stopwatch.GetElapsedTime(compiledAt).TotalSeconds));
         return kernel;
     }
@@ -133,5 +133,8 @@ internal static class KernelLoader
     }
 }
 
-/// <summary>One kernel's load: ILGPU's compile (IL to PTX, OpenCL C or IL) and the backend's load (on CUDA the driver's JIT).</summary>
-public sealed record KernelLoadTime(string Kernel, AcceleratorType Accelerator, double CompileSeconds, double LoadSeconds);
+/// <summary>
+/// One kernel's load: ILGPU's compile (IL to PTX, OpenCL C or IL) and the backend's load (on CUDA the driver's JIT).
+/// Method and AutoGrouped: the kernel as compiled, so that a tool can compile the same set for another backend.
+/// </summary>
+public sealed record KernelLoadTime(string Kernel, MethodInfo Method, bool AutoGrouped, AcceleratorType Accelerator, double CompileSeconds, double LoadSeconds);
