@@ -67,23 +67,29 @@ if (args.Contains("--one-step"))
 // it: opening the device, creating the session (which compiles every kernel its convolutions launch), one step at
 // batch 64; then a second step, and how long each kernel took to compile (ILGPU) and to load (the driver's JIT).
 // gpu-check.sh runs it per version, with kernels compiled side by side and one at a time (DENSEGEN_PARALLEL_COMPILE=0),
-// each with an empty CUDA JIT cache (CUDA_CACHE_PATH), and once more with the cache the first run filled.
+// each with empty driver and kernel text caches (CUDA_CACHE_PATH, DENSEGEN_KERNEL_CACHE), and once more with the caches
+// the first run filled. --session-only stops after creating the session (kernel compilation and loading only: what a
+// CPU OpenCL runtime can time in seconds, where a BC-100 step at batch 64 takes minutes).
 if (args.Contains("--first-step"))
 {
     var (model, version, images, labels) = OneBatch(args);
     double opened = total.Elapsed.TotalSeconds;
     var watch = Stopwatch.StartNew();
     using var session = new DenseNetSession(model, gpu, 64, version);
-    double created = watch.Elapsed.TotalSeconds;
-    session.TrainStep(images, labels, new SgdOptions(0.1f));
-    double first = watch.Elapsed.TotalSeconds;
-    watch.Restart();
-    session.TrainStep(images, labels, new SgdOptions(0.1f));
-    double second = watch.Elapsed.TotalSeconds;
+    double created = watch.Elapsed.TotalSeconds, first = double.NaN, second = double.NaN;
+    if (!args.Contains("--session-only"))
+    {
+        session.TrainStep(images, labels, new SgdOptions(0.1f));
+        first = watch.Elapsed.TotalSeconds;
+        watch.Restart();
+        session.TrainStep(images, labels, new SgdOptions(0.1f));
+        second = watch.Elapsed.TotalSeconds;
+    }
     var times = DenseGen.Execution.KernelLoader.Times.ToList();
     Console.WriteLine($"first step {model.Name} {version} ({(DenseGen.Execution.KernelLoader.Parallel ? "side by side" : "one at a time")}): " +
-                      $"device open {opened:F2} s, session with kernels {created:F2} s, first step incl. session {first:F2} s, second step {second * 1000:F0} ms; " +
-                      $"{times.Count} kernels, ILGPU compile {times.Sum(t => t.CompileSeconds):F2} s + driver load {times.Sum(t => t.LoadSeconds):F2} s summed over threads");
+                      $"device open {opened:F2} s, session with kernels {created:F2} s, " +
+                      (double.IsNaN(first) ? "no step (--session-only); " : $"first step incl. session {first:F2} s, second step {second * 1000:F0} ms; ") +
+                      $"{times.Count} kernels ({times.Count(t => t.CachedText)} with an earlier run's text), ILGPU compile {times.Sum(t => t.CompileSeconds):F2} s + driver load {times.Sum(t => t.LoadSeconds):F2} s summed over threads");
     foreach (var t in times.OrderByDescending(t => t.CompileSeconds + t.LoadSeconds).Take(6))
         Console.WriteLine($"  {t.Kernel,-48} compile {t.CompileSeconds:F3} s  load {t.LoadSeconds:F3} s");
     return 0;

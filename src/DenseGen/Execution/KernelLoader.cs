@@ -89,9 +89,10 @@ internal static class KernelLoader
         bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
         var compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry)
                                  : accelerator.CompileKernel(entry);
+        bool cachedText = KernelTextCache.Use(accelerator, NameOf(method), autoGrouped, compiled); // this build's text from an earlier run: the driver's cache has it
         long compiledAt = Stopwatch.GetTimestamp();
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
-        s_times.Enqueue(new KernelLoadTime(NameOf(method), method, autoGrouped, accelerator.AcceleratorType,
+        s_times.Enqueue(new KernelLoadTime(NameOf(method), method, autoGrouped, cachedText, accelerator.AcceleratorType,
             Stopwatch.GetElapsedTime(start, compiledAt).TotalSeconds, Stopwatch.GetElapsedTime(compiledAt).TotalSeconds));
         return kernel;
     }
@@ -136,5 +137,6 @@ internal static class KernelLoader
 /// <summary>
 /// One kernel's load: ILGPU's compile (IL to PTX, OpenCL C or IL) and the backend's load (on CUDA the driver's JIT).
 /// Method and AutoGrouped: the kernel as compiled, so that a tool can compile the same set for another backend.
+/// CachedText: the text loaded was an earlier run's (<see cref="KernelTextCache"/>).
 /// </summary>
-public sealed record KernelLoadTime(string Kernel, MethodInfo Method, bool AutoGrouped, AcceleratorType Accelerator, double CompileSeconds, double LoadSeconds);
+public sealed record KernelLoadTime(string Kernel, MethodInfo Method, bool AutoGrouped, bool CachedText, AcceleratorType Accelerator, double CompileSeconds, double LoadSeconds);
