@@ -88,6 +88,8 @@ public sealed class DenseNetSession : IDisposable
         BatchesTracked = new long[_layout.Tensors.Count(t => t.Role == TensorRole.BatchesTracked)];
         // Every kernel the network's convolutions will launch compiles now, side by side, not one by one in the first step.
         _k.Prepare(Convolutions());
+        if (_layout.Stem.Norm0 is not null) _k.PrepareStemPool();
+        if (_blocks.Any(b => b.Tensors.Layers.Any(l => l.DropRate > 0))) _k.PrepareDropout();
         InitializeParameters(0);
         _k.WaitForCompilation();
     }

@@ -233,13 +233,13 @@ internal sealed partial class KernelSet
         }
         Statistics = Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics);
         ScaleShiftTraining = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.ScaleShiftTraining);
-        ScaleShiftEvaluation = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation);
+        ScaleShiftEvaluation = OnFirstUse<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation, autoGrouped: true); // evaluation only
         ScaleShiftTrainingAndRunning = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>>(BatchNormKernels.ScaleShiftTrainingAndRunning);
         Finalize = AutoGrouped<Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.Finalize);
         AveragePoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.AveragePoolForward);
         // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
         var averagePoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks);
-        var maxPoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks);
+        var maxPoolBackward = OnFirstUse<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks, autoGrouped: false); // the ImageNet stem only
         Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> InChunks(
             Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>> chunked) =>
             (_, p, dOut, input, prologue, bn) =>
@@ -250,7 +250,7 @@ internal sealed partial class KernelSet
                 finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
             };
         AveragePoolBackward = InChunks(averagePoolBackward);
-        MaxPoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward);
+        MaxPoolForward = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward, autoGrouped: true);
         MaxPoolBackward = InChunks(maxPoolBackward);
         GlobalPoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.GlobalPoolForward);
         GlobalPoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm);
@@ -258,7 +258,7 @@ internal sealed partial class KernelSet
         SoftmaxCrossEntropy = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.SoftmaxCrossEntropy);
         LinearBackwardInput = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearBackwardInput);
         LinearBackwardParameters = AutoGrouped<Action<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearBackwardParameters);
-        Dropout = AutoGrouped<Action<Index1D, ChannelRange, ArrayView<float>, uint, float>>(DropoutKernels.Apply);
+        Dropout = OnFirstUse<Action<Index1D, ChannelRange, ArrayView<float>, uint, float>>(DropoutKernels.Apply, autoGrouped: true); // networks with dropout only
         Fill = AutoGrouped<Action<Index1D, ArrayView<float>, float>>(MemoryKernels.Fill);
         FlagNonFinite = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>>>(OptimizerKernels.FlagNonFinite);
         Sgd = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>>(OptimizerKernels.Sgd);
@@ -311,6 +311,19 @@ internal sealed partial class KernelSet
     }
 
     private readonly List<Action> _compileOnFirstUse = [];
+    private readonly Dictionary<MethodInfo, Action> _startOnFirstUse = [];
+
+    /// <summary>Starts compiling the ImageNet stem's max-pooling kernels (compiled on first use otherwise).</summary>
+    internal void PrepareStemPool() => Start(nameof(PoolingKernels.MaxPoolForward), nameof(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks));
+
+    /// <summary>Starts compiling the dropout kernel (compiled on first use otherwise).</summary>
+    internal void PrepareDropout() => Start(nameof(DropoutKernels.Apply));
+
+    private void Start(params string[] kernels)
+    {
+        foreach (var (method, start) in _startOnFirstUse)
+            if (kernels.Contains(method.Name)) start();
+    }
     private Action<ConvShape, InputGradient>? _prepare;
 
     /// <summary>
@@ -412,6 +425,21 @@ internal sealed partial class KernelSet
 
     /// <summary>As <see cref="Grouped{T}"/> for an implicitly grouped kernel (Action&lt;Index1D, ...&gt;) with ILGPU's group size.</summary>
     private T AutoGrouped<T>(Delegate kernel) where T : Delegate => Counted<T>(kernel.Method, autoGrouped: true);
+
+    /// <summary>
+    /// As <see cref="Grouped{T}"/> or <see cref="AutoGrouped{T}"/> for a kernel many networks never launch (max pooling
+    /// of the ImageNet stem, dropout, evaluation's BN): compiled on its first launch, or by <see cref="CompileAll"/>,
+    /// not with the rest. Each kernel a session compiles is one more for the driver's JIT in the first step (on an
+    /// H200 about 0.1 to 0.7 s each, one at a time).
+    /// </summary>
+    private T OnFirstUse<T>(Delegate kernel, bool autoGrouped) where T : Delegate
+    {
+        var launcher = new Lazy<T>(() => Counted<T>(kernel.Method, autoGrouped));
+        _compileOnFirstUse.Add(() => _ = launcher.Value);
+        _startOnFirstUse[kernel.Method] = () => _ = launcher.Value;
+        var parameters = typeof(T).GetMethod("Invoke")!.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+        return Expression.Lambda<T>(Expression.Invoke(Expression.Property(Expression.Constant(launcher), nameof(Lazy<T>.Value)), parameters), parameters).Compile();
+    }
 
     /// <summary>
     /// The launcher, counting (and when profiling, timing) its launches: an expression-compiled delegate of type
