@@ -116,10 +116,12 @@ internal static partial class ConvolutionKernels
         if (default(TTaps).Unpadded)
         {
             // 1 x 1, stride 1, no padding: the window is the pixel itself; only the reduction's end (offset -1) is outside.
+            // Without a branch: past the end the load reads the pixel's channel 0 (always in the image) and is dropped.
             int offset = taps.Offset[slot + kk];
-            if (offset < 0) return 0f;
-            inside |= bit;
-            return input[windowBase + offset];
+            bool valid = offset >= 0;
+            float value = input[windowBase + (valid ? offset : 0)];
+            inside |= valid ? bit : 0;
+            return valid ? value : 0f;
         }
         int iy = y0 + taps.Y[slot + kk], ix = x0 + taps.X[slot + kk];
         if ((uint)iy >= (uint)s.InSize || (uint)ix >= (uint)s.InSize) return 0f; // padding, or past the reduction
@@ -528,7 +530,9 @@ internal static partial class ConvolutionKernels
         {
             // 1 x 1, stride 1, no padding: dY at the same pixel of channel co (offset co * OutSize^2; -1 past the reduction).
             int offset = taps.Offset[slot + kk];
-            return offset < 0 ? 0f : dOut[gradientBase + iy * s.OutSize + ix + offset];
+            bool valid = offset >= 0; // without a branch, as in GatherImage
+            float value = dOut[gradientBase + iy * s.OutSize + ix + (valid ? offset : 0)];
+            return valid ? value : 0f;
         }
         int ky = taps.Y[slot + kk], kx = taps.X[slot + kk];
         if (s.Stride == 1)
