@@ -58,7 +58,8 @@ print(f"- first training step with kernel compilation, under 3 s: {'-' if first 
       f"({'not measured' if first is None else 'met' if first < 3 else 'MISSED'}; BC-100, {dg.get('first_step_version', 'pipelined')}, "
       "the first session of the run)")
 if os.path.exists(os.path.join(out, "first-step.log")):
-    print("\nFirst step in fresh processes, each with an empty CUDA JIT cache unless warm (benchmarks/gpu-check.sh):")
+    print("\nFirst step in fresh processes, each with empty CUDA JIT and kernel text caches unless warm or driver-cache-only "
+          "(benchmarks/gpu-check.sh):")
     for line in open(os.path.join(out, "first-step.log")):
         if line.startswith("first step"):
             print("- " + line.strip())

@@ -57,12 +57,19 @@ internal sealed partial class KernelSet
             // Versions 2 and 3 share launch geometry, scratch and reductions; only the four products differ.
             // Version 4 is version 3's loops on banded tiles; one band is version 3's 16-row tile, launched as such.
             bool pipelined = convolution is ConvolutionVersion.Pipelined or ConvolutionVersion.Banded, banded = convolution == ConvolutionVersion.Banded;
+            // Version 4 launches version 3's kernels only for one-band products and split reductions: they compile when a
+            // network has such a product (Prepare), not with every set (each one is 0.1-0.7 s of the driver's JIT).
+            T OneBand<T>(Delegate kernel) where T : Delegate => banded ? OnFirstUse<T>(kernel, autoGrouped: false) : Grouped<T>(kernel);
             var finishStatistics = Grouped<Action<KernelConfig, ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(ConvolutionKernels.FinishStatisticsFromTiles);
             var backwardWeights = pipelined
-                ? Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
+                ? OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
                 : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
             var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BandedProduct.BackwardWeights);
-            if (banded) _prepare += (s, input) => { if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, ConvolutionKernels.TapKindOf(s))].Value; };
+            if (banded) _prepare += (s, input) =>
+            {
+                if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
+                else StartOnFirstUse(backwardWeights);
+            };
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
             if (pipelined)
             {
@@ -82,9 +89,9 @@ internal sealed partial class KernelSet
             Action<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, BatchStatistics?> launchForward;
             if (pipelined)
             {
-                var forward = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.ForwardPipelined);
+                var forward = OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.ForwardPipelined);
                 var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.Forward);
-                var finishSplits = Grouped<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
+                var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
                 // Version 4's direct growth kernels, for at most 16 and at most 32 outputs, each compiled on first use.
                 Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>> Growth(int outputs) =>
                     new(() => Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(
@@ -93,8 +100,13 @@ internal sealed partial class KernelSet
                 var growth32 = Growth(32);
                 if (banded) _prepare += (s, input) =>
                 {
-                    if (UsesGrowthKernel(s)) _ = (s.OutChannels <= 16 ? growth16 : growth32).Value;
-                    else if (TilingFor(s.OutChannels, s.Batch * s.OutSize * s.OutSize).Bands is var m and > 1) _ = forwardBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
+                    if (UsesGrowthKernel(s)) { _ = (s.OutChannels <= 16 ? growth16 : growth32).Value; return; }
+                    int pixels = s.Batch * s.OutSize * s.OutSize;
+                    var tiling = TilingFor(s.OutChannels, pixels);
+                    if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
+                    else StartOnFirstUse(forward);
+                    int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
+                    if (ForwardSplits(tiling.Tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits).Splits > 1) StartOnFirstUse(finishSplits);
                 };
                 if (banded)
                 {
@@ -153,18 +165,22 @@ internal sealed partial class KernelSet
             _forwardWithStatistics = (s, input, weight, prologue, output, statistics) => launchForward(s, input, weight, prologue, output, statistics);
             if (pipelined)
             {
-                var backwardInput = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputPipelined);
-                var throughBatchNorm = Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined);
+                var backwardInput = OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputPipelined);
+                var throughBatchNorm = OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BackwardInputThroughBatchNormPipelined);
                 var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInput);
                 var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInputThroughBatchNorm);
+                var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
                 if (banded) _prepare += (s, input) =>
                 {
-                    int m = TilingFor(s.InChannels, s.Batch * s.InSize * s.InSize).Bands;
-                    if (input == InputGradient.None || m == 1) return;
-                    if (input == InputGradient.Plain) _ = backwardInputBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
-                    else _ = throughBatchNormBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
+                    if (input == InputGradient.None) return;
+                    int pixels = s.Batch * s.InSize * s.InSize;
+                    var tiling = TilingFor(s.InChannels, pixels);
+                    if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
+                    else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
+                    else StartOnFirstUse(input == InputGradient.Plain ? backwardInput : throughBatchNorm);
+                    int steps = ConvolutionKernels.Ceiling(s.OutChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
+                    if (ForwardSplits(tiling.Tiles, steps, (long)s.InChannels * pixels, _maxForwardSplits).Splits > 1) StartOnFirstUse(finishSplits);
                 };
-                var finishSplits = Grouped<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
                 // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
                 void LaunchInput(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue, BatchNormBackward? bn)
                 {
@@ -438,7 +454,17 @@ internal sealed partial class KernelSet
         _compileOnFirstUse.Add(() => _ = launcher.Value);
         _startOnFirstUse[kernel.Method] = () => _ = launcher.Value;
         var parameters = typeof(T).GetMethod("Invoke")!.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
-        return Expression.Lambda<T>(Expression.Invoke(Expression.Property(Expression.Constant(launcher), nameof(Lazy<T>.Value)), parameters), parameters).Compile();
+        var wrapper = Expression.Lambda<T>(Expression.Invoke(Expression.Property(Expression.Constant(launcher), nameof(Lazy<T>.Value)), parameters), parameters).Compile();
+        _startByLauncher[wrapper] = () => _ = launcher.Value;
+        return wrapper;
+    }
+
+    private readonly Dictionary<Delegate, Action> _startByLauncher = [];
+
+    /// <summary>Starts compiling the kernel behind a launcher of <see cref="OnFirstUse{T}"/> (nothing for an eagerly compiled one).</summary>
+    private void StartOnFirstUse(Delegate launcher)
+    {
+        if (_startByLauncher.TryGetValue(launcher, out var start)) start();
     }
 
     /// <summary>
