@@ -268,6 +268,7 @@ internal sealed partial class KernelSet
         AveragePoolBackward = InChunks(averagePoolBackward);
         MaxPoolForward = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward, autoGrouped: true);
         MaxPoolBackward = InChunks(maxPoolBackward);
+        _prepareStemPool = () => { StartOnFirstUse(MaxPoolForward); StartOnFirstUse(maxPoolBackward); };
         GlobalPoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.GlobalPoolForward);
         GlobalPoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm);
         LinearForward = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearForward);
@@ -327,19 +328,14 @@ internal sealed partial class KernelSet
     }
 
     private readonly List<Action> _compileOnFirstUse = [];
-    private readonly Dictionary<MethodInfo, Action> _startOnFirstUse = [];
+    private readonly Action _prepareStemPool = () => { }; // (host kernel sets: nothing to compile)
 
     /// <summary>Starts compiling the ImageNet stem's max-pooling kernels (compiled on first use otherwise).</summary>
-    internal void PrepareStemPool() => Start(nameof(PoolingKernels.MaxPoolForward), nameof(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks));
+    internal void PrepareStemPool() => _prepareStemPool();
 
     /// <summary>Starts compiling the dropout kernel (compiled on first use otherwise).</summary>
-    internal void PrepareDropout() => Start(nameof(DropoutKernels.Apply));
+    internal void PrepareDropout() => StartOnFirstUse(Dropout);
 
-    private void Start(params string[] kernels)
-    {
-        foreach (var (method, start) in _startOnFirstUse)
-            if (kernels.Contains(method.Name)) start();
-    }
     private Action<ConvShape, InputGradient>? _prepare;
 
     /// <summary>
@@ -452,7 +448,6 @@ internal sealed partial class KernelSet
     {
         var launcher = new Lazy<T>(() => Counted<T>(kernel.Method, autoGrouped));
         _compileOnFirstUse.Add(() => _ = launcher.Value);
-        _startOnFirstUse[kernel.Method] = () => _ = launcher.Value;
         var parameters = typeof(T).GetMethod("Invoke")!.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
         var wrapper = Expression.Lambda<T>(Expression.Invoke(Expression.Property(Expression.Constant(launcher), nameof(Lazy<T>.Value)), parameters), parameters).Compile();
         _startByLauncher[wrapper] = () => _ = launcher.Value;
