@@ -16,17 +16,19 @@ DENSEGEN_KERNEL_CACHE=$(mktemp -d) CUDA_CACHE_PATH=$(mktemp -d) timeout 150 bash
 densegen=${PIPESTATUS[0]}
 # The first step as a user meets it, each in a fresh process with empty CUDA JIT and DenseGen kernel text caches: the
 # default version as shipped; then again on the caches that run filled (a user's second run: the same PTX, so the
-# driver's cache serves its JIT); on the driver's cache alone (DENSEGEN_KERNEL_CACHE=off: ILGPU's PTX differs between
-# runs, so the driver compiles again); with one ILGPU context (DENSEGEN_COMPILE_CONTEXTS=1), with kernels compiled one
-# at a time (DENSEGEN_PARALLEL_COMPILE=0), without ReadyToRun code (DOTNET_ReadyToRun=0: .NET JIT-compiles ILGPU);
-# version 3; DenseNet-121.
+# driver's cache serves its JIT); the same without ILGPU's compile (DENSEGEN_SKIP_CACHED_COMPILE=1: kernels built from
+# the stored PTX, opt-in on CUDA until this row has run); on the driver's cache alone (DENSEGEN_KERNEL_CACHE=off:
+# ILGPU's PTX differs between runs, so the driver compiles again); with one ILGPU context (DENSEGEN_COMPILE_CONTEXTS=1),
+# with kernels compiled one at a time (DENSEGEN_PARALLEL_COMPILE=0), without ReadyToRun code (DOTNET_ReadyToRun=0: .NET
+# JIT-compiles ILGPU); version 3; DenseNet-121.
 cache=$(mktemp -d) texts=$(mktemp -d)
-for run in "banded" "banded warm" "banded driver-cache-only" "banded one-context" "banded sequential" "banded jit" "pipelined" "banded 121"; do
+for run in "banded" "banded warm" "banded warm-skip-compile" "banded driver-cache-only" "banded one-context" "banded sequential" "banded jit" "pipelined" "banded 121"; do
   set -- $run
   [[ $* == *warm* || $* == *driver-cache-only* ]] || { rm -rf "$cache" "$texts"; cache=$(mktemp -d) texts=$(mktemp -d); }
+  [[ $* == *skip-compile* ]] && skip=1 || skip=0
   [[ $* == *driver-cache-only* ]] && texts_now=off || texts_now=$texts
   DENSEGEN_PARALLEL_COMPILE=$([[ $* == *sequential* ]] && echo 0 || echo 1) DENSEGEN_COMPILE_CONTEXTS=$([[ $* == *one-context* ]] && echo 1 || echo 4) \
-  DOTNET_ReadyToRun=$([[ $* == *jit* ]] && echo 0 || echo 1) CUDA_CACHE_PATH=$cache DENSEGEN_KERNEL_CACHE=$texts_now timeout 40 bash .gpu/run.sh DenseGen.GpuCheck.dll \
+  DOTNET_ReadyToRun=$([[ $* == *jit* ]] && echo 0 || echo 1) CUDA_CACHE_PATH=$cache DENSEGEN_KERNEL_CACHE=$texts_now DENSEGEN_SKIP_CACHED_COMPILE=$skip timeout 40 bash .gpu/run.sh DenseGen.GpuCheck.dll \
     --first-step --version "$1" --network "$([[ $* == *121* ]] && echo 121 || echo bc-100)" 2>&1 | sed "s/^first step/first step ($run)/"
 done | tee "$out/first-step.log"
 timeout 230 python3 benchmarks/pytorch_densenet.py --out "$out" --budget 200 2>&1 | tee "$out/pytorch.log"

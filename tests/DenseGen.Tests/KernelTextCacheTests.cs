@@ -17,7 +17,39 @@ public class KernelTextCacheTests
 {
     [Fact]
     public void ILGPU_keeps_kernel_text_where_the_cache_replaces_it() => Assert.True(KernelTextCache.CanReplaceText,
-        "ILGPU's PTXCompiledKernel or CLCompiledKernel no longer keeps its text in the field KernelTextCache sets: update it for this ILGPU version");
+        "ILGPU's PTXCompiledKernel or CLCompiledKernel no longer keeps its text, entry point or constructor where KernelTextCache expects: update it for this ILGPU version");
+
+    /// <summary>
+    /// A PTX kernel built from stored text (what a later run loads on CUDA with DENSEGEN_SKIP_CACHED_COMPILE=1, not yet
+    /// run on a GPU) describes the launch as the compiled one does: same entry, index type, parameters, shared memory.
+    /// </summary>
+    [Theory]
+    [InlineData(nameof(ConvolutionKernels.SumSplitsByLanes))] // explicitly grouped, static shared memory
+    [InlineData(nameof(ConvolutionKernels.SumSplits))]        // implicitly grouped
+    public void A_PTX_kernel_from_stored_text_has_the_compiled_kernels_entry_point(string name)
+    {
+        var method = typeof(ConvolutionKernels).GetMethod(name)!;
+        var entry = method.GetParameters()[0].ParameterType == typeof(Index1D)
+            ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2).EnableAlgorithms());
+        var backend = new PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
+            ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_83, null);
+        var compiled = (PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization());
+        var expected = KernelTextCache.EntryPointOf(compiled)!;
+
+        var rebuilt = KernelTextCache.PtxKernel(context, entry, expected.SharedMemory, compiled.PTXAssembly);
+        var actual = KernelTextCache.EntryPointOf(rebuilt)!;
+        Assert.Equal(compiled.PTXAssembly, rebuilt.PTXAssembly);
+        Assert.Equal(compiled.Name, rebuilt.Name);
+        Assert.Equal(expected.IndexType, actual.IndexType);
+        Assert.Equal(expected.KernelIndexType, actual.KernelIndexType);
+        Assert.Equal(expected.Parameters.Count, actual.Parameters.Count);
+        Assert.Equal(expected.HasByRefParameters, actual.HasByRefParameters);
+        Assert.Equal(expected.SharedMemory.StaticSize, actual.SharedMemory.StaticSize);
+        Assert.Equal(expected.SharedMemory.HasDynamicMemory, actual.SharedMemory.HasDynamicMemory);
+        if (name == nameof(ConvolutionKernels.SumSplitsByLanes)) Assert.True(actual.SharedMemory.StaticSize > 0);
+        Assert.Equal(compiled.Info is null, rebuilt.Info is null);
+    }
 
     /// <summary>
     /// On a CUDA or OpenCL device: a kernel's first compile stores its text; a second compile (the same kernel, as in a
@@ -34,8 +66,9 @@ public class KernelTextCacheTests
         static string Text(ILGPU.Backends.CompiledKernel k) => k is PTXCompiledKernel ptx ? ptx.PTXAssembly : ((CLCompiledKernel)k).Source;
 
         var first = device.CompileKernel(entry);
-        string original = Text(first);
         Assert.False(KernelTextCache.Use(device, name, autoGrouped: true, first));
+        string original = Text(first); // the header line and ILGPU's text: what this run loads and later runs get
+        Assert.StartsWith("// densegen kernel text cache: shared-static=0 shared-dynamic=0", original);
         var stored = Directory.GetFiles(KernelTextCache.Folder!, $"{name}.*");
         Assert.Single(stored);
         Assert.Equal(original, File.ReadAllText(stored[0]));
@@ -52,6 +85,46 @@ public class KernelTextCacheTests
         launch(device.DefaultStream, 1000, buffer.View, 2.5f);
         Assert.All(buffer.GetAsArray1D(), v => Assert.Equal(2.5f, v));
         File.Delete(stored[0]);
+    }
+
+    /// <summary>
+    /// A later run without ILGPU's compile (<see cref="KernelTextCache.TryCompiled"/>, the default on OpenCL): the kernel
+    /// built from the stored text and its recorded shared memory loads and runs: a grouped kernel with shared memory
+    /// (the weight gradient's split sum) against a plain loop.
+    /// </summary>
+    [DriverFact]
+    [Trait("Backend", "Device")]
+    public void A_later_run_loads_the_stored_kernel_without_compiling_and_it_runs()
+    {
+        var device = TestDevice.Instance.Accelerator;
+        var method = typeof(ConvolutionKernels).GetMethod(nameof(ConvolutionKernels.SumSplitsByLanes))!;
+        var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        string name = $"KernelTextCacheTests.SumSplitsByLanes.{Guid.NewGuid():N}";
+        Assert.Null(KernelTextCache.TryCompiled(device, name, autoGrouped: false, entry)); // nothing stored yet
+        Assert.False(KernelTextCache.Use(device, name, autoGrouped: false, device.CompileKernel(entry)));
+
+        var cached = KernelTextCache.TryCompiled(device, name, autoGrouped: false, entry);
+        try
+        {
+            if (!KernelTextCache.SkipsCompile(device)) { Assert.Null(cached); return; } // CUDA by default: compiled, text swapped
+            Assert.NotNull(cached);
+            using var kernel = device.LoadKernel(cached);
+            var launch = kernel.CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, int, int, ArrayView<float>, ArrayView<float>>>();
+            const int weights = 70, splits = 9;
+            var random = new Random(3);
+            var partials = Enumerable.Range(0, weights * splits).Select(_ => (float)random.NextDouble()).ToArray();
+            using var partialsBuffer = device.Allocate1D(partials);
+            using var sums = device.Allocate1D<float>(weights);
+            launch(device.DefaultStream, new KernelConfig(ConvolutionKernels.Ceiling(weights, ConvolutionKernels.SplitColumns), ConvolutionKernels.TileThreads),
+                weights, splits, partialsBuffer.View, sums.View);
+            var actual = sums.GetAsArray1D();
+            for (int w = 0; w < weights; w++)
+                Assert.Equal(Enumerable.Range(0, splits).Sum(sp => (double)partials[sp * weights + w]), actual[w], 4);
+        }
+        finally
+        {
+            foreach (var file in Directory.GetFiles(KernelTextCache.Folder!, $"{name}.*")) File.Delete(file);
+        }
     }
 }
 

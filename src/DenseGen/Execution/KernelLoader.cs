@@ -86,10 +86,17 @@ internal static class KernelLoader
     {
         long start = Stopwatch.GetTimestamp();
         var entry = autoGrouped ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
-        var compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry)
+        // An earlier run's kernel as is (KernelTextCache.SkipsCompile), else compiled, with an earlier run's text if any:
+        // either way the driver gets the text whose machine code its own cache holds.
+        var compiled = KernelTextCache.TryCompiled(accelerator, NameOf(method), autoGrouped, entry);
+        bool cachedText = compiled is not null;
+        if (compiled is null)
+        {
+            bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
+            compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry)
                                  : accelerator.CompileKernel(entry);
-        bool cachedText = KernelTextCache.Use(accelerator, NameOf(method), autoGrouped, compiled); // this build's text from an earlier run: the driver's cache has it
+            cachedText = KernelTextCache.Use(accelerator, NameOf(method), autoGrouped, compiled);
+        }
         long compiledAt = Stopwatch.GetTimestamp();
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
         s_times.Enqueue(new KernelLoadTime(NameOf(method), method, autoGrouped, cachedText, accelerator.AcceleratorType,

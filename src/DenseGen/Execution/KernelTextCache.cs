@@ -3,7 +3,11 @@ using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Security.Cryptography;
+using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.IR.Types;
 using ILGPU.Backends;
 using ILGPU.Backends.OpenCL;
 using ILGPU.Backends.PTX;
@@ -23,11 +27,14 @@ namespace DenseGen.Execution;
 /// compiled everything again on every run: on an H200, 6.1 s of JIT in each first step (benchmarks/RESULTS.md).
 /// Keyed by kernel, device target (CUDA architecture and PTX ISA; OpenCL device, vendor and C version), ILGPU's version
 /// and this DenseGen build (its module version id), so a cached text is ILGPU's own output for the same method, target
-/// and compiler. ILGPU still compiles every kernel (its entry point describes the launch); only the text is swapped.
-/// Where: DENSEGEN_KERNEL_CACHE (a folder; "off" disables), else ~/.cache/densegen/kernels. Files are written whole
-/// (temporary file, then rename); other builds' folders unused for a week are deleted.
+/// and compiler. Each file starts with a comment line recording what ILGPU's entry point needs besides the method
+/// (shared memory, OpenCL C version), so that a later run can skip ILGPU's compile altogether
+/// (<see cref="TryCompiled"/>): on OpenCL by default (checked on PoCL); on CUDA, where it has not run on a GPU yet,
+/// only with DENSEGEN_SKIP_CACHED_COMPILE=1 (=0 turns it off everywhere); otherwise ILGPU compiles and only the text is
+/// swapped (<see cref="Use"/>). Where: DENSEGEN_KERNEL_CACHE (a folder; "off" disables), else ~/.cache/densegen/kernels.
+/// Files are written whole (temporary file, then rename); other builds' folders unused for a week are deleted.
 /// </summary>
-internal static class KernelTextCache
+internal static partial class KernelTextCache
 {
     /// <summary>This build's folder, or null when the cache is off.</summary>
     public static string? Folder { get; } = Open();
@@ -35,8 +42,11 @@ internal static class KernelTextCache
     private static readonly FieldInfo? s_ptx = typeof(PTXCompiledKernel).GetField("<PTXAssembly>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
     private static readonly FieldInfo? s_source = typeof(CLCompiledKernel).GetField("<Source>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
 
-    /// <summary>Whether ILGPU's compiled kernels still keep their text where this class replaces it (a test checks).</summary>
-    internal static bool CanReplaceText => s_ptx is not null && s_source is not null;
+    /// <summary>
+    /// Whether ILGPU's compiled kernels still keep their text, entry point and (PTX) constructor where this class reads
+    /// and replaces them (a test checks, for this ILGPU version).
+    /// </summary>
+    internal static bool CanReplaceText => s_ptx is not null && s_source is not null && s_entryPoint is not null && s_ptxKernel is not null;
 
     private static string? Open()
     {
@@ -61,6 +71,67 @@ internal static class KernelTextCache
         }
     }
 
+    /// <summary>Whether <see cref="TryCompiled"/> skips ILGPU's compile on <paramref name="device"/> (see the class summary).</summary>
+    public static bool SkipsCompile(Accelerator device) => Environment.GetEnvironmentVariable("DENSEGEN_SKIP_CACHED_COMPILE") switch
+    {
+        "1" => device is CudaAccelerator or CLAccelerator,
+        "0" => false,
+        _ => device is CLAccelerator,
+    };
+
+    private static readonly ConstructorInfo? s_ptxKernel = typeof(PTXCompiledKernel).GetConstructors(BindingFlags.Instance | BindingFlags.NonPublic)
+        .FirstOrDefault(c => c.GetParameters().Length == 4);
+    private static readonly TypeInformationManager s_types = new();
+    private static readonly PropertyInfo? s_entryPoint = typeof(CompiledKernel).GetProperty("EntryPoint", BindingFlags.Instance | BindingFlags.NonPublic);
+
+    /// <summary>
+    /// The kernel of <paramref name="entry"/> for <paramref name="device"/> as this build compiled it in an earlier run,
+    /// without compiling: ILGPU's entry point built from the method and the recorded shared memory, the stored text;
+    /// null when there is none (or <see cref="SkipsCompile"/> is false).
+    /// </summary>
+    public static CompiledKernel? TryCompiled(Accelerator device, string kernel, bool autoGrouped, EntryPointDescription entry)
+    {
+        if (Folder is null || !SkipsCompile(device) || Target(device) is not var (target, extension)) return null;
+        string file = FileOf(kernel, autoGrouped, target, extension);
+        if (!File.Exists(file)) return null;
+        string text = File.ReadAllText(file);
+        var header = HeaderLine().Match(text);
+        if (!header.Success) return null; // written by an older build of this class: compile
+        var shared = new SharedMemorySpecification(int.Parse(header.Groups[1].Value, CultureInfo.InvariantCulture), header.Groups[2].Value == "1");
+        if (device is CLAccelerator && header.Groups[3].Success)
+            return OpenClKernel(device.Context, entry, shared, text, new CLCVersion(int.Parse(header.Groups[3].Value, CultureInfo.InvariantCulture), int.Parse(header.Groups[4].Value, CultureInfo.InvariantCulture)));
+        return device is CudaAccelerator ? PtxKernel(device.Context, entry, shared, text) : null;
+    }
+
+    /// <summary>A PTX kernel as ILGPU's PTX backend makes one (its entry point: the method, shared memory, no specialisation), from text.</summary>
+    internal static PTXCompiledKernel PtxKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, string ptx) =>
+        (PTXCompiledKernel)(s_ptxKernel ?? throw new MissingMethodException("ILGPU's PTXCompiledKernel constructor changed: update KernelTextCache"))
+            .Invoke([context, new EntryPoint(entry, shared, KernelSpecialization.Empty), null, ptx]);
+
+    /// <summary>An OpenCL kernel as ILGPU's OpenCL backend makes one (views passed as two fields each), from source.</summary>
+    internal static CLCompiledKernel OpenClKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, string source, CLCVersion version) =>
+        new(context, new SeparateViewEntryPoint(entry, shared, KernelSpecialization.Empty, s_types, 2), null, source, version);
+
+    /// <summary>The entry point ILGPU compiled <paramref name="kernel"/> with (internal to ILGPU).</summary>
+    internal static EntryPoint? EntryPointOf(CompiledKernel kernel) => s_entryPoint?.GetValue(kernel) as EntryPoint;
+
+    [GeneratedRegex(@"^// densegen kernel text cache: shared-static=(\d+) shared-dynamic=([01])(?: opencl-c=(\d+)\.(\d+))?")]
+    private static partial Regex HeaderLine();
+
+    private static (string Target, string Extension)? Target(Accelerator device) => device switch
+    {
+        CudaAccelerator cuda => ($"cuda {cuda.Architecture} {cuda.InstructionSet}", "ptx"),
+        CLAccelerator opencl => ($"opencl {opencl.Name} {opencl.Vendor} {opencl.CLStdVersion}", "cl"),
+        _ => null,
+    };
+
+    private static string FileOf(string kernel, bool autoGrouped, string target, string extension)
+    {
+        string key = $"{kernel} {(autoGrouped ? "auto" : "grouped")} {target} ILGPU {typeof(Accelerator).Assembly.GetName().Version}";
+        string hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16].ToLowerInvariant();
+        return Path.Combine(Folder!, $"{new string(kernel.Select(c => char.IsLetterOrDigit(c) || c == '.' ? c : '_').ToArray())}.{hash}.{extension}");
+    }
+
     /// <summary>
     /// Gives <paramref name="compiled"/> (for <paramref name="device"/>) the text this build compiled for the same kernel
     /// and target before, if there is one, and returns true; otherwise stores its text for later runs and returns false.
@@ -68,17 +139,20 @@ internal static class KernelTextCache
     /// </summary>
     public static bool Use(Accelerator device, string kernel, bool autoGrouped, CompiledKernel compiled)
     {
-        if (Folder is null) return false;
-        var (field, text, target, extension) = compiled switch
+        if (Folder is null || Target(device) is not var (target, extension)) return false;
+        if (EntryPointOf(compiled) is not { } entryPoint) return false;
+        var shared = entryPoint.SharedMemory;
+        string header = $"// densegen kernel text cache: shared-static={shared.StaticSize} shared-dynamic={(shared.HasDynamicMemory ? 1 : 0)}";
+        var (field, text) = compiled switch
         {
-            PTXCompiledKernel ptx when device is CudaAccelerator cuda => (s_ptx, ptx.PTXAssembly, $"cuda {cuda.Architecture} {cuda.InstructionSet}", "ptx"),
-            CLCompiledKernel cl when device is CLAccelerator opencl => (s_source, cl.Source, $"opencl {opencl.Name} {opencl.Vendor} {opencl.CLStdVersion} {cl.CVersion}", "cl"),
-            _ => (null, "", "", ""),
+            PTXCompiledKernel ptx => (s_ptx, ptx.PTXAssembly),
+            CLCompiledKernel cl => (s_source, cl.Source),
+            _ => (null, ""),
         };
         if (field is null) return false;
-        string key = $"{kernel} {(autoGrouped ? "auto" : "grouped")} {target} ILGPU {typeof(Accelerator).Assembly.GetName().Version}";
-        string hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16].ToLowerInvariant();
-        string file = Path.Combine(Folder, $"{new string(kernel.Select(c => char.IsLetterOrDigit(c) || c == '.' ? c : '_').ToArray())}.{hash}.{extension}");
+        if (compiled is CLCompiledKernel c) header += $" opencl-c={c.CVersion.Major}.{c.CVersion.Minor}";
+        text = header + "\n" + text;
+        string file = FileOf(kernel, autoGrouped, target, extension);
         try
         {
             if (File.Exists(file))
@@ -86,6 +160,7 @@ internal static class KernelTextCache
                 field.SetValue(compiled, File.ReadAllText(file));
                 return true;
             }
+            field.SetValue(compiled, text); // this run loads what later runs will: the driver's cache entry then serves them
             string temporary = $"{file}.{Environment.ProcessId}.{Environment.CurrentManagedThreadId}.tmp";
             File.WriteAllText(temporary, text);
             try { File.Move(temporary, file, overwrite: false); }
