@@ -46,7 +46,7 @@ public class PtxasTests(ITestOutputHelper output)
             string source = Path.Combine(dir, "k.ptx");
             File.WriteAllText(source, ptx);
             using var process = Process.Start(new ProcessStartInfo(Ptxas.Path!, $"-v -arch=sm_90 -o {Path.Combine(dir, "k.cubin")} {source}")
-                { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                { RedirectStandardError = true })!; // -v reports on stderr; the cubin goes to -o
             string info = process.StandardError.ReadToEnd();
             process.WaitForExit();
             Assert.True(process.ExitCode == 0, $"ptxas failed: {info}");

@@ -88,18 +88,19 @@ internal static class KernelLoader
         var entry = autoGrouped ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
         // An earlier run's kernel as is (KernelTextCache.SkipsCompile), else compiled, with an earlier run's text if any:
         // either way the driver gets the text whose machine code its own cache holds.
-        var compiled = KernelTextCache.TryCompiled(accelerator, NameOf(method), autoGrouped, entry);
+        string name = NameOf(method);
+        var compiled = KernelTextCache.TryCompiled(accelerator, name, autoGrouped, entry);
         bool cachedText = compiled is not null;
         if (compiled is null)
         {
             bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
             compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry)
                                  : accelerator.CompileKernel(entry);
-            cachedText = KernelTextCache.Use(accelerator, NameOf(method), autoGrouped, compiled);
+            cachedText = KernelTextCache.Use(accelerator, name, autoGrouped, compiled);
         }
         long compiledAt = Stopwatch.GetTimestamp();
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
-        s_times.Enqueue(new KernelLoadTime(NameOf(method), method, autoGrouped, cachedText, accelerator.AcceleratorType,
+        s_times.Enqueue(new KernelLoadTime(name, method, autoGrouped, cachedText, accelerator.AcceleratorType,
             Stopwatch.GetElapsedTime(start, compiledAt).TotalSeconds, Stopwatch.GetElapsedTime(compiledAt).TotalSeconds));
         return kernel;
     }

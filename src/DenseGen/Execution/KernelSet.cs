@@ -101,12 +101,10 @@ internal sealed partial class KernelSet
                 if (banded) _prepare += (s, input) =>
                 {
                     if (UsesGrowthKernel(s)) { _ = (s.OutChannels <= 16 ? growth16 : growth32).Value; return; }
-                    int pixels = s.Batch * s.OutSize * s.OutSize;
-                    var tiling = TilingFor(s.OutChannels, pixels);
+                    var (tiling, splits, _) = ForwardPlan(s);
                     if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
                     else StartOnFirstUse(forward);
-                    int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-                    if (ForwardSplits(tiling.Tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits).Splits > 1) StartOnFirstUse(finishSplits);
+                    if (splits > 1) StartOnFirstUse(finishSplits);
                 };
                 if (banded)
                 {
@@ -125,9 +123,7 @@ internal sealed partial class KernelSet
                         return;
                     }
                     int pixels = s.Batch * s.OutSize * s.OutSize;
-                    var tiling = TilingFor(s.OutChannels, pixels);
-                    int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-                    var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits);
+                    var (tiling, splits, splitSteps) = ForwardPlan(s);
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                     void Product(ArrayView<double> tileStatistics, int withStatistics, ArrayView<float> products)
                     {
@@ -173,21 +169,17 @@ internal sealed partial class KernelSet
                 if (banded) _prepare += (s, input) =>
                 {
                     if (input == InputGradient.None) return;
-                    int pixels = s.Batch * s.InSize * s.InSize;
-                    var tiling = TilingFor(s.InChannels, pixels);
+                    var (tiling, splits, _) = InputPlan(s);
                     if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
                     else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
                     else StartOnFirstUse(input == InputGradient.Plain ? backwardInput : throughBatchNorm);
-                    int steps = ConvolutionKernels.Ceiling(s.OutChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-                    if (ForwardSplits(tiling.Tiles, steps, (long)s.InChannels * pixels, _maxForwardSplits).Splits > 1) StartOnFirstUse(finishSplits);
+                    if (splits > 1) StartOnFirstUse(finishSplits);
                 };
                 // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
                 void LaunchInput(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue, BatchNormBackward? bn)
                 {
                     int pixels = s.Batch * s.InSize * s.InSize;
-                    var tiling = TilingFor(s.InChannels, pixels);
-                    int steps = ConvolutionKernels.Ceiling(s.OutChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-                    var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.InChannels * pixels, _maxForwardSplits);
+                    var (tiling, splits, splitSteps) = InputPlan(s);
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                     void Product(ArrayView<double> tileSums, ArrayView<float> products)
                     {
@@ -289,6 +281,29 @@ internal sealed partial class KernelSet
     /// <summary>Whether version 4 runs a forward with its direct growth kernel (ConvolutionKernels.Growth.cs).</summary>
     private bool UsesGrowthKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded
         && (_growthWherePossible ? ConvolutionKernels.GrowthKernelApplies(s) : ConvolutionKernels.GrowthKernelFits(s));
+
+    /// <summary>
+    /// A conv's forward product as versions 3 and 4 launch it (and Prepare compiles for it): the tiling of its output
+    /// channels x pixels, and its split along the reduction (<see cref="ForwardSplits"/>).
+    /// </summary>
+    private ((int Bands, int Rows, int Tiles, int StatisticsTiles) Tiling, int Splits, int SplitSteps) ForwardPlan(ConvShape s)
+    {
+        int pixels = s.Batch * s.OutSize * s.OutSize;
+        var tiling = TilingFor(s.OutChannels, pixels);
+        int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
+        var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits);
+        return (tiling, splits, splitSteps);
+    }
+
+    /// <summary>As <see cref="ForwardPlan"/> for the backward-input product (input channels x input pixels, reduced over dY's channels and taps).</summary>
+    private ((int Bands, int Rows, int Tiles, int StatisticsTiles) Tiling, int Splits, int SplitSteps) InputPlan(ConvShape s)
+    {
+        int pixels = s.Batch * s.InSize * s.InSize;
+        var tiling = TilingFor(s.InChannels, pixels);
+        int steps = ConvolutionKernels.Ceiling(s.OutChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
+        var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.InChannels * pixels, _maxForwardSplits);
+        return (tiling, splits, splitSteps);
+    }
 
     /// <summary>
     /// How a forward, backward-input or weight-gradient product of <paramref name="rows"/> x <paramref name="columns"/> is

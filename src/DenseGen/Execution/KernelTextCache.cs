@@ -1,19 +1,19 @@
 using System;
+using System.Globalization;
 using System.IO;
 using System.Linq;
 using System.Reflection;
 using System.Security.Cryptography;
-using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
-using ILGPU.Backends.EntryPoints;
-using ILGPU.IR.Types;
 using ILGPU.Backends;
+using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.OpenCL;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 using ILGPU.Runtime.OpenCL;
+using ILGPU.IR.Types;
 
 namespace DenseGen.Execution;
 
