@@ -248,7 +248,7 @@ public sealed class DenseNetSession : IDisposable
         for (int i = 0; i < labels.Length; i++)
             if ((uint)labels[i] >= (uint)Model.Classes)
                 throw new ArgumentException($"Label {labels[i]} at position {i} is outside [0, {Model.Classes}).", nameof(labels));
-        _labels.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(labels), labels.Length);
+        Upload(_labels, labels);
         RunForward(training: true);
         RunBackward();
         return CopyOut(_loss).Average();
@@ -260,7 +260,7 @@ public sealed class DenseNetSession : IDisposable
     /// </summary>
     internal float ForwardBackwardResident(ReadOnlySpan<int> labels)
     {
-        _labels.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(labels), labels.Length);
+        Upload(_labels, labels);
         RunForward(training: true);
         RunBackward();
         return CopyOut(_loss).Average();
@@ -648,8 +648,17 @@ public sealed class DenseNetSession : IDisposable
     {
         if (values.Length != target.Length)
             throw new ArgumentException($"Expected {target.Length} {what}, got {values.Length}.");
-        // Straight from the caller's memory: no managed copy per step.
-        target.CopyFromCPU(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(values), values.Length);
+        Upload(target, values);
+    }
+
+    /// <summary>
+    /// Copies straight from the caller's memory (no managed copy per step), pinned for the copy: ILGPU's copy from a
+    /// <c>ref T</c> uses the address as it is, so an unpinned array moved by a garbage collection on another thread
+    /// mid-copy would upload stale memory (seen as a rare wrong loss in a resumed run).
+    /// </summary>
+    private static unsafe void Upload<T>(ArrayView<T> target, ReadOnlySpan<T> values) where T : unmanaged
+    {
+        fixed (T* source = values) target.CopyFromCPU(ref System.Runtime.CompilerServices.Unsafe.AsRef<T>(source), values.Length);
     }
 
     private static float[] CopyOut(ArrayView<float> source)
