@@ -24,7 +24,8 @@ internal static class TestDevice
     /// CPU accelerator); on an ILGPU device (CUDA, OpenCL, ILGPU-CPU), the four GPU versions there. Version 3 runs
     /// split and unsplit; version 4 with 2, 3 and 4 bands on every product (the small test shapes have too few channels
     /// for its policy to choose many), split, and with 3 and 4 unsplit; and version 4 with its direct growth kernel on
-    /// every forward it applies to (the tests' grids are too small for its policy).
+    /// every forward it applies to (the tests' grids are too small for its policy), and its growth weight gradient with
+    /// several row tiles per group.
     /// </summary>
     public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu
         ? ["host", .. s_deviceVariants]

@@ -28,7 +28,8 @@ internal sealed partial class KernelSet
     /// (1: never split; the tests check both paths). <paramref name="bands"/>: version 4 tiles every product with this
     /// many bands, not the count <see cref="ConvolutionKernels.BandsFor"/> chooses (the tests' small shapes would
     /// otherwise reach few of them). <paramref name="growthWherePossible"/>: version 4 gives every conv its growth kernel
-    /// applies to that kernel, not only those with enough groups (<see cref="ConvolutionKernels.GrowthKernelFits"/>).
+    /// applies to that kernel, not only those with enough groups (<see cref="ConvolutionKernels.GrowthKernelFits"/>), and
+    /// splits its growth weight gradients into about 4 groups only (several row tiles per group, as large batches get).
     /// </summary>
     [SetsRequiredMembers]
     public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null, bool growthWherePossible = false)
@@ -65,8 +66,13 @@ internal sealed partial class KernelSet
                 ? OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
                 : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
             var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BandedProduct.BackwardWeights);
+            // Version 4's direct weight gradient of growth convs (ConvolutionKernels.GrowthWeights.cs), compiled on first use.
+            var growthWeights = new Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(() =>
+                Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BackwardWeightsGrowth));
+            if (banded) _compileOnFirstUse.Add(() => _ = growthWeights.Value);
             if (banded) _prepare += (s, input) =>
             {
+                if (UsesGrowthWeightKernel(s)) { _ = growthWeights.Value; return; }
                 if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
                 else StartOnFirstUse(backwardWeights);
             };
@@ -229,6 +235,15 @@ internal sealed partial class KernelSet
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
                 int depth = s.InChannels * s.Kernel * s.Kernel, weights = s.WeightElements;
+                if (UsesGrowthWeightKernel(s))
+                {
+                    int tilesPerSplit = ConvolutionKernels.GrowthWeightTilesPerSplit(s, _growthWherePossible ? 4 : 512), growthSplits = ConvolutionKernels.GrowthWeightSplits(s, tilesPerSplit);
+                    var growthPartials = FloatScratch((long)growthSplits * weights);
+                    growthWeights.Value(new KernelConfig(ConvolutionKernels.GrowthWeightGroups(s, tilesPerSplit), ConvolutionKernels.GrowthWeightThreads),
+                        s, input, prologue, dOut, growthPartials, tilesPerSplit);
+                    sumSplits(weights, growthSplits, growthPartials, dWeight);
+                    return;
+                }
                 int pixels = s.Batch * s.OutSize * s.OutSize;
                 var tiling = TilingFor(s.OutChannels, depth);
                 var (splits, chunk) = pipelined ? PipelinedWeightGradientSplits(pixels, weights, tiling.Tiles) : WeightGradientSplits(pixels, weights);
@@ -281,6 +296,13 @@ internal sealed partial class KernelSet
     /// <summary>Whether version 4 runs a forward with its direct growth kernel (ConvolutionKernels.Growth.cs).</summary>
     private bool UsesGrowthKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded
         && (_growthWherePossible ? ConvolutionKernels.GrowthKernelApplies(s) : ConvolutionKernels.GrowthKernelFits(s));
+
+    /// <summary>
+    /// Whether version 4 takes a conv's weight gradient with its direct growth kernel: wherever it applies (it splits the
+    /// reduction to fill the GPU itself), unless a test fixed the band count to check the banded kernels.
+    /// </summary>
+    private bool UsesGrowthWeightKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded
+        && (_growthWherePossible || _bands is null) && ConvolutionKernels.GrowthKernelApplies(s);
 
     /// <summary>
     /// A conv's forward product as versions 3 and 4 launch it (and Prepare compiles for it): the tiling of its output
