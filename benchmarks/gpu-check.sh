@@ -42,7 +42,7 @@ if command -v ncu >/dev/null && [[ ${GPU_CHECK_NCU:-1} != 0 ]]; then
   sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats"
   timeout 45 ncu --clock-control none -k regex:'Forward(Pipelined|Banded)$' --launch-skip 1 --launch-count 4 $sections \
     bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --network 121 --version banded >"$out/ncu-forward.txt" 2>&1 || echo "ncu (forward): failed or timed out"
-  timeout 45 ncu --clock-control none -k regex:'Backward(Weights|InputThroughBatchNorm)(Pipelined|Banded)$' --launch-count 4 $sections \
+  timeout 45 ncu --clock-control none -k regex:'Backward(Weights|InputThroughBatchNorm)(Pipelined|Banded|Growth)$' --launch-count 4 $sections \
     bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --version banded >"$out/ncu-backward.txt" 2>&1 || echo "ncu (backward): failed or timed out"
   grep -hE '^  Kernel_|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Grid Size|Registers Per|Warp Cycles Per Issued|Issued Ipc|No Eligible|Stall|stall' \
     "$out/ncu-forward.txt" "$out/ncu-backward.txt" | head -150 || true
