@@ -254,7 +254,11 @@ internal sealed partial class KernelSet
                 sumSplits(weights, splits, partials, dWeight);
             };
         }
-        Statistics = Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics);
+        // A separate statistics pass: every training forward of version 1; with the others (statistics in the conv's
+        // epilogue) only after the ImageNet stem's pool and after dropout, so compiled when such a network asks.
+        Statistics = convolution == ConvolutionVersion.Direct
+            ? Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics)
+            : OnFirstUse<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics, autoGrouped: false);
         ScaleShiftTraining = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.ScaleShiftTraining);
         ScaleShiftEvaluation = OnFirstUse<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation, autoGrouped: true); // evaluation only
         ScaleShiftTrainingAndRunning = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>>(BatchNormKernels.ScaleShiftTrainingAndRunning);
@@ -275,7 +279,7 @@ internal sealed partial class KernelSet
         AveragePoolBackward = InChunks(averagePoolBackward);
         MaxPoolForward = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward, autoGrouped: true);
         MaxPoolBackward = InChunks(maxPoolBackward);
-        _prepareStemPool = () => { StartOnFirstUse(MaxPoolForward); StartOnFirstUse(maxPoolBackward); };
+        _prepareStemPool = () => { StartOnFirstUse(MaxPoolForward); StartOnFirstUse(maxPoolBackward); StartOnFirstUse(Statistics); };
         GlobalPoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.GlobalPoolForward);
         GlobalPoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm);
         LinearForward = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearForward);
@@ -367,11 +371,15 @@ internal sealed partial class KernelSet
     private readonly List<Action> _compileOnFirstUse = [];
     private readonly Action _prepareStemPool = () => { }; // (host kernel sets: nothing to compile)
 
-    /// <summary>Starts compiling the ImageNet stem's max-pooling kernels (compiled on first use otherwise).</summary>
+    /// <summary>Starts compiling the ImageNet stem's max-pooling kernels and the statistics pass after them (compiled on first use otherwise).</summary>
     internal void PrepareStemPool() => _prepareStemPool();
 
-    /// <summary>Starts compiling the dropout kernel (compiled on first use otherwise).</summary>
-    internal void PrepareDropout() => StartOnFirstUse(Dropout);
+    /// <summary>Starts compiling the dropout kernel and the statistics pass after it (compiled on first use otherwise).</summary>
+    internal void PrepareDropout()
+    {
+        StartOnFirstUse(Dropout);
+        StartOnFirstUse(Statistics);
+    }
 
     private Action<ConvShape, InputGradient>? _prepare;
 
