@@ -2,7 +2,7 @@
 benchmarks/sass_report.py counts the SASS the driver would run).
 
     DENSEGEN_PTX_DUMP=/tmp/ptx dotnet test tests/DenseGen.Tests --filter "FullyQualifiedName~PtxTests.Compiles"
-    python3 benchmarks/ptx_loop.py /tmp/ptx/ConvolutionKernels.ForwardPipelined.ptx "/tmp/ptx/ConvolutionKernels.ForwardBanded<Bands3, Taps1x1>.ptx"
+    python3 benchmarks/ptx_loop.py /tmp/ptx/ConvolutionKernels.ForwardPipelined.ptx "/tmp/ptx/ConvolutionKernels.ForwardBanded<Bands3, Taps1x1, TreeRowSums>.ptx"
 
 The main loop is taken to be the backward branch's range holding the most f32 multiplies (ILGPU emits a multiply-add
 as mul.f32 + add.f32; ptxas fuses them). Prints the loop's PTX instructions per multiply-add: a proxy for issue

@@ -76,11 +76,12 @@ public class PtxTests(ITestOutputHelper output)
     [InlineData("ConvolutionKernels.BackwardInputPipelined", 16)]
     [InlineData("ConvolutionKernels.BackwardInputThroughBatchNormPipelined", 16)]
     [InlineData("ConvolutionKernels.BackwardWeightsPipelined", 16)]
-    [InlineData("ConvolutionKernels.ForwardBanded<Bands2, AnyTaps>", 24)]
-    [InlineData("ConvolutionKernels.ForwardBanded<Bands3, Taps1x1>", 32)]
-    [InlineData("ConvolutionKernels.ForwardBanded<Bands4, Taps3x3>", 40)]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands2, AnyTaps, TreeRowSums>", 24)]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands3, Taps1x1, TreeRowSums>", 32)]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands3, Taps1x1, ShuffleRowSums>", 32)]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands4, Taps3x3, ShuffleRowSums>", 40)]
     [InlineData("ConvolutionKernels.BackwardInputBanded<Bands4, Taps1x1>", 40)]
-    [InlineData("ConvolutionKernels.BackwardInputThroughBatchNormBanded<Bands3, Taps3x3>", 32)]
+    [InlineData("ConvolutionKernels.BackwardInputThroughBatchNormBanded<Bands3, Taps3x3, ShuffleRowSums>", 32)]
     [InlineData("ConvolutionKernels.BackwardWeightsBanded<Bands3, Taps1x1>", 32)]
     public void Tiled_products_read_shared_memory_16_bytes_at_a_time(string kernel, int expected)
     {

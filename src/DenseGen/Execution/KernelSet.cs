@@ -37,6 +37,8 @@ internal sealed partial class KernelSet
         _maxForwardSplits = maxForwardSplits;
         _bands = bands;
         _growthWherePossible = growthWherePossible;
+        // Warp shuffles for version 4's epilogue sums where the backend compiles them: PoCL's OpenCL cannot.
+        _warpShuffles = a.AcceleratorType is AcceleratorType.Cuda or AcceleratorType.CPU;
         _accelerator = a;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
@@ -295,7 +297,7 @@ internal sealed partial class KernelSet
     private readonly List<(string Name, PendingKernel Kernel)> _launchers = [];
     private readonly int _maxForwardSplits;
     private readonly int? _bands;
-    private readonly bool _growthWherePossible;
+    private readonly bool _growthWherePossible, _warpShuffles;
 
     /// <summary>Whether version 4 runs a forward with its direct growth kernel (ConvolutionKernels.Growth.cs).</summary>
     private bool UsesGrowthKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded
@@ -360,7 +362,7 @@ internal sealed partial class KernelSet
         for (int m = 2; m <= 4; m++)
             foreach (var taps in Enum.GetValues<TapKind>())
             {
-                var method = ConvolutionKernels.BandedKernel(product, m, taps);
+                var method = ConvolutionKernels.BandedKernel(product, m, taps, _warpShuffles);
                 var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
                 kernels[(m, taps)] = kernel;
                 _compileOnFirstUse.Add(() => _ = kernel.Value);

@@ -20,8 +20,9 @@ namespace DenseGen.Kernels;
 ///   over the padded rows, so a 12-channel growth conv keeps version 3's single band and a 48-channel one takes three.
 /// Results: each output element is the same reduction in the same order as version 3's unsplit product; the
 /// statistics tiles are 128 pixels wide as in version 3's 16-row tiles. Split-K as version 3 (fewer tiles, so small
-/// grids split more). Correct on every backend (no warp shuffles, no atomics); every band count is checked against the
-/// float64 references in the tests, split and unsplit.
+/// grids split more). No atomics; the epilogues' channel sums use warp shuffles where the backend compiles them (CUDA,
+/// ILGPU's CPU accelerator) and shared memory elsewhere (PoCL), same order and bits (ConvolutionKernels.RowSums.cs);
+/// every band count is checked against the float64 references in the tests, split and unsplit.
 /// </summary>
 internal static partial class ConvolutionKernels
 {
@@ -148,8 +149,9 @@ internal static partial class ConvolutionKernels
     /// Ceiling(OutChannels, 16 m) * Ceiling(pixels, 128) * splits groups of <see cref="TileThreads"/> threads; unsplit
     /// statistics per 128-pixel tile, as version 3's 16-row tiles write them.
     /// </summary>
-    private static void ForwardBanded<T, TTaps>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
-        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands where TTaps : struct, ITaps
+    private static void ForwardBanded<T, TTaps, TRows>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials)
+        where T : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
         var block = ForwardProduct<T, TTaps>(s, input, weight, prologue, BandedGeometry<T>(), splitSteps, out int co0, out int pixel0, out int split);
@@ -161,7 +163,7 @@ internal static partial class ConvolutionKernels
             // One uniform test before all bands' barriers: PoCL computed wrong sums when each band's epilogue tested it
             // between the previous band's barriers and its own.
             if (withStatistics == 0) return;
-            for (int i = 0; i < m; i++) StatisticsTree(s, block.Band(i), band, pixel0, co0 + BandRows * i, sums, statistics);
+            for (int i = 0; i < m; i++) StatisticsTree<TRows>(s, block.Band(i), band, pixel0, co0 + BandRows * i, sums, statistics);
             return;
         }
         for (int i = 0; i < m; i++) StoreSplit(block.Band(i), band, splitPartials, split, co0 + BandRows * i, s.OutChannels, pixel0, s.Batch * s.OutSize * s.OutSize);
@@ -186,9 +188,9 @@ internal static partial class ConvolutionKernels
     /// Backward-input through BN-ReLU, version 4: as <see cref="BackwardInputThroughBatchNormPipelined"/> on 16 m x 128
     /// tiles; unsplit, the channel sums per 128-pixel tile.
     /// </summary>
-    private static void BackwardInputThroughBatchNormBanded<T, TTaps>(
+    private static void BackwardInputThroughBatchNormBanded<T, TTaps, TRows>(
         ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials,
-        int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands where TTaps : struct, ITaps
+        int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
         var block = InputGradientProduct<T, TTaps>(s, dOut, weight, BandedGeometry<T>(), splitSteps, out int ci0, out int q0, out int split);
@@ -196,7 +198,7 @@ internal static partial class ConvolutionKernels
         int m = block.Count;
         if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth))
         {
-            for (int i = 0; i < m; i++) ThroughBatchNormEpilogueTree(s, block.Band(i), band, ci0 + BandRows * i, q0, input, prologue, bn, sums, partials);
+            for (int i = 0; i < m; i++) ThroughBatchNormEpilogueTree<TRows>(s, block.Band(i), band, ci0 + BandRows * i, q0, input, prologue, bn, sums, partials);
             return;
         }
         for (int i = 0; i < m; i++) StoreSplit(block.Band(i), band, splitPartials, split, ci0 + BandRows * i, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
@@ -218,10 +220,12 @@ internal static partial class ConvolutionKernels
     public enum BandedProduct { Forward, BackwardInput, BackwardInputThroughBatchNorm, BackwardWeights }
 
     /// <summary>
-    /// The closed kernel of <paramref name="product"/> for <paramref name="bands"/> (2, 3 or 4) and <paramref name="taps"/>:
-    /// ILGPU compiles closed generic methods, each once, on first use; a network uses a few of the 36.
+    /// The closed kernel of <paramref name="product"/> for <paramref name="bands"/> (2, 3 or 4) and <paramref name="taps"/>,
+    /// the forward's and backward-through-BN's epilogue sums by warp shuffles where <paramref name="warpShuffles"/>
+    /// (<see cref="ShuffleRowSums"/>; CUDA, ILGPU's CPU accelerator), else through shared memory: ILGPU compiles closed
+    /// generic methods, each once, on first use; a network uses a few of the 54.
     /// </summary>
-    public static System.Reflection.MethodInfo BandedKernel(BandedProduct product, int bands, TapKind taps)
+    public static System.Reflection.MethodInfo BandedKernel(BandedProduct product, int bands, TapKind taps, bool warpShuffles = false)
     {
         var method = typeof(ConvolutionKernels).GetMethod(product switch
         {
@@ -237,8 +241,12 @@ internal static partial class ConvolutionKernels
             4 => typeof(Bands4),
             _ => throw new System.ArgumentOutOfRangeException(nameof(bands), bands, "Version 4 tiles have 2, 3 or 4 bands (1 band is version 3's kernel)."),
         };
-        return method.MakeGenericMethod(bandsType, TapsType(taps));
+        if (!HasEpilogueSums(product)) return method.MakeGenericMethod(bandsType, TapsType(taps));
+        return method.MakeGenericMethod(bandsType, TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
     }
+
+    /// <summary>Whether a product's epilogue sums per channel over its tile rows (forward statistics, BN-backward sums).</summary>
+    private static bool HasEpilogueSums(BandedProduct product) => product is BandedProduct.Forward or BandedProduct.BackwardInputThroughBatchNorm;
 
     /// <summary>Every closed kernel of version 4 (for the PTX checks).</summary>
     public static System.Collections.Generic.IEnumerable<System.Reflection.MethodInfo> BandedKernels()
@@ -246,6 +254,9 @@ internal static partial class ConvolutionKernels
         foreach (var product in System.Enum.GetValues<BandedProduct>())
             for (int m = 2; m <= 4; m++)
                 foreach (var taps in System.Enum.GetValues<TapKind>())
+                {
                     yield return BandedKernel(product, m, taps);
+                    if (HasEpilogueSums(product)) yield return BandedKernel(product, m, taps, warpShuffles: true);
+                }
     }
 }

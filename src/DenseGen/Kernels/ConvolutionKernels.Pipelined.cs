@@ -23,7 +23,7 @@ namespace DenseGen.Kernels;
 /// - The forward and backward-input split along the reduction where a grid has too few tiles for a large GPU (late
 ///   dense blocks), each split's partial product added by a finishing kernel (KernelSet.ForwardSplits).
 /// - The epilogues' per-channel sums (batch statistics, BN-backward sums) reduced over a block row as a tree
-///   (<see cref="SumRows4"/>) rather than by one thread per row (written after the last GPU measurement; see
+///   (<see cref="SumRows4{TRows}"/>) rather than by one thread per row (written after the last GPU measurement; see
 ///   benchmarks/RESULTS.md).
 /// An unsplit product adds along the reduction in version 2's order; split ones add float32 partials in float64, and
 /// the weight gradient's splits are added lane by lane: deterministic for a given shape, not bit-identical to version 2.
@@ -243,75 +243,43 @@ internal static partial class ConvolutionKernels
         count = steps - split * splitSteps < splitSteps ? steps - split * splitSteps : splitSteps;
     }
 
-    /// <summary>Doubles of shared memory for <see cref="SumRows4"/>: 8 per thread.</summary>
+    /// <summary>Doubles of shared memory for <see cref="SumRows4{TRows}"/>: 8 per thread.</summary>
     private const int RowSums = 8 * TileThreads;
 
-    /// <summary>
-    /// The four row pairs of every thread's block summed over the threads of its block row, as a tree (log2 of 16 or
-    /// 32 levels, all 8 values per level, one barrier each) in a fixed order: version 2's <see cref="SumRow"/> has one
-    /// thread per row add 16 to 32 values while the rest wait, twice a barrier per row, which Nsight Compute showed
-    /// as warps running 21 of 32 threads in the 1x1 convs of block 1 (3 to 26 reduction steps, so the epilogue
-    /// weighs). The row's first thread writes pair i to partials[(tile * channels + c) * 2], c = firstChannel + i,
-    /// for c below <paramref name="channels"/>. Every thread of the group must call it.
-    /// </summary>
-    private static void SumRows4(ArrayView<double> sums, TileGeometry g, double a0, double b0, double a1, double b1, double a2, double b2, double a3, double b3,
-        ArrayView<double> partials, int tile, int channels, int firstChannel)
-    {
-        int t = Group.IdxX;
-        sums[t] = a0; sums[TileThreads + t] = b0;
-        sums[2 * TileThreads + t] = a1; sums[3 * TileThreads + t] = b1;
-        sums[4 * TileThreads + t] = a2; sums[5 * TileThreads + t] = b2;
-        sums[6 * TileThreads + t] = a3; sums[7 * TileThreads + t] = b3;
-        Group.Barrier();
-        for (int stride = g.ThreadsPerRow / 2; stride > 0; stride /= 2)
-        {
-            if (g.Tx < stride)
-                for (int v = 0; v < 8; v++) sums[v * TileThreads + t] += sums[v * TileThreads + t + stride];
-            Group.Barrier();
-        }
-        if (g.Tx != 0) return;
-        for (int i = 0; i < 4; i++)
-        {
-            int c = firstChannel + i;
-            if (c >= channels) continue;
-            partials[(tile * channels + c) * 2] = sums[2 * i * TileThreads + t];
-            partials[(tile * channels + c) * 2 + 1] = sums[(2 * i + 1) * TileThreads + t];
-        }
-    }
-
-    /// <summary>Version 3's forward epilogue: version 2's output stores, statistics summed by <see cref="SumRows4"/>.</summary>
+    /// <summary>Version 3's forward epilogue: version 2's output stores, statistics summed by <see cref="SumRows4{TRows}"/>.</summary>
     private static void ForwardEpilogueTree(ConvShape s, Block4x4 block, TileGeometry g, int pixel0, int co0, ArrayView<float> output,
         ArrayView<double> sums, ArrayView<double> statistics, int withStatistics)
     {
         StoreForwardBlock(s, block, g, pixel0, co0, output);
         if (withStatistics == 0) return; // uniform over the group
-        StatisticsTree(s, block, g, pixel0, co0, sums, statistics);
+        StatisticsTree<TreeRowSums>(s, block, g, pixel0, co0, sums, statistics);
     }
 
     /// <summary>
-    /// A forward block's per-channel sums and sums of squares, summed over its block row by <see cref="SumRows4"/> into
+    /// A forward block's per-channel sums and sums of squares, summed over its block row by <see cref="SumRows4{TRows}"/> into
     /// statistics[(pixel0 / g.Columns * OutChannels + co) * 2]. Every thread of the group must call it.
     /// </summary>
-    private static void StatisticsTree(ConvShape s, Block4x4 block, TileGeometry g, int pixel0, int co0, ArrayView<double> sums, ArrayView<double> statistics)
+    private static void StatisticsTree<TRows>(ConvShape s, Block4x4 block, TileGeometry g, int pixel0, int co0, ArrayView<double> sums, ArrayView<double> statistics)
+        where TRows : struct, IRowSums
     {
         int pixels = s.Batch * s.OutSize * s.OutSize, first = pixel0 + g.Column;
         RowStatistics(block, 0, first, pixels, out double a0, out double b0);
         RowStatistics(block, 1, first, pixels, out double a1, out double b1);
         RowStatistics(block, 2, first, pixels, out double a2, out double b2);
         RowStatistics(block, 3, first, pixels, out double a3, out double b3);
-        SumRows4(sums, g, a0, b0, a1, b1, a2, b2, a3, b3, statistics, pixel0 / g.Columns, s.OutChannels, co0 + g.Row);
+        SumRows4<TRows>(sums, g, a0, b0, a1, b1, a2, b2, a3, b3, statistics, pixel0 / g.Columns, s.OutChannels, co0 + g.Row);
     }
 
-    /// <summary>Version 3's backward-input epilogue through BN-ReLU: version 2's per-element terms, channel sums by <see cref="SumRows4"/>.</summary>
-    private static void ThroughBatchNormEpilogueTree(ConvShape s, Block4x4 block, TileGeometry g, int ci0, int q0, ArrayView<float> input, Prologue prologue,
-        BatchNormBackward bn, ArrayView<double> sums, ArrayView<double> partials)
+    /// <summary>Version 3's backward-input epilogue through BN-ReLU: version 2's per-element terms, channel sums by <see cref="SumRows4{TRows}"/>.</summary>
+    private static void ThroughBatchNormEpilogueTree<TRows>(ConvShape s, Block4x4 block, TileGeometry g, int ci0, int q0, ArrayView<float> input, Prologue prologue,
+        BatchNormBackward bn, ArrayView<double> sums, ArrayView<double> partials) where TRows : struct, IRowSums
     {
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, first = q0 + g.Column, c = ci0 + g.Row;
         RowBatchNorm(s, block, 0, c, first, pixels, inArea, input, prologue, bn, out double a0, out double b0);
         RowBatchNorm(s, block, 1, c + 1, first, pixels, inArea, input, prologue, bn, out double a1, out double b1);
         RowBatchNorm(s, block, 2, c + 2, first, pixels, inArea, input, prologue, bn, out double a2, out double b2);
         RowBatchNorm(s, block, 3, c + 3, first, pixels, inArea, input, prologue, bn, out double a3, out double b3);
-        SumRows4(sums, g, a0, b0, a1, b1, a2, b2, a3, b3, partials, q0 / g.Columns, s.InChannels, c);
+        SumRows4<TRows>(sums, g, a0, b0, a1, b1, a2, b2, a3, b3, partials, q0 / g.Columns, s.InChannels, c);
     }
 
     /// <summary>A thread's eight image gathers of one step (rows loadRow + j * rowStep), into registers.</summary>
@@ -589,7 +557,7 @@ internal static partial class ConvolutionKernels
         var sums = SharedMemory.Allocate<double>(RowSums);
         var g = new TileGeometry(tileRows);
         var block = InputGradientProduct<Block4x4, AnyTaps>(s, dOut, weight, g, splitSteps, out int ci0, out int q0, out int split);
-        if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) ThroughBatchNormEpilogueTree(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
+        if (splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth)) ThroughBatchNormEpilogueTree<TreeRowSums>(s, block, g, ci0, q0, input, prologue, bn, sums, partials);
         else StoreSplit(block, g, splitPartials, split, ci0, s.InChannels, q0, s.Batch * s.InSize * s.InSize);
     }
 
