@@ -45,6 +45,9 @@ internal static class TestDevice
         if (variant == "growth")
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
                 growthWherePossible: true)));
+        if (variant == "bands-3-unsplit-tree") // version 4's epilogue sums through shared memory where the device would use warp shuffles
+            return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
+                maxForwardSplits: 1, bands: 3, warpShuffles: false)));
         if (variant == "pipelined-unsplit" || variant.StartsWith("bands-", StringComparison.Ordinal))
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize,
                 variant == "pipelined-unsplit" ? ConvolutionVersion.Pipelined : ConvolutionVersion.Banded,

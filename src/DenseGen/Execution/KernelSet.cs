@@ -30,15 +30,17 @@ internal sealed partial class KernelSet
     /// otherwise reach few of them). <paramref name="growthWherePossible"/>: version 4 gives every conv its growth kernel
     /// applies to that kernel, not only those with enough groups (<see cref="ConvolutionKernels.GrowthKernelFits"/>), and
     /// splits its growth weight gradients into about 4 groups only (several row tiles per group, as large batches get).
+    /// <paramref name="warpShuffles"/>: version 4's epilogue sums by warp shuffles (default: on CUDA and ILGPU's CPU
+    /// accelerator, the backends that compile them) or through shared memory.
     /// </summary>
     [SetsRequiredMembers]
-    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null, bool growthWherePossible = false)
+    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null, bool growthWherePossible = false, bool? warpShuffles = null)
     {
         _maxForwardSplits = maxForwardSplits;
         _bands = bands;
         _growthWherePossible = growthWherePossible;
         // Warp shuffles for version 4's epilogue sums where the backend compiles them: PoCL's OpenCL cannot.
-        _warpShuffles = a.AcceleratorType is AcceleratorType.Cuda or AcceleratorType.CPU;
+        _warpShuffles = warpShuffles ?? (a.AcceleratorType is AcceleratorType.Cuda or AcceleratorType.CPU);
         _accelerator = a;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;

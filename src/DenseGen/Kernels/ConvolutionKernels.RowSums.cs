@@ -4,8 +4,8 @@ namespace DenseGen.Kernels;
 
 /// <summary>
 /// The epilogues' per-channel sums (forward statistics; the BN-backward sums of the input gradient through BN): each
-/// thread holds four channels' pairs of its 4 x 4 block, and the threads of a block row add them up. Two ways, the
-/// same pairing order, so the same bits:
+/// thread holds four channels' pairs of its 4 x 4 block, and the threads of a block row add them up. Two ways, in the
+/// same pairing order (x + x[+16], then + x[+8], ...), so the same bits (RowSumsTests compares them):
 /// - <see cref="TreeRowSums"/>: through shared memory, a tree with one barrier per level (5 levels for a row of 32
 ///   threads, all 8 values per level). Every backend; PoCL cannot compile warp shuffles.
 /// - <see cref="ShuffleRowSums"/>: warp shuffles, where a block row is one warp (version 4's 16 x 128 bands: 32
