@@ -176,9 +176,15 @@ internal sealed partial class KernelSet
                 var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInput);
                 var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInputThroughBatchNorm);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
+                // Version 4's direct input gradient of growth convs through BN (ConvolutionKernels.GrowthInput.cs), compiled on first use.
+                var growthInput = new Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>>(() =>
+                    Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>>(
+                        ConvolutionKernels.BackwardInputThroughBatchNormGrowth));
+                if (banded) _compileOnFirstUse.Add(() => _ = growthInput.Value);
                 if (banded) _prepare += (s, input) =>
                 {
                     if (input == InputGradient.None) return;
+                    if (input == InputGradient.ThroughBatchNorm && UsesGrowthInputKernel(s)) { _ = growthInput.Value; return; }
                     var (tiling, splits, _) = InputPlan(s);
                     if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
                     else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
@@ -188,6 +194,14 @@ internal sealed partial class KernelSet
                 // Unsplit as version 2; split along the reduction where the grid is small (ForwardSplits' policy).
                 void LaunchInput(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, ArrayView<float> input, Prologue prologue, BatchNormBackward? bn)
                 {
+                    if (bn is { } growthBn && UsesGrowthInputKernel(s))
+                    {
+                        int tiles = ConvolutionKernels.GrowthInputTiles(s);
+                        var tileSums = DoubleScratch(2L * tiles * s.InChannels);
+                        growthInput.Value(new KernelConfig(ConvolutionKernels.GrowthInputGroups(s), ConvolutionKernels.TileThreads), s, dOut, weight, input, prologue, growthBn, tileSums);
+                        finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, tileSums, growthBn);
+                        return;
+                    }
                     int pixels = s.Batch * s.InSize * s.InSize;
                     var (tiling, splits, splitSteps) = InputPlan(s);
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
@@ -311,6 +325,13 @@ internal sealed partial class KernelSet
     /// </summary>
     private bool UsesGrowthWeightKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded
         && (_growthWherePossible || _bands is null) && ConvolutionKernels.GrowthKernelApplies(s);
+
+    /// <summary>
+    /// Whether version 4 takes a conv's input gradient through BN with its direct growth kernel: where it applies and has
+    /// at least 256 groups (as the growth forward), or wherever it applies in the tests' growth variant.
+    /// </summary>
+    private bool UsesGrowthInputKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded && ConvolutionKernels.GrowthKernelApplies(s)
+        && (_growthWherePossible || (_bands is null && ConvolutionKernels.GrowthInputGroups(s) >= 256));
 
     /// <summary>
     /// A conv's forward product as versions 3 and 4 launch it (and Prepare compiles for it): the tiling of its output

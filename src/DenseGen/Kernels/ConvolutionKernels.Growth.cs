@@ -141,19 +141,7 @@ internal static partial class ConvolutionKernels
                 weightTile[e] = co < s.OutChannels && c0 + c < s.InChannels ? weight[(co * s.InChannels + c0 + c) * 9 + tap] : 0f;
             }
             Group.Barrier();
-            if (active)
-            {
-                for (int c = 0; c < GrowthChunk; c++)
-                {
-                    int at = c * GrowthPatch + r * patchWidth + x, quads = c * 9 * (outputs / 4);
-                    for (int ky = 0; ky < 3; ky++)
-                    {
-                        sum.Add(patch[at + ky * patchWidth], weightQuads, quads + ky * 3 * (outputs / 4));
-                        sum.Add(patch[at + ky * patchWidth + 1], weightQuads, quads + (ky * 3 + 1) * (outputs / 4));
-                        sum.Add(patch[at + ky * patchWidth + 2], weightQuads, quads + (ky * 3 + 2) * (outputs / 4));
-                    }
-                }
-            }
+            if (active) GrowthChunkProduct(ref sum, patch, weightQuads, r * patchWidth + x, patchWidth);
             Group.Barrier();
         }
 
@@ -184,6 +172,26 @@ internal static partial class ConvolutionKernels
                 statistics[(Grid.IdxX * s.OutChannels + co0 + t) * 2 + 1] = sums[(2 * t + 1) * TileThreads];
             }
             Group.Barrier();
+        }
+    }
+
+    /// <summary>
+    /// A staged chunk's product for the pixel at <paramref name="at"/> of each channel's patch: per channel and tap, the
+    /// patch value times the chunk's weights of that (channel, tap), [c][tap][output] in 16-byte quads.
+    /// </summary>
+    private static void GrowthChunkProduct<T>(ref T sum, ArrayView<float> patch, ArrayView<Float4> weightQuads, int at, int patchWidth)
+        where T : struct, IGrowthOutputs
+    {
+        int quadsPerTap = default(T).Count / 4;
+        for (int c = 0; c < GrowthChunk; c++)
+        {
+            int p = c * GrowthPatch + at, quads = c * 9 * quadsPerTap;
+            for (int ky = 0; ky < 3; ky++)
+            {
+                sum.Add(patch[p + ky * patchWidth], weightQuads, quads + ky * 3 * quadsPerTap);
+                sum.Add(patch[p + ky * patchWidth + 1], weightQuads, quads + (ky * 3 + 1) * quadsPerTap);
+                sum.Add(patch[p + ky * patchWidth + 2], weightQuads, quads + (ky * 3 + 2) * quadsPerTap);
+            }
         }
     }
 
