@@ -141,7 +141,7 @@ internal static partial class ConvolutionKernels
                 weightTile[e] = co < s.OutChannels && c0 + c < s.InChannels ? weight[(co * s.InChannels + c0 + c) * 9 + tap] : 0f;
             }
             Group.Barrier();
-            if (active) GrowthChunkProduct(ref sum, patch, weightQuads, r * patchWidth + x, patchWidth);
+            if (active) GrowthChunkProduct(ref sum, patch, weightQuads, r * patchWidth + x, patchWidth, System.Math.Min(GrowthChunk, s.InChannels - c0));
             Group.Barrier();
         }
 
@@ -177,13 +177,15 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// A staged chunk's product for the pixel at <paramref name="at"/> of each channel's patch: per channel and tap, the
-    /// patch value times the chunk's weights of that (channel, tap), [c][tap][output] in 16-byte quads.
+    /// patch value times the chunk's weights of that (channel, tap), [c][tap][output] in 16-byte quads. Only the
+    /// chunk's <paramref name="channels"/> real channels (a last chunk may be partial: BC-100's 12 outputs are 8 + 4
+    /// in the input gradient).
     /// </summary>
-    private static void GrowthChunkProduct<T>(ref T sum, ArrayView<float> patch, ArrayView<Float4> weightQuads, int at, int patchWidth)
+    private static void GrowthChunkProduct<T>(ref T sum, ArrayView<float> patch, ArrayView<Float4> weightQuads, int at, int patchWidth, int channels)
         where T : struct, IGrowthOutputs
     {
         int quadsPerTap = default(T).Count / 4;
-        for (int c = 0; c < GrowthChunk; c++)
+        for (int c = 0; c < channels; c++)
         {
             int p = c * GrowthPatch + at, quads = c * 9 * quadsPerTap;
             for (int ky = 0; ky < 3; ky++)

@@ -62,7 +62,7 @@ internal static partial class ConvolutionKernels
                 weightTile[e] = co < s.OutChannels && ci < s.InChannels ? weight[(co * s.InChannels + ci) * 9 + 8 - tap] : 0f;
             }
             Group.Barrier();
-            if (active) GrowthChunkProduct(ref sum, patch, weightQuads, r * patchWidth + x, patchWidth);
+            if (active) GrowthChunkProduct(ref sum, patch, weightQuads, r * patchWidth + x, patchWidth, System.Math.Min(GrowthChunk, s.OutChannels - c0));
             Group.Barrier();
         }
 
