@@ -35,6 +35,8 @@ public class KernelTests
         // chunks of 8 and a partial one; 32x32 (BC-100's first block) stages 204-element patches, 9 channels a chunk of 1.
         // The weight-gradient kernel (16-channel chunks, "growth" variant: about 4 groups) runs 2 splits of 3 tiles with
         // two chunks on the first, 4 splits of 4 tiles on the second, one split of 4 tiles and two output blocks on the third.
+        // The input-gradient kernel reduces over 12 (8 + 4) or 28 (8 + 8 + 8 + 4) output channels into 16-channel chunks
+        // of 20 (16 + 4), 9 and 40 (16 + 16 + 8) input channels.
         ["growth 3x3: reads 20 of 24 channels, appends 12 at channel 20 of 32, batch 3, 12x12"] = (3, 20, 24, 12, 12, 32, 20, 3, 1, 1, true),
         ["growth 3x3 on 32x32: 9 -> 12 channels, batch 2"] = (2, 9, 9, 32, 12, 12, 0, 3, 1, 1, true),
         // The 32-output growth kernel (DenseNet-121's k = 32), 28 of its 32 used: 14x14 takes row tiles of 9 and 5.
