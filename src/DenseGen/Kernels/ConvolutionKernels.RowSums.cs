@@ -14,18 +14,21 @@ namespace DenseGen.Kernels;
 /// </summary>
 internal static partial class ConvolutionKernels
 {
-    /// <summary>How a block row's threads add their 8 sums; after it, the row's first thread (Tx = 0) holds the totals.</summary>
+    /// <summary>
+    /// How a block row's threads add their 8 sums and the row's first thread (Tx = 0) writes the totals (by value, no
+    /// <c>ref</c> across a barrier: PoCL's work-item loops shared such a variable between work-items).
+    /// </summary>
     private interface IRowSums
     {
-        void Sum(ArrayView<double> sums, TileGeometry g, ref double a0, ref double b0, ref double a1, ref double b1,
-            ref double a2, ref double b2, ref double a3, ref double b3);
+        void Sum(ArrayView<double> sums, TileGeometry g, double a0, double b0, double a1, double b1, double a2, double b2, double a3, double b3,
+            ArrayView<double> partials, int tile, int channels, int firstChannel);
     }
 
     /// <summary>A tree through shared memory (<see cref="RowSums"/> doubles), one barrier per level: every backend.</summary>
     private struct TreeRowSums : IRowSums
     {
-        public readonly void Sum(ArrayView<double> sums, TileGeometry g, ref double a0, ref double b0, ref double a1, ref double b1,
-            ref double a2, ref double b2, ref double a3, ref double b3)
+        public readonly void Sum(ArrayView<double> sums, TileGeometry g, double a0, double b0, double a1, double b1, double a2, double b2, double a3, double b3,
+            ArrayView<double> partials, int tile, int channels, int firstChannel)
         {
             int t = Group.IdxX;
             sums[t] = a0; sums[TileThreads + t] = b0;
@@ -39,18 +42,16 @@ internal static partial class ConvolutionKernels
                     for (int v = 0; v < 8; v++) sums[v * TileThreads + t] += sums[v * TileThreads + t + stride];
                 Group.Barrier();
             }
-            a0 = sums[t]; b0 = sums[TileThreads + t];
-            a1 = sums[2 * TileThreads + t]; b1 = sums[3 * TileThreads + t];
-            a2 = sums[4 * TileThreads + t]; b2 = sums[5 * TileThreads + t];
-            a3 = sums[6 * TileThreads + t]; b3 = sums[7 * TileThreads + t];
+            if (g.Tx != 0) return;
+            for (int i = 0; i < 4; i++) WriteRowSum(partials, tile, channels, firstChannel + i, sums[2 * i * TileThreads + t], sums[(2 * i + 1) * TileThreads + t]);
         }
     }
 
     /// <summary>Warp shuffles down by 16, 8, 4, 2, 1: a row of 32 threads that is one warp (version 4's bands only).</summary>
     private struct ShuffleRowSums : IRowSums
     {
-        public readonly void Sum(ArrayView<double> sums, TileGeometry g, ref double a0, ref double b0, ref double a1, ref double b1,
-            ref double a2, ref double b2, ref double a3, ref double b3)
+        public readonly void Sum(ArrayView<double> sums, TileGeometry g, double a0, double b0, double a1, double b1, double a2, double b2, double a3, double b3,
+            ArrayView<double> partials, int tile, int channels, int firstChannel)
         {
             for (int delta = BandColumns / 8; delta > 0; delta /= 2)
             {
@@ -59,7 +60,20 @@ internal static partial class ConvolutionKernels
                 a2 += Warp.ShuffleDown(a2, delta); b2 += Warp.ShuffleDown(b2, delta);
                 a3 += Warp.ShuffleDown(a3, delta); b3 += Warp.ShuffleDown(b3, delta);
             }
+            if (g.Tx != 0) return;
+            WriteRowSum(partials, tile, channels, firstChannel, a0, b0);
+            WriteRowSum(partials, tile, channels, firstChannel + 1, a1, b1);
+            WriteRowSum(partials, tile, channels, firstChannel + 2, a2, b2);
+            WriteRowSum(partials, tile, channels, firstChannel + 3, a3, b3);
         }
+    }
+
+    /// <summary>Channel c's pair into partials[(tile * channels + c) * 2], for c below <paramref name="channels"/>.</summary>
+    private static void WriteRowSum(ArrayView<double> partials, int tile, int channels, int c, double a, double b)
+    {
+        if (c >= channels) return;
+        partials[(tile * channels + c) * 2] = a;
+        partials[(tile * channels + c) * 2 + 1] = b;
     }
 
     /// <summary>
@@ -71,20 +85,6 @@ internal static partial class ConvolutionKernels
     /// of the group must call it.
     /// </summary>
     private static void SumRows4<TRows>(ArrayView<double> sums, TileGeometry g, double a0, double b0, double a1, double b1, double a2, double b2, double a3, double b3,
-        ArrayView<double> partials, int tile, int channels, int firstChannel) where TRows : struct, IRowSums
-    {
-        default(TRows).Sum(sums, g, ref a0, ref b0, ref a1, ref b1, ref a2, ref b2, ref a3, ref b3);
-        if (g.Tx != 0) return;
-        Write(partials, tile, channels, firstChannel, a0, b0);
-        Write(partials, tile, channels, firstChannel + 1, a1, b1);
-        Write(partials, tile, channels, firstChannel + 2, a2, b2);
-        Write(partials, tile, channels, firstChannel + 3, a3, b3);
-
-        static void Write(ArrayView<double> partials, int tile, int channels, int c, double a, double b)
-        {
-            if (c >= channels) return;
-            partials[(tile * channels + c) * 2] = a;
-            partials[(tile * channels + c) * 2 + 1] = b;
-        }
-    }
+        ArrayView<double> partials, int tile, int channels, int firstChannel) where TRows : struct, IRowSums =>
+        default(TRows).Sum(sums, g, a0, b0, a1, b1, a2, b2, a3, b3, partials, tile, channels, firstChannel);
 }
