@@ -65,18 +65,18 @@ internal sealed partial class KernelSet
             // Version 4 launches version 3's kernels only for one-band products and split reductions: they compile when a
             // network has such a product (Prepare), not with every set (each one is 0.1-0.7 s of the driver's JIT).
             T OneBand<T>(Delegate kernel) where T : Delegate => banded ? OnFirstUse<T>(kernel, autoGrouped: false) : Grouped<T>(kernel);
+            // Version 4's direct growth kernels: compiled on first use, in version 4's sets only (the only ones that launch them).
+            T? BandedOnly<T>(Delegate kernel) where T : Delegate => banded ? OnFirstUse<T>(kernel, autoGrouped: false) : null;
             var finishStatistics = Grouped<Action<KernelConfig, ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(ConvolutionKernels.FinishStatisticsFromTiles);
             var backwardWeights = pipelined
                 ? OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
                 : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
             var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BandedProduct.BackwardWeights);
-            // Version 4's direct weight gradient of growth convs (ConvolutionKernels.GrowthWeights.cs), compiled on first use.
-            var growthWeights = new Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(() =>
-                Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BackwardWeightsGrowth));
-            if (banded) _compileOnFirstUse.Add(() => _ = growthWeights.Value);
+            // Version 4's direct weight gradient of growth convs (ConvolutionKernels.GrowthWeights.cs).
+            var growthWeights = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BackwardWeightsGrowth);
             if (banded) _prepare += (s, input) =>
             {
-                if (UsesGrowthWeightKernel(s)) { _ = growthWeights.Value; return; }
+                if (UsesGrowthWeightKernel(s)) { StartOnFirstUse(growthWeights!); return; }
                 if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
                 else StartOnFirstUse(backwardWeights);
             };
@@ -102,32 +102,24 @@ internal sealed partial class KernelSet
                 var forward = OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.ForwardPipelined);
                 var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.Forward);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
-                // Version 4's direct growth kernels, for at most 16 and at most 32 outputs, each compiled on first use.
-                Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>> Growth(int outputs) =>
-                    new(() => Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(
-                        outputs == 16 ? ConvolutionKernels.ForwardGrowth16 : ConvolutionKernels.ForwardGrowth32));
-                var growth16 = Growth(16);
-                var growth32 = Growth(32);
+                // Version 4's direct growth kernels, for at most 16 and at most 32 outputs.
+                var growth16 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth16);
+                var growth32 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth32);
                 if (banded) _prepare += (s, input) =>
                 {
-                    if (UsesGrowthKernel(s)) { _ = (s.OutChannels <= 16 ? growth16 : growth32).Value; return; }
+                    if (UsesGrowthKernel(s)) { StartOnFirstUse((s.OutChannels <= 16 ? growth16 : growth32)!); return; }
                     var (tiling, splits, _) = ForwardPlan(s);
                     if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
                     else StartOnFirstUse(forward);
                     if (splits > 1) StartOnFirstUse(finishSplits);
                 };
-                if (banded)
-                {
-                    _compileOnFirstUse.Add(() => _ = growth16.Value);
-                    _compileOnFirstUse.Add(() => _ = growth32.Value);
-                }
                 launchForward = (s, input, weight, prologue, output, statistics) =>
                 {
                     if (UsesGrowthKernel(s))
                     {
                         int groups = ConvolutionKernels.GrowthGroups(s);
                         var tileSums = statistics is null ? default : DoubleScratch(2L * groups * s.OutChannels);
-                        var growth = s.OutChannels <= 16 ? growth16.Value : growth32.Value;
+                        var growth = (s.OutChannels <= 16 ? growth16 : growth32)!;
                         growth(new KernelConfig(groups, ConvolutionKernels.TileThreads), s, input, weight, prologue, output, tileSums, statistics is null ? 0 : 1);
                         if (statistics is { } g) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), groups, tileSums, g.Mean, g.Variance, g.InvStd, g.Epsilon);
                         return;
@@ -176,15 +168,13 @@ internal sealed partial class KernelSet
                 var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInput);
                 var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInputThroughBatchNorm);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
-                // Version 4's direct input gradient of growth convs through BN (ConvolutionKernels.GrowthInput.cs), compiled on first use.
-                var growthInput = new Lazy<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>>(() =>
-                    Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>>(
-                        ConvolutionKernels.BackwardInputThroughBatchNormGrowth));
-                if (banded) _compileOnFirstUse.Add(() => _ = growthInput.Value);
+                // Version 4's direct input gradient of growth convs through BN (ConvolutionKernels.GrowthInput.cs).
+                var growthInput = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>>(
+                    ConvolutionKernels.BackwardInputThroughBatchNormGrowth);
                 if (banded) _prepare += (s, input) =>
                 {
                     if (input == InputGradient.None) return;
-                    if (input == InputGradient.ThroughBatchNorm && UsesGrowthInputKernel(s)) { _ = growthInput.Value; return; }
+                    if (input == InputGradient.ThroughBatchNorm && UsesGrowthInputKernel(s)) { StartOnFirstUse(growthInput!); return; }
                     var (tiling, splits, _) = InputPlan(s);
                     if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
                     else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
@@ -198,7 +188,7 @@ internal sealed partial class KernelSet
                     {
                         int tiles = ConvolutionKernels.GrowthInputTiles(s);
                         var tileSums = DoubleScratch(2L * tiles * s.InChannels);
-                        growthInput.Value(new KernelConfig(ConvolutionKernels.GrowthInputGroups(s), ConvolutionKernels.TileThreads), s, dOut, weight, input, prologue, growthBn, tileSums);
+                        growthInput!(new KernelConfig(ConvolutionKernels.GrowthInputGroups(s), ConvolutionKernels.TileThreads), s, dOut, weight, input, prologue, growthBn, tileSums);
                         finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, tileSums, growthBn);
                         return;
                     }
@@ -257,7 +247,7 @@ internal sealed partial class KernelSet
                 {
                     int tilesPerSplit = ConvolutionKernels.GrowthWeightTilesPerSplit(s, _growthWherePossible ? 4 : 512), growthSplits = ConvolutionKernels.GrowthWeightSplits(s, tilesPerSplit);
                     var growthPartials = FloatScratch((long)growthSplits * weights);
-                    growthWeights.Value(new KernelConfig(ConvolutionKernels.GrowthWeightGroups(s, tilesPerSplit), ConvolutionKernels.GrowthWeightThreads),
+                    growthWeights!(new KernelConfig(ConvolutionKernels.GrowthWeightGroups(s, tilesPerSplit), ConvolutionKernels.GrowthWeightThreads),
                         s, input, prologue, dOut, growthPartials, tilesPerSplit);
                     sumSplits(weights, growthSplits, growthPartials, dWeight);
                     return;
@@ -337,22 +327,19 @@ internal sealed partial class KernelSet
     /// A conv's forward product as versions 3 and 4 launch it (and Prepare compiles for it): the tiling of its output
     /// channels x pixels, and its split along the reduction (<see cref="ForwardSplits"/>).
     /// </summary>
-    private ((int Bands, int Rows, int Tiles, int StatisticsTiles) Tiling, int Splits, int SplitSteps) ForwardPlan(ConvShape s)
-    {
-        int pixels = s.Batch * s.OutSize * s.OutSize;
-        var tiling = TilingFor(s.OutChannels, pixels);
-        int steps = ConvolutionKernels.Ceiling(s.InChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-        var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.OutChannels * pixels, _maxForwardSplits);
-        return (tiling, splits, splitSteps);
-    }
+    private ((int Bands, int Rows, int Tiles, int StatisticsTiles) Tiling, int Splits, int SplitSteps) ForwardPlan(ConvShape s) =>
+        ProductPlan(s.OutChannels, s.Batch * s.OutSize * s.OutSize, s.InChannels * s.Kernel * s.Kernel);
 
     /// <summary>As <see cref="ForwardPlan"/> for the backward-input product (input channels x input pixels, reduced over dY's channels and taps).</summary>
-    private ((int Bands, int Rows, int Tiles, int StatisticsTiles) Tiling, int Splits, int SplitSteps) InputPlan(ConvShape s)
+    private ((int Bands, int Rows, int Tiles, int StatisticsTiles) Tiling, int Splits, int SplitSteps) InputPlan(ConvShape s) =>
+        ProductPlan(s.InChannels, s.Batch * s.InSize * s.InSize, s.OutChannels * s.Kernel * s.Kernel);
+
+    /// <summary>The tiling of a rows x pixels product reduced over <paramref name="depth"/>, and its split (<see cref="ForwardSplits"/>).</summary>
+    private ((int Bands, int Rows, int Tiles, int StatisticsTiles) Tiling, int Splits, int SplitSteps) ProductPlan(int rows, int pixels, int depth)
     {
-        int pixels = s.Batch * s.InSize * s.InSize;
-        var tiling = TilingFor(s.InChannels, pixels);
-        int steps = ConvolutionKernels.Ceiling(s.OutChannels * s.Kernel * s.Kernel, ConvolutionKernels.TileDepth);
-        var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)s.InChannels * pixels, _maxForwardSplits);
+        var tiling = TilingFor(rows, pixels);
+        int steps = ConvolutionKernels.Ceiling(depth, ConvolutionKernels.TileDepth);
+        var (splits, splitSteps) = ForwardSplits(tiling.Tiles, steps, (long)rows * pixels, _maxForwardSplits);
         return (tiling, splits, splitSteps);
     }
 
