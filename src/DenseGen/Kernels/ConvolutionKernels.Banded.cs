@@ -73,15 +73,19 @@ internal static partial class ConvolutionKernels
     /// </summary>
     private static void EightSteps<T>(ref T block, ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) where T : struct, IBandStep
     {
-        int l = g.Ty, r = g.Tx, ls = g.Rows / 4, rs = g.Columns / 4;
-        block.Step(left, l, right, r);
-        block.Step(left, l + ls, right, r + rs);
-        block.Step(left, l + 2 * ls, right, r + 2 * rs);
-        block.Step(left, l + 3 * ls, right, r + 3 * rs);
-        block.Step(left, l + 4 * ls, right, r + 4 * rs);
-        block.Step(left, l + 5 * ls, right, r + 5 * rs);
-        block.Step(left, l + 6 * ls, right, r + 6 * rs);
-        block.Step(left, l + 7 * ls, right, r + 7 * rs);
+        // The thread's first quads as views, then constant indices (in banded tiles): ptxas folds those into the shared
+        // loads' immediate offsets, where a runtime index plus a constant cost an address computation per load.
+        var l = left.SubView(g.Ty);
+        var r = right.SubView(g.Tx);
+        int ls = g.Rows / 4, rs = g.Columns / 4;
+        block.Step(l, 0, r, 0);
+        block.Step(l, ls, r, rs);
+        block.Step(l, 2 * ls, r, 2 * rs);
+        block.Step(l, 3 * ls, r, 3 * rs);
+        block.Step(l, 4 * ls, r, 4 * rs);
+        block.Step(l, 5 * ls, r, 5 * rs);
+        block.Step(l, 6 * ls, r, 6 * rs);
+        block.Step(l, 7 * ls, r, 7 * rs);
     }
 
     private struct Bands2 : IBands, IBandStep

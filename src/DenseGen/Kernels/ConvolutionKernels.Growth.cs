@@ -80,7 +80,7 @@ internal static partial class ConvolutionKernels
         public readonly float Get(int co)
         {
             Values.Row(co / 4, out float c0, out float c1, out float c2, out float c3);
-            int j = co % 4;
+            int j = IndexMath.Remainder(co, 4);
             return j == 0 ? c0 : j == 1 ? c1 : j == 2 ? c2 : c3;
         }
     }
@@ -137,7 +137,7 @@ internal static partial class ConvolutionKernels
             // Weights [c][tap][co], co fastest, zero past the outputs and channels.
             for (int e = t; e < GrowthChunk * 9 * outputs; e += TileThreads)
             {
-                int co = e % outputs, ct = e / outputs, c = ct / 9, tap = ct - 9 * c;
+                int co = IndexMath.Remainder(e, outputs), ct = e / outputs, c = IndexMath.Quotient(ct, 9), tap = ct - 9 * c;
                 weightTile[e] = co < s.OutChannels && c0 + c < s.InChannels ? weight[(co * s.InChannels + c0 + c) * 9 + tap] : 0f;
             }
             Group.Barrier();

@@ -57,7 +57,7 @@ internal static partial class ConvolutionKernels
             // Weights [co][tap][ci], ci fastest, the kernel flipped (tap 8 - k): the forward's loop reads patch tap k.
             for (int e = t; e < GrowthChunk * 9 * GrowthInputChannels; e += TileThreads)
             {
-                int j = e % GrowthInputChannels, ct = e / GrowthInputChannels, c = ct / 9, tap = ct - 9 * c;
+                int j = IndexMath.Remainder(e, GrowthInputChannels), ct = e / GrowthInputChannels, c = IndexMath.Quotient(ct, 9), tap = ct - 9 * c;
                 int co = c0 + c, ci = ci0 + j;
                 weightTile[e] = co < s.OutChannels && ci < s.InChannels ? weight[(co * s.InChannels + ci) * 9 + 8 - tap] : 0f;
             }

@@ -68,7 +68,7 @@ internal static partial class ConvolutionKernels
             // waits at the next barrier: once per reduction step.
             int c, y, x;
             if (kernel == 1) { c = k; y = 0; x = 0; }
-            else if (kernel == 3) { c = k / 9; int r = k - 9 * c; y = r / 3; x = r - 3 * y; }
+            else if (kernel == 3) { c = IndexMath.Quotient(k, 9); int r = k - 9 * c; y = IndexMath.Quotient(r, 3); x = r - 3 * y; }
             else { int kk = kernel * kernel, r; c = k / kk; r = k - c * kk; y = r / kernel; x = r - y * kernel; }
             bool inside = k < depth;
             Channel[slot] = inside ? c : -1;
@@ -83,10 +83,10 @@ internal static partial class ConvolutionKernels
         /// <summary>The value written to the tile: relu(bn(x)) with the slot's channel, or x without a prologue; 0 outside.</summary>
         public readonly float Activate(int slot, float x, bool inside, int prologueEnabled)
         {
-            if (!inside) return 0f;
-            if (prologueEnabled == 0) return x;
+            // Selects, not branches: this runs for 8 elements per thread and step of the forward's loop.
             float y = x * Scale[slot] + Shift[slot];
-            return y > 0f ? y : 0f;
+            float activated = prologueEnabled != 0 ? (y > 0f ? y : 0f) : x;
+            return inside ? activated : 0f;
         }
     }
 
@@ -101,8 +101,22 @@ internal static partial class ConvolutionKernels
         public int Inside;
     }
 
+    /// <summary>
+    /// This thread's column of a step's pixel-side tile, its first row and the rows between its elements. A banded tile
+    /// (128 columns, one per thread) folds to (t, 0, 1) at compile time, so the gathers' and stores' tests of the row
+    /// against the tile depth vanish from version 4's loops; version 3's 64-column tiles compute them.
+    /// </summary>
+    private static void LoadPlace(TileGeometry g, out int column, out int row, out int rowStep)
+    {
+        int t = Group.IdxX;
+        bool whole = g.Columns == TileThreads;
+        column = whole ? t : t % g.Columns;
+        row = whole ? 0 : t / g.Columns;
+        rowStep = TileThreads / g.Columns;
+    }
+
     /// <summary>Step <paramref name="step"/>'s first slot in a three-step taps ring.</summary>
-    private static int RingSlot(int step) => step % 3 * TileDepth;
+    private static int RingSlot(int step) => IndexMath.Remainder(step, 3) * TileDepth;
 
     /// <summary>
     /// Gather of one image element into registers: x at tap slot + kk of the window whose origin is (y0, x0), at
@@ -112,21 +126,23 @@ internal static partial class ConvolutionKernels
     private static float GatherImage<TTaps>(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int kk, int bit, ref int inside)
         where TTaps : struct, ITaps
     {
-        if (kk >= TileDepth || !pixelValid) return 0f;
+        if (kk >= TileDepth) return 0f; // folded away in banded tiles (LoadPlace)
+        // Without branches: an element outside (a pixel past the product, the reduction's end, padding) loads element 0
+        // of the view, always there, and is dropped.
+        bool valid;
         if (default(TTaps).Unpadded)
         {
             // 1 x 1, stride 1, no padding: the window is the pixel itself; only the reduction's end (offset -1) is outside.
-            // Without a branch: past the end the load reads the pixel's channel 0 (always in the image) and is dropped.
-            int offset = taps.Offset[slot + kk];
-            bool valid = offset >= 0;
-            float value = input[windowBase + (valid ? offset : 0)];
-            inside |= valid ? bit : 0;
-            return valid ? value : 0f;
+            valid = pixelValid & taps.Offset[slot + kk] >= 0;
         }
-        int iy = y0 + taps.Y[slot + kk], ix = x0 + taps.X[slot + kk];
-        if ((uint)iy >= (uint)s.InSize || (uint)ix >= (uint)s.InSize) return 0f; // padding, or past the reduction
-        inside |= bit;
-        return input[windowBase + taps.Offset[slot + kk]];
+        else
+        {
+            int iy = y0 + taps.Y[slot + kk], ix = x0 + taps.X[slot + kk];
+            valid = pixelValid & (uint)iy < (uint)s.InSize & (uint)ix < (uint)s.InSize; // padding, or past the reduction
+        }
+        float value = input[valid ? windowBase + taps.Offset[slot + kk] : 0];
+        inside |= valid ? bit : 0;
+        return valid ? value : 0f;
     }
 
     /// <summary>Decodes reduction index k = (ci, ky, kx) of an image gather into slot (offset ci * InSize^2 + ky * InSize + kx).</summary>
@@ -184,7 +200,7 @@ internal static partial class ConvolutionKernels
         SplitTile(s.OutChannels, pixels, depth, splitSteps, g, out co0, out pixel0, out split, out int kFirst, out int count);
 
         // This thread's pixel of the input tile (fixed for the whole reduction) and its rows kk = loadRow + j * rowStep.
-        int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
+        LoadPlace(g, out int loadColumn, out int loadRow, out int rowStep);
         int p = pixel0 + loadColumn;
         bool pixelValid = p < pixels;
         int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
@@ -369,33 +385,40 @@ internal static partial class ConvolutionKernels
     /// <summary>W[co0 + m, k0 + kk] for this thread's elements e = m * TileDepth + kk of a [TileDepth][rows] weight tile (0 outside).</summary>
     private static void GatherWeights(ConvShape s, ArrayView<float> weight, int depth, int co0, int k0, int elements, ref Staged4 w)
     {
-        int t = Group.IdxX;
-        w.W0 = GatherWeight(s, weight, depth, co0, k0, t, elements);
-        w.W1 = GatherWeight(s, weight, depth, co0, k0, t + TileThreads, elements);
-        w.W2 = GatherWeight(s, weight, depth, co0, k0, t + 2 * TileThreads, elements);
-        w.W3 = GatherWeight(s, weight, depth, co0, k0, t + 3 * TileThreads, elements);
+        w.W0 = GatherWeight(s, weight, depth, co0, k0, 0, elements);
+        w.W1 = GatherWeight(s, weight, depth, co0, k0, 1, elements);
+        w.W2 = GatherWeight(s, weight, depth, co0, k0, 2, elements);
+        w.W3 = GatherWeight(s, weight, depth, co0, k0, 3, elements);
     }
 
-    private static float GatherWeight(ConvShape s, ArrayView<float> weight, int depth, int co0, int k0, int e, int elements)
+    private static float GatherWeight(ConvShape s, ArrayView<float> weight, int depth, int co0, int k0, int j, int elements)
     {
-        if (e >= elements) return 0f;
-        int co = co0 + e / TileDepth, k = k0 + e % TileDepth;
-        return co < s.OutChannels && k < depth ? weight[co * depth + k] : 0f;
+        if (!OwnsElement(j, elements)) return 0f;
+        int e = Group.IdxX + j * TileThreads, co = co0 + e / TileDepth, k = k0 + IndexMath.Remainder(e, TileDepth);
+        bool valid = co < s.OutChannels & k < depth;
+        float value = weight[valid ? co * depth + k : 0]; // without a branch, as the image gathers
+        return valid ? value : 0f;
     }
+
+    /// <summary>
+    /// Whether element t + j * 128 of a weight tile of <paramref name="elements"/> (8 x 16 m: a multiple of the 128
+    /// threads) is in it: the same for every thread, and a constant where the tile's rows are (version 4).
+    /// </summary>
+    private static bool OwnsElement(int j, int elements) => j * TileThreads < elements;
 
     /// <summary>Stores a step's staged weights (elements t + 128 j) transposed into the [TileDepth][rows] tile at rowBase.</summary>
     private static void StoreWeights(ArrayView<float> tiles, int rowBase, int elements, int rows, Staged4 w)
     {
-        int t = Group.IdxX;
-        StoreWeight(tiles, rowBase, t, elements, rows, w.W0);
-        StoreWeight(tiles, rowBase, t + TileThreads, elements, rows, w.W1);
-        StoreWeight(tiles, rowBase, t + 2 * TileThreads, elements, rows, w.W2);
-        StoreWeight(tiles, rowBase, t + 3 * TileThreads, elements, rows, w.W3);
+        StoreWeight(tiles, rowBase, 0, elements, rows, w.W0);
+        StoreWeight(tiles, rowBase, 1, elements, rows, w.W1);
+        StoreWeight(tiles, rowBase, 2, elements, rows, w.W2);
+        StoreWeight(tiles, rowBase, 3, elements, rows, w.W3);
     }
 
-    private static void StoreWeight(ArrayView<float> tiles, int rowBase, int e, int elements, int rows, float value)
+    private static void StoreWeight(ArrayView<float> tiles, int rowBase, int j, int elements, int rows, float value)
     {
-        if (e < elements) tiles[rowBase + e % TileDepth * rows + e / TileDepth] = value;
+        int e = Group.IdxX + j * TileThreads;
+        if (OwnsElement(j, elements)) tiles[rowBase + IndexMath.Remainder(e, TileDepth) * rows + e / TileDepth] = value;
     }
 
     /// <summary>
@@ -413,7 +436,7 @@ internal static partial class ConvolutionKernels
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, depth = s.OutChannels * kernel * kernel;
         SplitTile(s.InChannels, pixels, depth, splitSteps, g, out ci0, out q0, out split, out int kFirst, out int count);
 
-        int loadColumn = t % g.Columns, loadRow = t / g.Columns, rowStep = TileThreads / g.Columns;
+        LoadPlace(g, out int loadColumn, out int loadRow, out int rowStep);
         int q = q0 + loadColumn;
         bool pixelValid = q < pixels;
         int n = q / inArea, qr = q - n * inArea, iy = qr / s.InSize, ix = qr - iy * s.InSize;
@@ -453,23 +476,24 @@ internal static partial class ConvolutionKernels
     private static void GatherTransposedWeights<TTaps>(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int elements, ref Staged4 w)
         where TTaps : struct, ITaps
     {
-        int t = Group.IdxX;
-        w.W0 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t, elements);
-        w.W1 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t + TileThreads, elements);
-        w.W2 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t + 2 * TileThreads, elements);
-        w.W3 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, t + 3 * TileThreads, elements);
+        w.W0 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, 0, elements);
+        w.W1 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, 1, elements);
+        w.W2 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, 2, elements);
+        w.W3 = GatherTransposedWeight<TTaps>(s, weight, taps, slot, ci0, 3, elements);
     }
 
     /// <summary>W[co, ci0 + m, ky, kx] for element e = m * TileDepth + kk, with (co, ky, kx) = taps slot + kk (0 outside).</summary>
-    private static float GatherTransposedWeight<TTaps>(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int e, int elements)
+    private static float GatherTransposedWeight<TTaps>(ConvShape s, ArrayView<float> weight, TapTable taps, int slot, int ci0, int j, int elements)
         where TTaps : struct, ITaps
     {
-        if (e >= elements) return 0f;
-        int kk = e % TileDepth, ci = ci0 + e / TileDepth, co = taps.Channel[slot + kk];
-        if (ci >= s.InChannels || co < 0) return 0f;
+        if (!OwnsElement(j, elements)) return 0f;
+        int e = Group.IdxX + j * TileThreads, kk = IndexMath.Remainder(e, TileDepth), ci = ci0 + e / TileDepth, co = taps.Channel[slot + kk];
+        bool valid = ci < s.InChannels & co >= 0;
         int kernel = default(TTaps).Kernel(s);
-        if (kernel == 1) return weight[co * s.InChannels + ci]; // (folded away in the other kinds' kernels)
-        return weight[(co * s.InChannels + ci) * kernel * kernel + taps.Y[slot + kk] * kernel + taps.X[slot + kk]];
+        int at = kernel == 1 ? co * s.InChannels + ci // (folded away in the other kinds' kernels)
+            : (co * s.InChannels + ci) * kernel * kernel + taps.Y[slot + kk] * kernel + taps.X[slot + kk];
+        float value = weight[valid ? at : 0]; // without a branch, as the image gathers
+        return valid ? value : 0f;
     }
 
     private static void GatherOutputGradients<TTaps>(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 d)
@@ -493,22 +517,24 @@ internal static partial class ConvolutionKernels
     private static float GatherOutputGradient<TTaps>(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int kk)
         where TTaps : struct, ITaps
     {
-        if (kk >= TileDepth || !pixelValid) return 0f;
+        if (kk >= TileDepth) return 0f; // folded away in banded tiles (LoadPlace)
         if (default(TTaps).Unpadded)
         {
             // 1 x 1, stride 1, no padding: dY at the same pixel of channel co (offset co * OutSize^2; -1 past the reduction).
             int offset = taps.Offset[slot + kk];
-            bool valid = offset >= 0; // without a branch, as in GatherImage
-            float value = dOut[gradientBase + iy * s.OutSize + ix + (valid ? offset : 0)];
+            bool valid = pixelValid & offset >= 0; // without a branch, as in GatherImage
+            float value = dOut[valid ? gradientBase + iy * s.OutSize + ix + offset : 0];
             return valid ? value : 0f;
         }
         int ky = taps.Y[slot + kk], kx = taps.X[slot + kk];
         if (s.Stride == 1)
         {
             int oy = iy + s.Padding - ky, ox = ix + s.Padding - kx;
-            if ((uint)oy >= (uint)s.OutSize || (uint)ox >= (uint)s.OutSize) return 0f; // border, or past the reduction
-            return dOut[gradientBase + (iy + s.Padding) * s.OutSize + ix + s.Padding + taps.Offset[slot + kk]];
+            bool valid = pixelValid & (uint)oy < (uint)s.OutSize & (uint)ox < (uint)s.OutSize; // border, or past the reduction
+            float value = dOut[valid ? gradientBase + (iy + s.Padding) * s.OutSize + ix + s.Padding + taps.Offset[slot + kk] : 0];
+            return valid ? value : 0f;
         }
+        if (!pixelValid) return 0f;
         int co = taps.Channel[slot + kk];
         return co < 0 ? 0f : LoadOutputGradient(s, dOut, gradientBase, iy, ix, co, ky, kx);
     }
@@ -633,7 +659,7 @@ internal static partial class ConvolutionKernels
 
         // As in version 2: each thread loads pixel pp of a step, rows lane + 16 j of the gradient tile and columns
         // lane + 16 j of the input tile.
-        int pp = t % TileDepth, lane = t / TileDepth;
+        int pp = IndexMath.Remainder(t, TileDepth), lane = t / TileDepth;
         for (int c = t; c < g.Columns; c += TileThreads) ImageTaps<TTaps>(taps, s, c, k0 + c, prologue);
         Group.Barrier();
 

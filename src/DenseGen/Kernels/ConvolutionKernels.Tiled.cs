@@ -131,7 +131,7 @@ internal static partial class ConvolutionKernels
             Rows = rows;
             Columns = columns;
             ThreadsPerRow = columns / blockEdge;
-            Tx = Group.IdxX % ThreadsPerRow;
+            Tx = IndexMath.Remainder(Group.IdxX, ThreadsPerRow);
             Ty = Group.IdxX / ThreadsPerRow;
             Row = blockEdge * Ty;
             Column = blockEdge * Tx;
@@ -165,7 +165,7 @@ internal static partial class ConvolutionKernels
         }
 
         /// <summary>The first slot of step k0's half of a <see cref="ForSteps"/> table.</summary>
-        public static int Half(int k0) => k0 / TileDepth % 2 * TileDepth;
+        public static int Half(int k0) => IndexMath.Remainder(k0 / TileDepth, 2) * TileDepth;
 
         /// <summary>Decodes the step after k0 into the other half (threads 0..7, one tap each).</summary>
         public readonly void DecodeNext(int k0, int depth, int kernel)
@@ -261,7 +261,7 @@ internal static partial class ConvolutionKernels
             // Weight tile [TileDepth][rows]: W[co, k0 + kk]; threads run along k (contiguous in memory).
             for (int e = t; e < TileDepth * g.Rows; e += TileThreads)
             {
-                int kk = e % TileDepth, m = e / TileDepth;
+                int kk = IndexMath.Remainder(e, TileDepth), m = e / TileDepth;
                 int co = co0 + m, k = k0 + kk;
                 weightTile[kk * g.Rows + m] = co < s.OutChannels && k < depth ? weight[co * depth + k] : 0f;
             }
@@ -392,7 +392,7 @@ internal static partial class ConvolutionKernels
             int half = Taps.Half(k0);
             for (int e = t; e < TileDepth * g.Rows; e += TileThreads)
             {
-                int kk = e % TileDepth, m = e / TileDepth;
+                int kk = IndexMath.Remainder(e, TileDepth), m = e / TileDepth;
                 int ci = ci0 + m, co = taps.Channel[half + kk];
                 weightTile[kk * g.Rows + m] = ci < s.InChannels && co >= 0
                     ? weight[co * weightRow + ci * kk2 + taps.Y[half + kk] * s.Kernel + taps.X[half + kk]]
