@@ -111,7 +111,7 @@ if (args.SkipWhile(a => a != "--ptx").Skip(1).FirstOrDefault() is { } ptxDir)
     {
         var entry = t.AutoGrouped ? ILGPU.Backends.EntryPoints.EntryPointDescription.FromImplicitlyGroupedKernel(t.Method)
                                   : ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(t.Method);
-        var compiled = (ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, ILGPU.Runtime.KernelSpecialization.Empty);
+        var compiled = (ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(entry, DenseGen.Kernels.LaunchBoundsAttribute.SpecializationOf(t.Method)); // as KernelLoader
         File.WriteAllText(Path.Combine(ptxDir, t.Kernel + ".ptx"), compiled.PTXAssembly);
     }
     Console.WriteLine($"{model.Name} {version}: {loaded.Count} kernels' PTX for sm_90 in {ptxDir}");

@@ -21,23 +21,26 @@ public class KernelTextCacheTests
 
     /// <summary>
     /// A PTX kernel built from stored text (what a later run loads on CUDA with DENSEGEN_SKIP_CACHED_COMPILE=1, not yet
-    /// run on a GPU) describes the launch as the compiled one does: same entry, index type, parameters, shared memory.
+    /// run on a GPU) describes the launch as the compiled one does: same entry, index type, parameters, shared memory,
+    /// launch bounds.
     /// </summary>
     [Theory]
-    [InlineData(nameof(ConvolutionKernels.SumSplitsByLanes))] // explicitly grouped, static shared memory
-    [InlineData(nameof(ConvolutionKernels.SumSplits))]        // implicitly grouped
+    [InlineData("ConvolutionKernels.SumSplitsByLanes")] // explicitly grouped, static shared memory
+    [InlineData("ConvolutionKernels.SumSplits")]        // implicitly grouped
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands4, Taps1x1, ShuffleRowSums>")] // launch bounds
     public void A_PTX_kernel_from_stored_text_has_the_compiled_kernels_entry_point(string name)
     {
-        var method = typeof(ConvolutionKernels).GetMethod(name)!;
+        var method = PtxTests.Named(name);
+        var specialization = LaunchBoundsAttribute.SpecializationOf(method);
         var entry = method.GetParameters()[0].ParameterType == typeof(Index1D)
             ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
         using var context = Context.Create(b => b.Optimize(OptimizationLevel.O2).EnableAlgorithms());
         var backend = new PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_90),
             ILGPU.Runtime.Cuda.CudaArchitecture.SM_90, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_83, null);
-        var compiled = (PTXCompiledKernel)backend.Compile(entry, new KernelSpecialization());
+        var compiled = (PTXCompiledKernel)backend.Compile(entry, specialization);
         var expected = KernelTextCache.EntryPointOf(compiled)!;
 
-        var rebuilt = KernelTextCache.PtxKernel(context, entry, expected.SharedMemory, compiled.PTXAssembly);
+        var rebuilt = KernelTextCache.PtxKernel(context, entry, expected.SharedMemory, specialization, compiled.PTXAssembly);
         var actual = KernelTextCache.EntryPointOf(rebuilt)!;
         Assert.Equal(compiled.PTXAssembly, rebuilt.PTXAssembly);
         Assert.Equal(compiled.Name, rebuilt.Name);
@@ -47,7 +50,9 @@ public class KernelTextCacheTests
         Assert.Equal(expected.HasByRefParameters, actual.HasByRefParameters);
         Assert.Equal(expected.SharedMemory.StaticSize, actual.SharedMemory.StaticSize);
         Assert.Equal(expected.SharedMemory.HasDynamicMemory, actual.SharedMemory.HasDynamicMemory);
-        if (name == nameof(ConvolutionKernels.SumSplitsByLanes)) Assert.True(actual.SharedMemory.StaticSize > 0);
+        Assert.Equal(expected.Specialization, actual.Specialization);
+        if (name.EndsWith("SumSplitsByLanes")) Assert.True(actual.SharedMemory.StaticSize > 0);
+        if (name.Contains("Banded")) Assert.Equal(ConvolutionKernels.TileThreads, actual.Specialization.MaxNumThreadsPerGroup);
         Assert.Equal(compiled.Info is null, rebuilt.Info is null);
     }
 
@@ -100,10 +105,10 @@ public class KernelTextCacheTests
         var method = typeof(ConvolutionKernels).GetMethod(nameof(ConvolutionKernels.SumSplitsByLanes))!;
         var entry = EntryPointDescription.FromExplicitlyGroupedKernel(method);
         string name = $"KernelTextCacheTests.SumSplitsByLanes.{Guid.NewGuid():N}";
-        Assert.Null(KernelTextCache.TryCompiled(device, name, autoGrouped: false, entry)); // nothing stored yet
+        Assert.Null(KernelTextCache.TryCompiled(device, name, autoGrouped: false, entry, KernelSpecialization.Empty)); // nothing stored yet
         Assert.False(KernelTextCache.Use(device, name, autoGrouped: false, device.CompileKernel(entry)));
 
-        var cached = KernelTextCache.TryCompiled(device, name, autoGrouped: false, entry);
+        var cached = KernelTextCache.TryCompiled(device, name, autoGrouped: false, entry, KernelSpecialization.Empty);
         try
         {
             if (!KernelTextCache.SkipsCompile(device)) { Assert.Null(cached); return; } // CUDA by default: compiled, text swapped

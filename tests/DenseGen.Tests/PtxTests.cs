@@ -52,7 +52,7 @@ public class PtxTests(ITestOutputHelper output)
         var entry = implicitlyGrouped
             ? EntryPointDescription.FromImplicitlyGroupedKernel(method)
             : EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        var compiled = (PTXCompiledKernel)s_backend.Value.Backend.Compile(entry, new KernelSpecialization());
+        var compiled = (PTXCompiledKernel)s_backend.Value.Backend.Compile(entry, LaunchBoundsAttribute.SpecializationOf(method));
         string ptx = compiled.PTXAssembly;
         output.WriteLine($"{name}: {ptx.Length} characters of PTX");
         Assert.Matches(@"\.target sm_\d+", ptx);
@@ -86,7 +86,7 @@ public class PtxTests(ITestOutputHelper output)
     public void Tiled_products_read_shared_memory_16_bytes_at_a_time(string kernel, int expected)
     {
         var method = Named(kernel);
-        var compiled = (PTXCompiledKernel)s_backend.Value.Backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization());
+        var compiled = (PTXCompiledKernel)s_backend.Value.Backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), LaunchBoundsAttribute.SpecializationOf(method));
         int vectorLoads = System.Text.RegularExpressions.Regex.Matches(compiled.PTXAssembly, @"ld\.shared\.v4\.f32").Count;
         output.WriteLine($"{kernel}: {vectorLoads} ld.shared.v4.f32");
         Assert.Equal(expected, vectorLoads);
@@ -104,7 +104,7 @@ public class PtxTests(ITestOutputHelper output)
         var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_83, null);
         var methods = KernelMethods();
         string Compile(MethodInfo method) => WithoutNodeIds(((PTXCompiledKernel)backend.Compile(method.GetParameters()[0].ParameterType == typeof(Index1D)
-            ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method), new KernelSpecialization())).PTXAssembly);
+            ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method), LaunchBoundsAttribute.SpecializationOf(method))).PTXAssembly);
         var parallel = new string[methods.Length];
         var watch = System.Diagnostics.Stopwatch.StartNew();
         System.Threading.Tasks.Parallel.For(0, methods.Length, new System.Threading.Tasks.ParallelOptions { MaxDegreeOfParallelism = 8 }, i => parallel[i] = Compile(methods[i]));

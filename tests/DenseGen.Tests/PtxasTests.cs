@@ -1,3 +1,4 @@
+using DenseGen.Kernels;
 using System;
 using System.Diagnostics;
 using System.IO;
@@ -38,7 +39,8 @@ public class PtxasTests(ITestOutputHelper output)
         var method = PtxTests.Named(name);
         var entry = method.GetParameters()[0].ParameterType == typeof(Index1D)
             ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
-        string ptx = ((PTXCompiledKernel)s_backend.Value.Compile(entry, new KernelSpecialization())).PTXAssembly;
+        var specialization = LaunchBoundsAttribute.SpecializationOf(method);
+        string ptx = ((PTXCompiledKernel)s_backend.Value.Compile(entry, specialization)).PTXAssembly;
 
         string dir = Directory.CreateTempSubdirectory("densegen-ptxas").FullName;
         try
@@ -51,7 +53,10 @@ public class PtxasTests(ITestOutputHelper output)
             process.WaitForExit();
             Assert.True(process.ExitCode == 0, $"ptxas failed: {info}");
             output.WriteLine($"{name}: {info.Trim()}");
-            Assert.InRange(int.Parse(Regex.Match(info, @"Used (\d+) registers").Groups[1].Value), 1, 255);
+            // Launch bounds (version 4's kernels): no more registers than that many groups of that many threads leave each.
+            int registers = int.Parse(Regex.Match(info, @"Used (\d+) registers").Groups[1].Value);
+            Assert.InRange(registers, 1, specialization.MaxNumThreadsPerGroup is int threads && specialization.MinNumGroupsPerMultiprocessor is int groups
+                ? 65536 / (threads * groups) : 255);
             Assert.Matches(@"0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads", info);
         }
         finally { Directory.Delete(dir, recursive: true); }

@@ -89,13 +89,14 @@ internal static class KernelLoader
         // An earlier run's kernel as is (KernelTextCache.SkipsCompile), else compiled, with an earlier run's text if any:
         // either way the driver gets the text whose machine code its own cache holds.
         string name = NameOf(method);
-        var compiled = KernelTextCache.TryCompiled(accelerator, name, autoGrouped, entry);
+        var specialization = Kernels.LaunchBoundsAttribute.SpecializationOf(method);
+        var compiled = KernelTextCache.TryCompiled(accelerator, name, autoGrouped, entry, specialization);
         bool cachedText = compiled is not null;
         if (compiled is null)
         {
             bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
-            compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry)
-                                 : accelerator.CompileKernel(entry);
+            compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry, specialization)
+                                 : accelerator.CompileKernel(entry, specialization);
             cachedText = KernelTextCache.Use(accelerator, name, autoGrouped, compiled);
         }
         long compiledAt = Stopwatch.GetTimestamp();
@@ -116,11 +117,11 @@ internal static class KernelLoader
         private readonly List<Context> _contexts = [];
         private int _created;
 
-        public CompiledKernel Compile(EntryPointDescription entry)
+        public CompiledKernel Compile(EntryPointDescription entry, KernelSpecialization specialization)
         {
             if (!_free.TryTake(out var backend))
             {
-                if (Interlocked.Increment(ref _created) > extra) { Interlocked.Decrement(ref _created); return device.CompileKernel(entry); }
+                if (Interlocked.Increment(ref _created) > extra) { Interlocked.Decrement(ref _created); return device.CompileKernel(entry, specialization); }
                 // As the device's context (ComputeDevice.Open), without its devices.
                 var context = Context.Create(builder => builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms().Caching(CachingMode.NoKernelCaching));
                 lock (_contexts) _contexts.Add(context);
@@ -131,7 +132,7 @@ internal static class KernelLoader
                     _ => throw new NotSupportedException(device.AcceleratorType.ToString()),
                 };
             }
-            try { return backend.Compile(entry, KernelSpecialization.Empty); }
+            try { return backend.Compile(entry, specialization); }
             finally { _free.Add(backend); }
         }
 

@@ -89,7 +89,7 @@ internal static partial class KernelTextCache
     /// without compiling: ILGPU's entry point built from the method and the recorded shared memory, the stored text;
     /// null when there is none (or <see cref="SkipsCompile"/> is false).
     /// </summary>
-    public static CompiledKernel? TryCompiled(Accelerator device, string kernel, bool autoGrouped, EntryPointDescription entry)
+    public static CompiledKernel? TryCompiled(Accelerator device, string kernel, bool autoGrouped, EntryPointDescription entry, KernelSpecialization specialization)
     {
         if (Folder is null || !SkipsCompile(device) || Target(device) is not var (target, extension)) return null;
         string file = FileOf(kernel, autoGrouped, target, extension);
@@ -99,18 +99,18 @@ internal static partial class KernelTextCache
         if (!header.Success) return null; // written by an older build of this class: compile
         var shared = new SharedMemorySpecification(int.Parse(header.Groups[1].Value, CultureInfo.InvariantCulture), header.Groups[2].Value == "1");
         if (device is CLAccelerator && header.Groups[3].Success)
-            return OpenClKernel(device.Context, entry, shared, text, new CLCVersion(int.Parse(header.Groups[3].Value, CultureInfo.InvariantCulture), int.Parse(header.Groups[4].Value, CultureInfo.InvariantCulture)));
-        return device is CudaAccelerator ? PtxKernel(device.Context, entry, shared, text) : null;
+            return OpenClKernel(device.Context, entry, shared, specialization, text, new CLCVersion(int.Parse(header.Groups[3].Value, CultureInfo.InvariantCulture), int.Parse(header.Groups[4].Value, CultureInfo.InvariantCulture)));
+        return device is CudaAccelerator ? PtxKernel(device.Context, entry, shared, specialization, text) : null;
     }
 
-    /// <summary>A PTX kernel as ILGPU's PTX backend makes one (its entry point: the method, shared memory, no specialisation), from text.</summary>
-    internal static PTXCompiledKernel PtxKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, string ptx) =>
+    /// <summary>A PTX kernel as ILGPU's PTX backend makes one (its entry point: the method, shared memory, launch bounds), from text.</summary>
+    internal static PTXCompiledKernel PtxKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, KernelSpecialization specialization, string ptx) =>
         (PTXCompiledKernel)(s_ptxKernel ?? throw new MissingMethodException("ILGPU's PTXCompiledKernel constructor changed: update KernelTextCache"))
-            .Invoke([context, new EntryPoint(entry, shared, KernelSpecialization.Empty), null, ptx]);
+            .Invoke([context, new EntryPoint(entry, shared, specialization), null, ptx]);
 
     /// <summary>An OpenCL kernel as ILGPU's OpenCL backend makes one (views passed as two fields each), from source.</summary>
-    internal static CLCompiledKernel OpenClKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, string source, CLCVersion version) =>
-        new(context, new SeparateViewEntryPoint(entry, shared, KernelSpecialization.Empty, s_types, 2), null, source, version);
+    internal static CLCompiledKernel OpenClKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, KernelSpecialization specialization, string source, CLCVersion version) =>
+        new(context, new SeparateViewEntryPoint(entry, shared, specialization, s_types, 2), null, source, version);
 
     /// <summary>The entry point ILGPU compiled <paramref name="kernel"/> with (internal to ILGPU).</summary>
     internal static EntryPoint? EntryPointOf(CompiledKernel kernel) => s_entryPoint?.GetValue(kernel) as EntryPoint;

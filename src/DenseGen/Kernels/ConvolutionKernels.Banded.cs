@@ -26,6 +26,13 @@ namespace DenseGen.Kernels;
 /// </summary>
 internal static partial class ConvolutionKernels
 {
+    /// <summary>
+    /// Groups per multiprocessor version 4's kernels are compiled for (<see cref="LaunchBoundsAttribute"/>): at most 128
+    /// registers per thread, which every band count fits without spills (ptxas, sm_90); 5 (at most 96 registers) spills
+    /// the 3- and 4-band kernels.
+    /// </summary>
+    public const int BandedGroupsPerMultiprocessor = 4;
+
     /// <summary>Rows of one band: version 3's 16 x 128 tile.</summary>
     public const int BandRows = 16, BandColumns = TileArea / BandRows;
 
@@ -153,6 +160,7 @@ internal static partial class ConvolutionKernels
     /// Ceiling(OutChannels, 16 m) * Ceiling(pixels, 128) * splits groups of <see cref="TileThreads"/> threads; unsplit
     /// statistics per 128-pixel tile, as version 3's 16-row tiles write them.
     /// </summary>
+    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
     private static void ForwardBanded<T, TTaps, TRows>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
         ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials)
         where T : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
@@ -174,6 +182,7 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Backward-input with a plain input, version 4: as <see cref="BackwardInputPipelined"/> on 16 m x 128 tiles.</summary>
+    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
     private static void BackwardInputBanded<T, TTaps>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int splitSteps, ArrayView<float> splitPartials)
         where T : struct, IBands where TTaps : struct, ITaps
     {
@@ -192,6 +201,7 @@ internal static partial class ConvolutionKernels
     /// Backward-input through BN-ReLU, version 4: as <see cref="BackwardInputThroughBatchNormPipelined"/> on 16 m x 128
     /// tiles; unsplit, the channel sums per 128-pixel tile.
     /// </summary>
+    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
     private static void BackwardInputThroughBatchNormBanded<T, TTaps, TRows>(
         ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials,
         int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
@@ -212,6 +222,7 @@ internal static partial class ConvolutionKernels
     /// Backward-weights, version 4: as <see cref="BackwardWeightsPipelined"/> on 16 m x 128 tiles (16 m output channels x
     /// 128 weight columns). Launch Ceiling(OutChannels, 16 m) * Ceiling(K, 128) * splits groups; same partials.
     /// </summary>
+    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
     private static void BackwardWeightsBanded<T, TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
         where T : struct, IBands where TTaps : struct, ITaps
     {
