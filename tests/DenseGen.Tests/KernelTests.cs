@@ -21,6 +21,8 @@ public class KernelTests
     {
         ["dense layer 3x3: reads 5 of 7 channels, appends 3 at channel 2 of 6, batch 1, 7x7"] = (1, 5, 7, 7, 3, 6, 2, 3, 1, 1, true),
         ["bottleneck 1x1, batch 3, 5x5"] = (3, 4, 4, 5, 6, 6, 0, 1, 1, 0, true),
+        // Images of 4 pixels: an 8-pixel step of the weight gradient's walk (PixelCursor) spans two images.
+        ["1x1 on 2x2 images, batch 5"] = (5, 3, 3, 2, 4, 4, 0, 1, 1, 0, true),
         ["ImageNet stem 7x7 stride 2 padding 3 on the raw image, 11x11"] = (3, 3, 3, 11, 5, 5, 0, 7, 2, 3, false),
         ["3x3 into channel 3 of 5, batch 2, 5x5"] = (2, 6, 9, 5, 2, 5, 3, 3, 1, 1, true),
         // Version 4's 3x3 kernels (ConvolutionKernels.TapKind) with a stride: the strided backward-input gather.
