@@ -527,7 +527,7 @@ internal static partial class ConvolutionKernels
             return valid ? value : 0f;
         }
         int ky = taps.Y[slot + kk], kx = taps.X[slot + kk];
-        if (s.Stride == 1)
+        if (default(TTaps).StrideOne || s.Stride == 1)
         {
             int oy = iy + s.Padding - ky, ox = ix + s.Padding - kx;
             bool valid = pixelValid & (uint)oy < (uint)s.OutSize & (uint)ox < (uint)s.OutSize; // border, or past the reduction

@@ -8,7 +8,11 @@ public enum TapKind
     /// <summary>Any kernel size, stride and padding: the size read from the shape, the image's borders checked per element.</summary>
     Any,
 
-    /// <summary>3 x 3, any stride and padding: the decode divides by the constant 9 and 3; borders checked as <see cref="Any"/>.</summary>
+    /// <summary>
+    /// 3 x 3, stride 1, any padding (DenseNet's growth convs): the decode divides by the constants 9 and 3, borders are
+    /// checked as <see cref="Any"/>, and the backward-input gather has only its stride-1 path (the general one, with
+    /// divisions by the stride, left the kernel: a third of its loop's code).
+    /// </summary>
     ThreeByThree,
 
     /// <summary>
@@ -31,7 +35,7 @@ internal static partial class ConvolutionKernels
     /// <summary>The tap kind whose kernels serve <paramref name="s"/>: the most specific one that is exact for it.</summary>
     public static TapKind TapKindOf(ConvShape s) =>
         s.Kernel == 1 && s.Stride == 1 && s.Padding == 0 && s.InSize == s.OutSize ? TapKind.OneByOne
-        : s.Kernel == 3 ? TapKind.ThreeByThree
+        : s.Kernel == 3 && s.Stride == 1 ? TapKind.ThreeByThree
         : TapKind.Any;
 
     internal interface ITaps
@@ -41,24 +45,30 @@ internal static partial class ConvolutionKernels
 
         /// <summary>Whether every tap of a valid pixel is inside the image (1 x 1, stride 1, no padding): no border checks.</summary>
         bool Unpadded { get; }
+
+        /// <summary>Whether the kind has stride 1 (1 x 1 and 3 x 3): the strided paths fold away.</summary>
+        bool StrideOne { get; }
     }
 
     internal struct AnyTaps : ITaps
     {
         public readonly int Kernel(ConvShape s) => s.Kernel;
         public readonly bool Unpadded => false;
+        public readonly bool StrideOne => false;
     }
 
     internal struct Taps3x3 : ITaps
     {
         public readonly int Kernel(ConvShape s) => 3;
         public readonly bool Unpadded => false;
+        public readonly bool StrideOne => true;
     }
 
     internal struct Taps1x1 : ITaps
     {
         public readonly int Kernel(ConvShape s) => 1;
         public readonly bool Unpadded => true;
+        public readonly bool StrideOne => true;
     }
 
     /// <summary>The type argument of <paramref name="kind"/>.</summary>
