@@ -83,11 +83,22 @@ internal static partial class ConvolutionKernels
         /// <summary>The value written to the tile: relu(bn(x)) with the slot's channel, or x without a prologue; 0 outside.</summary>
         public readonly float Activate(int slot, float x, bool inside, int prologueEnabled)
         {
-            // Selects, not branches: this runs for 8 elements per thread and step of the forward's loop.
+            // Two selects, no branch: this runs for 8 elements per thread and step of the forward's loop. Without a
+            // prologue Scale, Shift are 1, 0 (x * 1 + 0 is x, NaN included) and the ReLU is skipped.
             float y = x * Scale[slot] + Shift[slot];
-            float activated = prologueEnabled != 0 ? (y > 0f ? y : 0f) : x;
+            float activated = (y > 0f) | prologueEnabled == 0 ? y : 0f;
             return inside ? activated : 0f;
         }
+
+        /// <summary>
+        /// The table from <paramref name="slot"/> on: a step's gathers and stores then index it by their row, a constant
+        /// in banded tiles, which ptxas folds into the shared loads' offsets (slot + row cost an address each).
+        /// </summary>
+        public readonly TapTable From(int slot) => new()
+        {
+            Channel = Channel.SubView(slot), Y = Y.SubView(slot), X = X.SubView(slot),
+            Offset = Offset.SubView(slot), Scale = Scale.SubView(slot), Shift = Shift.SubView(slot),
+        };
     }
 
     /// <summary>
@@ -302,6 +313,8 @@ internal static partial class ConvolutionKernels
     private static void GatherImages<TTaps>(ConvShape s, ArrayView<float> input, bool pixelValid, int windowBase, int y0, int x0, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 x)
         where TTaps : struct, ITaps
     {
+        taps = taps.From(slot);
+        slot = 0;
         x.Inside = 0;
         x.V0 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, 1, ref x.Inside);
         x.V1 = GatherImage<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow + rowStep, 2, ref x.Inside);
@@ -316,6 +329,11 @@ internal static partial class ConvolutionKernels
     /// <summary>Stores a step's staged image values, activated, at rows loadRow + j * rowStep of the tile.</summary>
     private static void StoreImages(ArrayView<float> tile, int at, int loadRow, int rowStep, int columns, TapTable taps, int slot, Staged8 x, int prologueEnabled)
     {
+        // The step's taps at constant offsets per row in banded tiles (TapTable.From). (The tile is not offset the same
+        // way: tile.SubView(at) here made PoCL compute wrong forwards with version 3's runtime tile shapes, though the
+        // same offset in StorePlains and every banded kernel ran right; it saved 14 of 890 loop instructions.)
+        taps = taps.From(slot);
+        slot = 0;
         StoreImage(tile, at, loadRow, columns, taps, slot, x.V0, x.Inside, 1, prologueEnabled);
         StoreImage(tile, at, loadRow + rowStep, columns, taps, slot, x.V1, x.Inside, 2, prologueEnabled);
         StoreImage(tile, at, loadRow + 2 * rowStep, columns, taps, slot, x.V2, x.Inside, 4, prologueEnabled);
@@ -499,6 +517,8 @@ internal static partial class ConvolutionKernels
     private static void GatherOutputGradients<TTaps>(ConvShape s, ArrayView<float> dOut, bool pixelValid, int gradientBase, int iy, int ix, TapTable taps, int slot, int loadRow, int rowStep, ref Staged8 d)
         where TTaps : struct, ITaps
     {
+        taps = taps.From(slot); // constant offsets per row in banded tiles (TapTable.From)
+        slot = 0;
         d.V0 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow);
         d.V1 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + rowStep);
         d.V2 = GatherOutputGradient<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow + 2 * rowStep);
@@ -547,6 +567,8 @@ internal static partial class ConvolutionKernels
     /// <summary>Stores a step's staged output gradients at rows loadRow + j * rowStep of the tile.</summary>
     private static void StorePlains(ArrayView<float> tile, int at, int loadRow, int rowStep, int columns, Staged8 d)
     {
+        tile = tile.SubView(at); // constant offsets per row in banded tiles
+        at = 0;
         StorePlain(tile, at, loadRow, columns, d.V0);
         StorePlain(tile, at, loadRow + rowStep, columns, d.V1);
         StorePlain(tile, at, loadRow + 2 * rowStep, columns, d.V2);
@@ -728,14 +750,15 @@ internal static partial class ConvolutionKernels
         int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
         int windowBase = n * s.InStride * s.InSize * s.InSize + y0 * s.InSize + x0; // the pixel's window origin
         x.Inside = 0;
-        x.V0 = GatherImage<TTaps>(s, input, valid && lane < g.Columns, windowBase, y0, x0, taps, lane, 0, 1, ref x.Inside);
-        x.V1 = GatherImage<TTaps>(s, input, valid && lane + 16 < g.Columns, windowBase, y0, x0, taps, lane + 16, 0, 2, ref x.Inside);
-        x.V2 = GatherImage<TTaps>(s, input, valid && lane + 32 < g.Columns, windowBase, y0, x0, taps, lane + 32, 0, 4, ref x.Inside);
-        x.V3 = GatherImage<TTaps>(s, input, valid && lane + 48 < g.Columns, windowBase, y0, x0, taps, lane + 48, 0, 8, ref x.Inside);
-        x.V4 = GatherImage<TTaps>(s, input, valid && lane + 64 < g.Columns, windowBase, y0, x0, taps, lane + 64, 0, 16, ref x.Inside);
-        x.V5 = GatherImage<TTaps>(s, input, valid && lane + 80 < g.Columns, windowBase, y0, x0, taps, lane + 80, 0, 32, ref x.Inside);
-        x.V6 = GatherImage<TTaps>(s, input, valid && lane + 96 < g.Columns, windowBase, y0, x0, taps, lane + 96, 0, 64, ref x.Inside);
-        x.V7 = GatherImage<TTaps>(s, input, valid && lane + 112 < g.Columns, windowBase, y0, x0, taps, lane + 112, 0, 128, ref x.Inside);
+        var columns = taps.From(lane); // column lane + 16 j at constant offsets (TapTable.From)
+        x.V0 = GatherImage<TTaps>(s, input, valid && lane < g.Columns, windowBase, y0, x0, columns, 0, 0, 1, ref x.Inside);
+        x.V1 = GatherImage<TTaps>(s, input, valid && lane + 16 < g.Columns, windowBase, y0, x0, columns, 16, 0, 2, ref x.Inside);
+        x.V2 = GatherImage<TTaps>(s, input, valid && lane + 32 < g.Columns, windowBase, y0, x0, columns, 32, 0, 4, ref x.Inside);
+        x.V3 = GatherImage<TTaps>(s, input, valid && lane + 48 < g.Columns, windowBase, y0, x0, columns, 48, 0, 8, ref x.Inside);
+        x.V4 = GatherImage<TTaps>(s, input, valid && lane + 64 < g.Columns, windowBase, y0, x0, columns, 64, 0, 16, ref x.Inside);
+        x.V5 = GatherImage<TTaps>(s, input, valid && lane + 80 < g.Columns, windowBase, y0, x0, columns, 80, 0, 32, ref x.Inside);
+        x.V6 = GatherImage<TTaps>(s, input, valid && lane + 96 < g.Columns, windowBase, y0, x0, columns, 96, 0, 64, ref x.Inside);
+        x.V7 = GatherImage<TTaps>(s, input, valid && lane + 112 < g.Columns, windowBase, y0, x0, columns, 112, 0, 128, ref x.Inside);
     }
 
     /// <summary>dY at <paramref name="at"/>, 0 where not valid: without a branch (element 0 is read and dropped), as the image gathers.</summary>
@@ -748,6 +771,8 @@ internal static partial class ConvolutionKernels
     /// <summary>Stores a weight-gradient step's staged image values, columns lane + 16 j, each activated with its column's tap.</summary>
     private static void StoreColumnTaps(ArrayView<float> tile, int at, int lane, int columns, TapTable taps, Staged8 x, int prologueEnabled)
     {
+        tile = tile.SubView(at); // constant offsets per column (TapTable.From)
+        at = 0;
         StoreColumnTap(tile, at, lane, 0, columns, taps, x.V0, x.Inside, 1, prologueEnabled);
         StoreColumnTap(tile, at, lane, 1, columns, taps, x.V1, x.Inside, 2, prologueEnabled);
         StoreColumnTap(tile, at, lane, 2, columns, taps, x.V2, x.Inside, 4, prologueEnabled);
@@ -760,8 +785,7 @@ internal static partial class ConvolutionKernels
 
     private static void StoreColumnTap(ArrayView<float> tile, int at, int lane, int j, int columns, TapTable taps, float value, int inside, int bit, int prologueEnabled)
     {
-        int c = lane + 16 * j;
-        if (c < columns) tile[at + 16 * j] = taps.Activate(c, value, (inside & bit) != 0, prologueEnabled);
+        if (lane + 16 * j < columns) tile[at + 16 * j] = taps.From(lane).Activate(16 * j, value, (inside & bit) != 0, prologueEnabled);
     }
 
     /// <summary>Weights per group of <see cref="SumSplitsByLanes"/>; each has <see cref="SplitLanes"/> threads.</summary>
