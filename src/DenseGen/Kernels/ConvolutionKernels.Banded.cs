@@ -23,6 +23,12 @@ namespace DenseGen.Kernels;
 /// grids split more). No atomics; the epilogues' channel sums use warp shuffles where the backend compiles them (CUDA,
 /// ILGPU's CPU accelerator) and shared memory elsewhere (PoCL), same order and bits (ConvolutionKernels.RowSums.cs);
 /// every band count is checked against the float64 references in the tests, split and unsplit.
+/// The loops' code, read in ptxas's SASS for sm_90 (benchmarks/RESULTS.md; same arithmetic, same order): no remainder
+/// or division by 3 or 9 compiles to a full division (<see cref="IndexMath"/>); gathers and the BN-ReLU stores are
+/// selects, not branches; a 128-column tile folds each thread's load row to 0 (<c>LoadPlace</c>); the 8 steps, a
+/// step's taps and the weight gradient's columns are indexed from views offset once, so ptxas folds the constants into
+/// the shared loads; the weight gradient walks its pixels with a cursor; and the kernels carry launch bounds of 4
+/// groups of 128 threads (<see cref="LaunchBoundsAttribute"/>), so ptxas keeps them within 128 registers.
 /// </summary>
 internal static partial class ConvolutionKernels
 {

@@ -18,6 +18,9 @@ internal static class IndexMath
         _ => x / divisor, // powers of two: a shift
     };
 
-    /// <summary>x mod divisor through the quotient.</summary>
-    public static int Remainder(int x, int divisor) => x - Quotient(x, divisor) * divisor;
+    /// <summary>
+    /// x mod divisor: a mask for a power of two, else through the quotient. (A thread's tile column stays t % 32 in
+    /// TileGeometry: computed by a mask or through the quotient, PoCL ran version 4's 4-band forward 1.6-1.9x slower.)
+    /// </summary>
+    public static int Remainder(int x, int divisor) => (divisor & (divisor - 1)) == 0 ? x & (divisor - 1) : x - Quotient(x, divisor) * divisor;
 }
