@@ -27,17 +27,14 @@ namespace DenseGen.Kernels;
 /// or division by 3 or 9 compiles to a full division (<see cref="IndexMath"/>); gathers and the BN-ReLU stores are
 /// selects, not branches; a 128-column tile folds each thread's load row to 0 (<c>LoadPlace</c>); the 8 steps, a
 /// step's taps and the weight gradient's columns are indexed from views offset once, so ptxas folds the constants into
-/// the shared loads; the weight gradient walks its pixels with a cursor; and the kernels carry launch bounds of 4
-/// groups of 128 threads (<see cref="LaunchBoundsAttribute"/>), so ptxas keeps them within 128 registers.
+/// the shared loads; the weight gradient walks its pixels with a cursor; and the kernels carry launch bounds
+/// (<see cref="LaunchBoundsAttribute"/>: 4 to 6 groups of 128 threads by band count, 80 to 128 registers).
 /// </summary>
 internal static partial class ConvolutionKernels
 {
-    /// <summary>
-    /// Groups per multiprocessor version 4's kernels are compiled for (<see cref="LaunchBoundsAttribute"/>): at most 128
-    /// registers per thread, which every band count fits without spills (ptxas, sm_90); 5 (at most 96 registers) spills
-    /// the 3- and 4-band kernels.
-    /// </summary>
-    public const int BandedGroupsPerMultiprocessor = 4;
+    /// <summary>The band count of a closed version 4 kernel (its first type argument), or null for any other kernel.</summary>
+    internal static int? BandCountOf(System.Reflection.MethodInfo kernel) =>
+        kernel.IsGenericMethod && kernel.GetGenericArguments()[0] is var t && typeof(IBands).IsAssignableFrom(t) ? ((IBands)System.Activator.CreateInstance(t)!).Count : null;
 
     /// <summary>Rows of one band: version 3's 16 x 128 tile.</summary>
     public const int BandRows = 16, BandColumns = TileArea / BandRows;
@@ -166,7 +163,8 @@ internal static partial class ConvolutionKernels
     /// Ceiling(OutChannels, 16 m) * Ceiling(pixels, 128) * splits groups of <see cref="TileThreads"/> threads; unsplit
     /// statistics per 128-pixel tile, as version 3's 16-row tiles write them.
     /// </summary>
-    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
+    // Launch bounds: the most groups per multiprocessor whose register cap (80, 96, 128) ptxas meets without spills, sm_90.
+    [LaunchBounds(TileThreads, TwoBands = 6, ThreeBands = 5, FourBands = 4)]
     private static void ForwardBanded<T, TTaps, TRows>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
         ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials)
         where T : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
@@ -188,7 +186,7 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Backward-input with a plain input, version 4: as <see cref="BackwardInputPipelined"/> on 16 m x 128 tiles.</summary>
-    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
+    [LaunchBounds(TileThreads, TwoBands = 6, ThreeBands = 5, FourBands = 4)]
     private static void BackwardInputBanded<T, TTaps>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> dInput, int splitSteps, ArrayView<float> splitPartials)
         where T : struct, IBands where TTaps : struct, ITaps
     {
@@ -207,7 +205,7 @@ internal static partial class ConvolutionKernels
     /// Backward-input through BN-ReLU, version 4: as <see cref="BackwardInputThroughBatchNormPipelined"/> on 16 m x 128
     /// tiles; unsplit, the channel sums per 128-pixel tile.
     /// </summary>
-    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
+    [LaunchBounds(TileThreads, TwoBands = 6, ThreeBands = 5, FourBands = 4)]
     private static void BackwardInputThroughBatchNormBanded<T, TTaps, TRows>(
         ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials,
         int splitSteps, ArrayView<float> splitPartials) where T : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
@@ -228,7 +226,8 @@ internal static partial class ConvolutionKernels
     /// Backward-weights, version 4: as <see cref="BackwardWeightsPipelined"/> on 16 m x 128 tiles (16 m output channels x
     /// 128 weight columns). Launch Ceiling(OutChannels, 16 m) * Ceiling(K, 128) * splits groups; same partials.
     /// </summary>
-    [LaunchBounds(TileThreads, BandedGroupsPerMultiprocessor)]
+    // Its 3-band kernels spill at 96 registers, its 2-band ones at 80 (the staged dY rows and image columns).
+    [LaunchBounds(TileThreads, TwoBands = 5, ThreeBands = 4, FourBands = 4)]
     private static void BackwardWeightsBanded<T, TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
         where T : struct, IBands where TTaps : struct, ITaps
     {
