@@ -3,7 +3,7 @@ namespace DenseGen.Kernels;
 /// <summary>
 /// Integer index arithmetic for the kernels' loops. ptxas (CUDA 11.8, sm_90; the assembler the driver's JIT runs)
 /// assembles PTX's <c>div.s32</c> by a constant that is not a power of two, and <c>rem.s32</c> by any constant, as a
-/// full division: an I2F, a reciprocal, an F2I and a dozen integer instructions with fix-ups (14 of them ran in every
+/// full division: an I2F, a reciprocal, an F2I and a dozen integer instructions with fix-ups (11 of them ran in every
 /// reduction step of version 4's forward loop). C compilers never hand it such code (LLVM divides by multiplying
 /// first); ILGPU does. So the divisors the convolutions use (3, 9 and powers of two) go through a multiply-high or a
 /// shift here. For x &gt;= 0 only, with a divisor ILGPU folds to a constant after inlining.
