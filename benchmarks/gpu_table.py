@@ -56,7 +56,7 @@ target("DenseNet-121 speed vs PyTorch eager, at least 1.5x", ("densenet-121", "e
 first = dg.get("first_step_s", dg.get("densenet-bc-100.first_step_s"))
 print(f"- first training step with kernel compilation, under 3 s: {'-' if first is None else f'{first:.2f} s'} "
       f"({'not measured' if first is None else 'met' if first < 3 else 'MISSED'}; BC-100, {dg.get('first_step_version', 'pipelined')}, "
-      "the first session of the run)")
+      f"the first session of the run; {dg.get('kernels_from_images', 0)} of the run's {dg.get('kernels_loaded', '?')} kernel loads from kernel images)")
 if os.path.exists(os.path.join(out, "first-step.log")):
     print("\nFirst step in fresh processes, each with empty CUDA JIT and kernel text caches unless warm or driver-cache-only "
           "(benchmarks/gpu-check.sh):")

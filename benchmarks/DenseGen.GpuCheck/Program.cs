@@ -31,6 +31,17 @@ var total = Stopwatch.StartNew();
 var results = new Dictionary<string, object>();
 bool ok = true;
 
+// --kernel-images DIR --ptxas FILE [--arch sm_90]: no device; assembles every kernel of this build for the architecture
+// (KernelImages) into DIR, run here on the packed program after ../shared/gpu/pack.sh so that the images are this
+// build's (benchmarks/pack-gpu-check.sh): the GPU host's sessions then load them instead of compiling.
+if (args.SkipWhile(a => a != "--kernel-images").Skip(1).FirstOrDefault() is { } imagesDir)
+{
+    string ptxas = args.SkipWhile(a => a != "--ptxas").Skip(1).FirstOrDefault() ?? throw new ArgumentException("--kernel-images needs --ptxas FILE");
+    var report = KernelImages.Build(imagesDir, args.SkipWhile(a => a != "--arch").Skip(1).FirstOrDefault() ?? "sm_90", ptxas);
+    Console.WriteLine($"kernel images: {report.Kernels} kernels in {report.Folder}, {report.Bytes / 1024.0:N0} KiB, ILGPU {report.CompileSeconds:F1} s + ptxas {report.AssembleSeconds:F1} s summed ({report.Ptxas})");
+    return 0;
+}
+
 using var gpu = ComputeDevice.Open(Environment.GetEnvironmentVariable("DENSEGEN_DEVICE"));
 Console.WriteLine($"device: {gpu}");
 results["device"] = gpu.ToString();
@@ -89,7 +100,7 @@ if (args.Contains("--first-step"))
     Console.WriteLine($"first step {model.Name} {version} ({(DenseGen.Execution.KernelLoader.Parallel ? "side by side" : "one at a time")}): " +
                       $"device open {opened:F2} s, session with kernels {created:F2} s, " +
                       (double.IsNaN(first) ? "no step (--session-only); " : $"first step incl. session {first:F2} s, second step {second * 1000:F0} ms; ") +
-                      $"{times.Count} kernels ({times.Count(t => t.CachedText)} with an earlier run's text), ILGPU compile {times.Sum(t => t.CompileSeconds):F2} s + driver load {times.Sum(t => t.LoadSeconds):F2} s summed over threads");
+                      $"{times.Count} kernels ({times.Count(t => t.FromImage)} from kernel images, {times.Count(t => t.CachedText)} with an earlier run's text), ILGPU compile {times.Sum(t => t.CompileSeconds):F2} s + driver load {times.Sum(t => t.LoadSeconds):F2} s summed over threads");
     foreach (var t in times.OrderByDescending(t => t.CompileSeconds + t.LoadSeconds).Take(6))
         Console.WriteLine($"  {t.Kernel,-48} compile {t.CompileSeconds:F3} s  load {t.LoadSeconds:F3} s");
     return 0;
@@ -166,6 +177,11 @@ foreach (var (label, shape) in skipChecks ? [] : new (string, DenseGen.Kernels.C
     Console.WriteLine($"check {label,-22} growth kernel vs version 3, worst relative error {worst:E2} {(pass ? "ok" : "FAIL")}");
     results[$"check.{label}"] = worst;
 }
+// Which kernels the checks above and the first step ran from kernel images (KernelImages; benchmarks/pack-gpu-check.sh).
+var loads = KernelLoader.Times.ToList();
+Console.WriteLine($"kernels loaded: {loads.Count}, {loads.Count(t => t.FromImage)} from kernel images ({KernelImages.Folder ?? "none"}), the rest compiled");
+results["kernels_loaded"] = loads.Count;
+results["kernels_from_images"] = loads.Count(t => t.FromImage);
 var resources = KernelResources.Inspect(gpu);
 foreach (var r in resources) Console.WriteLine($"kernel {r.Name,-36} registers {r.Registers,3}  local bytes {r.LocalBytes}");
 results["spilling_kernels"] = resources.Where(r => r.LocalBytes > 0).Select(r => r.Name).ToArray();

@@ -22,6 +22,7 @@ try
         "summary" => Commands.Summary(new Arguments(rest, "list")),
         "bench" => Commands.Bench(new Arguments(rest)),
         "export" => Commands.Export(new Arguments(rest)),
+        "kernels" => Commands.Kernels(new Arguments(rest)),
         "help" or "-h" or "--help" => Commands.Help(),
         _ => throw new UsageException($"unknown command '{command}'; run 'densegen help'."),
     };
@@ -47,10 +48,34 @@ namespace DenseGen.Cli
                 densegen summary [--model NAME] [--list]
                 densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D]
                 densegen export  --model NAME [--weights FILE] --onnx FILE
+                densegen kernels [--arch sm_90] [--ptxas FILE] [--out FOLDER]   (kernels assembled ahead of time for a GPU)
 
                 With no --data, train uses the 8,000 + 2,000 MNIST digits embedded in the program and the model densenet-mnist.
                 Models: 
                 """ + string.Join(", ", Networks.ByName.Keys));
+            return 0;
+        }
+
+        /// <summary>
+        /// Assembles every kernel for a CUDA architecture ahead of time (KernelImages): a session on such a GPU then loads
+        /// machine code instead of compiling. Needs NVIDIA's ptxas (--ptxas, else DENSEGEN_PTXAS, else on the PATH), no GPU.
+        /// By default into "densegen-kernels" beside this program, where its sessions look.
+        /// </summary>
+        public static int Kernels(Arguments a)
+        {
+            string arch = a.String("arch") ?? "sm_90";
+            string? ptxas = a.String("ptxas") ?? (Environment.GetEnvironmentVariable("DENSEGEN_PTXAS") is { Length: > 0 } set ? set : null)
+                ?? (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+                    .Select(d => Path.Combine(d, "ptxas")).FirstOrDefault(File.Exists);
+            string output = a.String("out") ?? Path.Combine(AppContext.BaseDirectory, KernelImages.ShippedFolderName);
+            a.EnsureAllUsed();
+            if (ptxas is null) throw new UsageException("kernels: ptxas not found: pass --ptxas FILE (CUDA's ptxas; bash .ci/get-ptxas.sh unpacks CUDA 11.8's) or put it on the PATH.");
+            KernelImages.ParseArchitecture(arch);
+            var report = KernelImages.Build(output, arch, ptxas);
+            Console.WriteLine($"{report.Kernels} kernels for {arch} in {report.Folder} ({report.Bytes / 1024.0:N0} KiB; ILGPU {report.CompileSeconds:F1} s, " +
+                              $"ptxas {report.AssembleSeconds:F1} s summed over threads; {report.Ptxas})");
+            Console.WriteLine($"Sessions on {arch} GPUs load these when DENSEGEN_KERNEL_IMAGES={output}" +
+                              (a.String("out") is null ? " or by default (beside this program)." : " (or when the folder is named densegen-kernels beside the program)."));
             return 0;
         }
 

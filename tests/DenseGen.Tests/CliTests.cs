@@ -73,6 +73,8 @@ public sealed class CliTests : IDisposable
         AssertCleanError(Run("train", "--epochs", "many"), "--epochs");
         AssertCleanError(Run("train", "--learning-rate", "0.1"), "unknown option", "--learning-rate");
         AssertCleanError(Run("eval", "--model", "densenet-mnist", "--weights", Path.Combine(_folder, "none.safetensors")), "none.safetensors");
+        AssertCleanError(Run("kernels", "--arch", "gfx90a", "--ptxas", "/bin/true", "--out", _folder), "gfx90a", "sm_90");
+        AssertCleanError(Run("kernels", "--ptxas", Path.Combine(_folder, "no-ptxas"), "--out", _folder), "no-ptxas", "get-ptxas.sh");
     }
 
     [Fact]

@@ -42,6 +42,7 @@ public class KernelPreparationTests(ITestOutputHelper output)
         var launched = kernels.StopProfile().Select(p => p.Kernel).ToHashSet();
 
         Assert.Empty(launched.Except(prepared)); // compiled during the step
+        Assert.Empty(prepared.Except(KernelCatalog.All.Select(KernelLoader.NameOf))); // kernels without an image in a full set (KernelImages)
         Assert.Equal(prepared.Count, kernels.Launchers.Count);
         output.WriteLine($"{network}{(growthWherePossible ? " (growth kernels wherever they apply)" : "")}: {prepared.Count} kernels compiled at creation, {launched.Count} launched; never launched: " +
                          string.Join(", ", prepared.Except(launched).Order()));

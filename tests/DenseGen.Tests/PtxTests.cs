@@ -27,14 +27,9 @@ public class PtxTests(ITestOutputHelper output)
         return data;
     }
 
-    private static MethodInfo[] KernelMethods() => typeof(ConvolutionKernels).Assembly.GetTypes()
-        .Where(t => t.Namespace == "DenseGen.Kernels" && t.Name.EndsWith("Kernels", StringComparison.Ordinal))
-        .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.DeclaredOnly))
-        .Where(m => m.ReturnType == typeof(void))
-        .Concat(ConvolutionKernels.BandedKernels()) // version 4's generic kernels, closed over band count and tap kind
-        .ToArray();
+    private static MethodInfo[] KernelMethods() => KernelCatalog.All.ToArray();
 
-    internal static MethodInfo Named(string name) => KernelMethods().Single(m => KernelLoader.NameOf(m) == name);
+    internal static MethodInfo Named(string name) => KernelCatalog.Named(name);
 
     private static readonly Lazy<(Context Context, PTXBackend Backend)> s_backend = new(() =>
     {

@@ -83,3 +83,13 @@ public sealed class PtxasTheoryAttribute : TheoryAttribute
             Skip = "ptxas not found: run .ci/get-ptxas.sh (CUDA 11.8's, from Debian's nvidia-cuda-toolkit) and set DENSEGEN_PTXAS to the ptxas it prints";
     }
 }
+
+/// <summary>A fact that needs ptxas: skipped, saying how to get it, where <see cref="Ptxas"/> finds none.</summary>
+public sealed class PtxasFactAttribute : FactAttribute
+{
+    public PtxasFactAttribute()
+    {
+        if (Ptxas.Path is null)
+            Skip = "ptxas not found: run .ci/get-ptxas.sh (CUDA 11.8's, from Debian's nvidia-cuda-toolkit) and set DENSEGEN_PTXAS to the ptxas it prints";
+    }
+}

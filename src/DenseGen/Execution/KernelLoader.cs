@@ -90,6 +90,12 @@ internal static class KernelLoader
         // either way the driver gets the text whose machine code its own cache holds.
         string name = NameOf(method);
         var specialization = Kernels.LaunchBoundsAttribute.SpecializationOf(method);
+        // Machine code assembled ahead of time for this GPU (KernelImages): nothing to compile.
+        if (accelerator is CudaAccelerator cuda && KernelImages.TryLoad(cuda, name, autoGrouped, entry, specialization) is { } fromImage)
+        {
+            s_times.Enqueue(new KernelLoadTime(name, method, autoGrouped, false, accelerator.AcceleratorType, 0, Stopwatch.GetElapsedTime(start).TotalSeconds, FromImage: true));
+            return fromImage;
+        }
         var compiled = KernelTextCache.TryCompiled(accelerator, name, autoGrouped, entry, specialization);
         bool cachedText = compiled is not null;
         if (compiled is null)
@@ -146,6 +152,7 @@ internal static class KernelLoader
 /// <summary>
 /// One kernel's load: ILGPU's compile (IL to PTX, OpenCL C or IL) and the backend's load (on CUDA the driver's JIT).
 /// Method and AutoGrouped: the kernel as compiled, so that a tool can compile the same set for another backend.
-/// CachedText: the text loaded was an earlier run's (<see cref="KernelTextCache"/>).
+/// CachedText: the text loaded was an earlier run's (<see cref="KernelTextCache"/>). FromImage: loaded from a kernel image
+/// assembled ahead of time (<see cref="KernelImages"/>; nothing compiled, LoadSeconds the whole load).
 /// </summary>
-public sealed record KernelLoadTime(string Kernel, MethodInfo Method, bool AutoGrouped, bool CachedText, AcceleratorType Accelerator, double CompileSeconds, double LoadSeconds);
+public sealed record KernelLoadTime(string Kernel, MethodInfo Method, bool AutoGrouped, bool CachedText, AcceleratorType Accelerator, double CompileSeconds, double LoadSeconds, bool FromImage = false);

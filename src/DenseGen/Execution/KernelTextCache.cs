@@ -36,6 +36,9 @@ namespace DenseGen.Execution;
 /// </summary>
 internal static partial class KernelTextCache
 {
+    /// <summary>This build of DenseGen: the first 16 hex digits of its module version id (its compile's hash).</summary>
+    internal static string BuildId { get; } = typeof(KernelTextCache).Assembly.ManifestModule.ModuleVersionId.ToString("N")[..16];
+
     /// <summary>This build's folder, or null when the cache is off.</summary>
     public static string? Folder { get; } = Open();
 
@@ -54,7 +57,7 @@ internal static partial class KernelTextCache
             : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
                 : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "densegen", "kernels");
         if (root is "off" or "0") return null;
-        string build = typeof(KernelTextCache).Assembly.ManifestModule.ModuleVersionId.ToString("N")[..16];
+        string build = BuildId;
         string folder = Path.Combine(root, build);
         try
         {
@@ -125,11 +128,15 @@ internal static partial class KernelTextCache
         _ => null,
     };
 
-    private static string FileOf(string kernel, bool autoGrouped, string target, string extension)
+    private static string FileOf(string kernel, bool autoGrouped, string target, string extension) =>
+        Path.Combine(Folder!, FileName(kernel, autoGrouped, target, extension));
+
+    /// <summary>A kernel's file name for a target: its name in file-name characters, and a hash of what keys it (also ILGPU's version).</summary>
+    internal static string FileName(string kernel, bool autoGrouped, string target, string extension)
     {
         string key = $"{kernel} {(autoGrouped ? "auto" : "grouped")} {target} ILGPU {typeof(Accelerator).Assembly.GetName().Version}";
         string hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(key)))[..16].ToLowerInvariant();
-        return Path.Combine(Folder!, $"{new string(kernel.Select(c => char.IsLetterOrDigit(c) || c == '.' ? c : '_').ToArray())}.{hash}.{extension}");
+        return $"{new string(kernel.Select(c => char.IsLetterOrDigit(c) || c == '.' ? c : '_').ToArray())}.{hash}.{extension}";
     }
 
     /// <summary>
