@@ -185,6 +185,17 @@ results["kernels_from_images"] = loads.Count(t => t.FromImage);
 var resources = KernelResources.Inspect(gpu);
 foreach (var r in resources) Console.WriteLine($"kernel {r.Name,-36} registers {r.Registers,3}  local bytes {r.LocalBytes}");
 results["spilling_kernels"] = resources.Where(r => r.LocalBytes > 0).Select(r => r.Name).ToArray();
+// The driver's register count of each kernel loaded from an image against its image's (ptxas's): equal where the
+// loader's swap of ILGPU's placeholder module took.
+if (KernelImages.Folder is { } imagesFolder && gpu.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cudaDevice)
+{
+    var manifest = KernelImages.Manifest(imagesFolder, KernelImages.ArchitectureName(cudaDevice.Architecture)).Values.ToDictionary(i => i.Kernel, i => i.Registers);
+    var fromImages = loads.Where(t => t.FromImage).Select(t => t.Kernel).ToHashSet();
+    var compared = resources.Where(r => fromImages.Contains(r.Name) && manifest.ContainsKey(r.Name)).ToList();
+    var differing = compared.Where(r => r.Registers != manifest[r.Name]).Select(r => $"{r.Name} ({r.Registers} loaded, {manifest[r.Name]} in its image)").ToList();
+    Console.WriteLine($"kernels from images with their image's registers: {compared.Count - differing.Count} of {compared.Count}" + (differing.Count > 0 ? "; differing: " + string.Join(", ", differing) : ""));
+    results["image_kernels_register_mismatches"] = differing.ToArray();
+}
 
 // (b) throughput and memory (BC-100 tiled ran first, above).
 if (!quick)

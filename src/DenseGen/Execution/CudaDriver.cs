@@ -13,7 +13,7 @@ internal static unsafe class CudaDriver
 {
     private static readonly Lazy<IntPtr> s_library = new(() =>
     {
-        foreach (string name in new[] { "libcuda.so", "libcuda.so.1", "nvcuda.dll" }) // as NativeLibraries resolves ILGPU's: the same library
+        foreach (string name in new[] { "libcuda.so.1", "libcuda.so", "nvcuda.dll" }) // the driver's soname first: a bare libcuda.so may be the toolkit's stub
             if (NativeLibrary.TryLoad(name, out var handle)) return handle;
         throw new DllNotFoundException("the CUDA driver library (libcuda.so.1 or nvcuda.dll) was not found");
     });

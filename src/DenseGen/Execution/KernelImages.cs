@@ -220,12 +220,14 @@ internal static class KernelImages
             s_module.SetValue(cuda, module);
             s_function.SetValue(cuda, function);
             module = IntPtr.Zero; // the kernel owns it now (ILGPU unloads it when disposed)
-            CudaDriver.Unload(placeholderModule);
+            try { CudaDriver.Unload(placeholderModule); }
+            catch (InvalidOperationException) { } // a few bytes of an empty module left loaded: the kernel is fine
             return loaded;
         }
         catch (Exception e)
         {
-            if (module != IntPtr.Zero) CudaDriver.Unload(module);
+            try { if (module != IntPtr.Zero) CudaDriver.Unload(module); }
+            catch (InvalidOperationException) { } // compile anyway: the fallback must not fail for the cleanup
             Console.Error.WriteLine($"densegen: kernel image {image.File} for {kernel} not used ({e.GetType().Name}: {e.Message}); compiling it instead");
             return null;
         }
