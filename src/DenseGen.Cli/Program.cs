@@ -48,7 +48,7 @@ namespace DenseGen.Cli
                 densegen summary [--model NAME] [--list]
                 densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D]
                 densegen export  --model NAME [--weights FILE] --onnx FILE
-                densegen kernels [--arch sm_90] [--ptxas FILE] [--out FOLDER]   (kernels assembled ahead of time for a GPU)
+                densegen kernels [--arch sm_90[,sm_80,...]] [--ptxas FILE] [--out FOLDER]   (kernels assembled ahead of time for GPUs)
 
                 With no --data, train uses the 8,000 + 2,000 MNIST digits embedded in the program and the model densenet-mnist.
                 Models: 
@@ -70,10 +70,14 @@ namespace DenseGen.Cli
             string output = a.String("out") ?? Path.Combine(AppContext.BaseDirectory, KernelImages.ShippedFolderName);
             a.EnsureAllUsed();
             if (ptxas is null) throw new UsageException("kernels: ptxas not found: pass --ptxas FILE (CUDA's ptxas; bash .ci/get-ptxas.sh unpacks CUDA 11.8's) or put it on the PATH.");
-            KernelImages.ParseArchitecture(arch);
-            var report = KernelImages.Build(output, arch, ptxas);
-            Console.WriteLine($"{report.Kernels} kernels for {arch} in {report.Folder} ({report.Bytes / 1024.0:N0} KiB; ILGPU {report.CompileSeconds:F1} s, " +
-                              $"ptxas {report.AssembleSeconds:F1} s summed over threads; {report.Ptxas})");
+            var archs = arch.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            foreach (string each in archs) KernelImages.ParseArchitecture(each); // all valid before any is built
+            foreach (string each in archs)
+            {
+                var report = KernelImages.Build(output, each, ptxas);
+                Console.WriteLine($"{report.Kernels} kernels for {each} in {report.Folder} ({report.Bytes / 1024.0:N0} KiB; ILGPU {report.CompileSeconds:F1} s, " +
+                                  $"ptxas {report.AssembleSeconds:F1} s summed over threads; {report.Ptxas})");
+            }
             Console.WriteLine($"Sessions on {arch} GPUs load these when DENSEGEN_KERNEL_IMAGES={output}" +
                               (a.String("out") is null ? " or by default (beside this program)." : " (or when the folder is named densegen-kernels beside the program)."));
             return 0;
