@@ -77,6 +77,7 @@ namespace DenseGen.Cli
                 var report = KernelImages.Build(output, each, ptxas);
                 Console.WriteLine($"{report.Kernels} kernels for {each} in {report.Folder} ({report.Bytes / 1024.0:N0} KiB; ILGPU {report.CompileSeconds:F1} s, " +
                                   $"ptxas {report.AssembleSeconds:F1} s summed over threads; {report.Ptxas})");
+                if (report.Spilling.Count > 0) Console.WriteLine($"warning: on {each} these kernels spill registers to local memory (slower, still correct): {string.Join(", ", report.Spilling)}");
             }
             Console.WriteLine($"Sessions on {arch} GPUs load these when DENSEGEN_KERNEL_IMAGES={output}" +
                               (a.String("out") is null ? " or by default (beside this program)." : " (or when the folder is named densegen-kernels beside the program)."));

@@ -79,7 +79,7 @@ internal static class KernelImages
     public static string FolderFor(string root, string architecture) => Path.Combine(root, KernelTextCache.BuildId, architecture);
 
     /// <summary>What <see cref="Build"/> did.</summary>
-    public sealed record BuildReport(string Folder, int Kernels, long Bytes, double CompileSeconds, double AssembleSeconds, string Ptxas);
+    public sealed record BuildReport(string Folder, int Kernels, long Bytes, double CompileSeconds, double AssembleSeconds, string Ptxas, IReadOnlyList<string> Spilling);
 
     /// <summary>
     /// Compiles <paramref name="kernels"/> (every kernel DenseGen loads unless given) to PTX for
@@ -102,6 +102,7 @@ internal static class KernelImages
         using var context = Context.Create(builder => builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms().Caching(CachingMode.NoKernelCaching)); // as ComputeDevice
         var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, InstructionSet, null);
         var images = new Image[methods.Length];
+        var spilling = new ConcurrentBag<string>();
         long compileTicks = 0, assembleTicks = 0;
         Parallel.For(0, methods.Length, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, i =>
         {
@@ -120,6 +121,7 @@ internal static class KernelImages
             File.Delete(source);
             if (exit != 0) throw new InvalidOperationException($"ptxas could not assemble {name} for {archName}: {output.Trim()}");
             int registers = int.Parse(Regex.Match(output, @"Used (\d+) registers").Groups[1].Value is { Length: > 0 } r ? r : "0", CultureInfo.InvariantCulture);
+            if (Regex.Match(output, @"(\d+) bytes spill stores") is { Success: true } spill && spill.Groups[1].Value != "0") spilling.Add($"{name} ({spill.Groups[1].Value} bytes spill stores)");
             images[i] = new Image(name, autoGrouped, file, shared.StaticSize, shared.HasDynamicMemory, registers);
             Interlocked.Add(ref compileTicks, compiledAt - start);
             Interlocked.Add(ref assembleTicks, Stopwatch.GetTimestamp() - compiledAt);
@@ -136,7 +138,7 @@ internal static class KernelImages
         s_manifests.TryRemove(folder, out _);
         long bytes = new DirectoryInfo(folder).EnumerateFiles().Sum(f => f.Length);
         double Seconds(long ticks) => ticks / (double)Stopwatch.Frequency;
-        return new BuildReport(folder, images.Length, bytes, Seconds(compileTicks), Seconds(assembleTicks), version);
+        return new BuildReport(folder, images.Length, bytes, Seconds(compileTicks), Seconds(assembleTicks), version, spilling.Order().ToList());
     }
 
     private static (int Exit, string Output) Run(string program, string arguments)
