@@ -66,6 +66,10 @@ if os.path.exists(os.path.join(out, "first-step.log")):
 checks = {k: v for k, v in dg.items() if k.startswith("check.")}
 print("\nCUDA kernels vs the CPU reference (float64 since version 4 was added, the host kernels before; worst relative error, two training steps): " + ", ".join(f"{k[6:]} {v:.1e}" for k, v in checks.items()))
 print("Kernels spilling to local memory: " + (", ".join(dg.get("spilling_kernels", [])) or "none"))
+if "kernels_loaded" in dg:
+    mismatches = dg.get("image_kernels_register_mismatches", [])
+    print(f"Kernel images: {dg.get('kernels_from_images', 0)} of the run's {dg['kernels_loaded']} kernel loads (the checks above ran on them); "
+          f"registers as the driver reports them differ from their image's: {', '.join(mismatches) or 'none'}")
 for net in ["densenet-bc-100", "densenet-121", "densenet-bc-100.banded", "densenet-121.banded", "densenet-bc-100.tiled"]:
     profile = dg.get(f"{net}.profile")
     if not profile:
