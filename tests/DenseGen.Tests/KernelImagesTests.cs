@@ -89,25 +89,25 @@ public sealed class KernelImagesTests(ITestOutputHelper output) : IDisposable
         Assert.Empty(KernelImages.Manifest(_root, "sm_90")); // another build's folder: not this build's kernels
 
         string ilgpu = $"ilgpu={typeof(ILGPU.Runtime.Accelerator).Assembly.GetName().Version} ";
-        string mine = KernelImages.FolderFor(_root, "sm_86");
-        Directory.CreateDirectory(mine);
-        File.WriteAllText(Path.Combine(mine, "a.cubin"), "");
-        File.WriteAllText(Path.Combine(mine, "manifest.tsv"), $"# densegen kernel images: {ilgpu}arch=sm_86\n# kernel\t...\nBatchNormKernels.Statistics\tgrouped\ta.cubin\tmany\t0\t30\n");
-        var bad = Assert.Throws<InvalidDataException>(() => KernelImages.Manifest(_root, "sm_86"));
+        var bad = Assert.Throws<InvalidDataException>(() => ManifestOf("sm_86", $"# densegen kernel images: {ilgpu}arch=sm_86\n# kernel\t...\nBatchNormKernels.Statistics\tgrouped\ta.cubin\tmany\t0\t30\n", "a.cubin"));
         Assert.Contains("line 3", bad.Message);
         Assert.Contains("shared-static", bad.Message);
 
-        string missing = KernelImages.FolderFor(_root, "sm_89");
-        Directory.CreateDirectory(missing);
-        File.WriteAllText(Path.Combine(missing, "manifest.tsv"), $"# densegen kernel images: {ilgpu}arch=sm_89\nBatchNormKernels.Statistics\tgrouped\tgone.cubin\t2048\t0\t30\n");
-        var gone = Assert.Throws<InvalidDataException>(() => KernelImages.Manifest(_root, "sm_89"));
+        var gone = Assert.Throws<InvalidDataException>(() => ManifestOf("sm_89", $"# densegen kernel images: {ilgpu}arch=sm_89\nBatchNormKernels.Statistics\tgrouped\tgone.cubin\t2048\t0\t30\n"));
         Assert.Contains("gone.cubin", gone.Message);
         Assert.Contains("densegen kernels", gone.Message);
 
-        string older = KernelImages.FolderFor(_root, "sm_75");
-        Directory.CreateDirectory(older);
-        File.WriteAllText(Path.Combine(older, "manifest.tsv"), "# densegen kernel images: ilgpu=1.4.0.0 arch=sm_75\n");
-        Assert.Contains("ILGPU", Assert.Throws<InvalidDataException>(() => KernelImages.Manifest(_root, "sm_75")).Message);
+        Assert.Contains("ILGPU", Assert.Throws<InvalidDataException>(() => ManifestOf("sm_75", "# densegen kernel images: ilgpu=1.4.0.0 arch=sm_75\n")).Message);
+    }
+
+    /// <summary>This build's manifest for <paramref name="arch"/> with the given text (and empty image files), as read.</summary>
+    private object ManifestOf(string arch, string manifest, params string[] images)
+    {
+        string folder = KernelImages.FolderFor(_root, arch);
+        Directory.CreateDirectory(folder);
+        foreach (string image in images) File.WriteAllText(Path.Combine(folder, image), "");
+        File.WriteAllText(Path.Combine(folder, "manifest.tsv"), manifest);
+        return KernelImages.Manifest(_root, arch);
     }
 
     [PtxasFact]
