@@ -26,7 +26,8 @@ namespace DenseGen.Execution;
 /// compiling and loading (KernelCache.LoadCachedKernel), so the device's context turns it off
 /// (<see cref="CachingMode.NoKernelCaching"/>) and this class caches instead: ILGPU's IL-to-IR step still runs one
 /// kernel at a time (its context's code-generation semaphore), but its PTX generation and the CUDA driver's JIT run
-/// side by side.
+/// side by side. On a GPU with kernel images for its architecture (<see cref="KernelImages"/>) nothing compiles: each
+/// kernel is loaded from its image.
 /// </summary>
 internal static class KernelLoader
 {
