@@ -104,8 +104,10 @@ internal static class KernelLoader
             bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
             compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry, specialization)
                                  : accelerator.CompileKernel(entry, specialization);
+            if (compiled is CLCompiledKernel fresh) OpenClBarriers.Fence(fresh); // before the text cache stores it
             cachedText = KernelTextCache.Use(accelerator, name, autoGrouped, compiled);
         }
+        if (compiled is CLCompiledKernel opencl) OpenClBarriers.Fence(opencl); // a stored text too (this build stored it fenced: a no-op)
         long compiledAt = Stopwatch.GetTimestamp();
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
         s_times.Enqueue(new KernelLoadTime(name, method, autoGrouped, cachedText, accelerator.AcceleratorType,
