@@ -329,11 +329,14 @@ internal static partial class ConvolutionKernels
     /// <summary>Stores a step's staged image values, activated, at rows loadRow + j * rowStep of the tile.</summary>
     private static void StoreImages(ArrayView<float> tile, int at, int loadRow, int rowStep, int columns, TapTable taps, int slot, Staged8 x, int prologueEnabled)
     {
-        // The step's taps at constant offsets per row in banded tiles (TapTable.From). (The tile is not offset the same
-        // way: tile.SubView(at) here made PoCL compute wrong forwards with version 3's runtime tile shapes, though the
-        // same offset in StorePlains and every banded kernel ran right; it saved 14 of 890 loop instructions.)
+        // The step's taps and this thread's tile column as views offset once, rows at constant offsets in banded tiles
+        // (TapTable.From): ptxas folds them into the stores. (This tile view made PoCL compute wrong forwards in session 9,
+        // when ILGPU's OpenCL barriers did not fence shared memory, OpenClBarriers; it passes now, and did without the
+        // fence in the one run tried, so that cause is likely, not shown.)
         taps = taps.From(slot);
         slot = 0;
+        tile = tile.SubView(at);
+        at = 0;
         StoreImage(tile, at, loadRow, columns, taps, slot, x.V0, x.Inside, 1, prologueEnabled);
         StoreImage(tile, at, loadRow + rowStep, columns, taps, slot, x.V1, x.Inside, 2, prologueEnabled);
         StoreImage(tile, at, loadRow + 2 * rowStep, columns, taps, slot, x.V2, x.Inside, 4, prologueEnabled);
@@ -412,7 +415,9 @@ internal static partial class ConvolutionKernels
     private static float GatherWeight(ConvShape s, ArrayView<float> weight, int depth, int co0, int k0, int j, int elements)
     {
         if (!OwnsElement(j, elements)) return 0f;
-        int e = Group.IdxX + j * TileThreads, co = co0 + e / TileDepth, k = k0 + IndexMath.Remainder(e, TileDepth);
+        // Element e = t + 128 j is row e / 8 = t / 8 + 16 j, column e % 8 = t % 8 (128 j is a multiple of 8): written so,
+        // the column and the row's base are the same for every j, and each j adds a constant.
+        int t = Group.IdxX, co = co0 + t / TileDepth + j * (TileThreads / TileDepth), k = k0 + IndexMath.Remainder(t, TileDepth);
         bool valid = co < s.OutChannels & k < depth;
         float value = weight[valid ? co * depth + k : 0]; // without a branch, as the image gathers
         return valid ? value : 0f;
@@ -435,8 +440,8 @@ internal static partial class ConvolutionKernels
 
     private static void StoreWeight(ArrayView<float> tiles, int rowBase, int j, int elements, int rows, float value)
     {
-        int e = Group.IdxX + j * TileThreads;
-        if (OwnsElement(j, elements)) tiles[rowBase + IndexMath.Remainder(e, TileDepth) * rows + e / TileDepth] = value;
+        int t = Group.IdxX; // element t + 128 j: column t % 8, row t / 8 + 16 j (GatherWeight)
+        if (OwnsElement(j, elements)) tiles[rowBase + IndexMath.Remainder(t, TileDepth) * rows + t / TileDepth + j * (TileThreads / TileDepth)] = value;
     }
 
     /// <summary>
@@ -505,7 +510,7 @@ internal static partial class ConvolutionKernels
         where TTaps : struct, ITaps
     {
         if (!OwnsElement(j, elements)) return 0f;
-        int e = Group.IdxX + j * TileThreads, kk = IndexMath.Remainder(e, TileDepth), ci = ci0 + e / TileDepth, co = taps.Channel[slot + kk];
+        int t = Group.IdxX, kk = IndexMath.Remainder(t, TileDepth), ci = ci0 + t / TileDepth + j * (TileThreads / TileDepth), co = taps.Channel[slot + kk]; // as GatherWeight
         bool valid = ci < s.InChannels & co >= 0;
         int kernel = default(TTaps).Kernel(s);
         int at = kernel == 1 ? co * s.InChannels + ci // (folded away in the other kinds' kernels)
