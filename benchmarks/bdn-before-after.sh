@@ -13,6 +13,8 @@ set -euo pipefail
 before=$1 log=$2 rounds=$3
 shift 3
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Resolved here, in this tree: a relative name (HEAD~1) given to the worktree would be read from the worktree's own HEAD.
+before=$(git -C "$root" rev-parse --verify "$before^{commit}")
 parent=$(dirname "$root")
 worktree="$parent/tmp-bdn-before"
 if [ -d "$worktree" ]; then git -C "$worktree" checkout -q --detach "$before"; else git -C "$root" worktree add -q --detach "$worktree" "$before"; fi
