@@ -124,10 +124,6 @@ public sealed class KernelImagesTests(ITestOutputHelper output) : IDisposable
         Assert.True(Contains(File.ReadAllBytes(cubin), Encoding.ASCII.GetBytes(".text." + entry.Name + "\0")));
     }
 
-    [Fact]
-    public void ILGPU_still_keeps_what_the_loader_replaces() => Assert.True(KernelImages.CanReplaceModule,
-        "ILGPU's CudaKernel no longer has private modulePtr and functionPtr fields (or PTXCompiledKernel its constructor): update KernelImages.TryLoad for this ILGPU version");
-
     [Theory]
     [InlineData("sm_90", 9, 0)]
     [InlineData("86", 8, 6)]

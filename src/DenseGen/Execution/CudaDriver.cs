@@ -6,8 +6,9 @@ namespace DenseGen.Execution;
 
 /// <summary>
 /// The five CUDA driver calls that loading a kernel image needs and ILGPU does not offer: ILGPU loads modules from PTX
-/// text only (cuModuleLoadData with a string), where an assembled image (a cubin) is binary. Called on a thread whose
-/// current context is the device's (Accelerator.Bind).
+/// text only (cuModuleLoadData with a string), where an assembled image (a cubin) is binary. <see cref="KernelResources"/>
+/// reads kernels' registers and spills through <see cref="Attribute"/> too. Called on a thread whose current context is
+/// the device's (Accelerator.Bind).
 /// </summary>
 internal static unsafe class CudaDriver
 {
@@ -26,8 +27,8 @@ internal static unsafe class CudaDriver
     private static readonly Lazy<IntPtr> s_attribute = new(() => Export("cuFuncGetAttribute"));
     private static readonly Lazy<IntPtr> s_blockSize = new(() => Export("cuOccupancyMaxPotentialBlockSize"));
 
-    /// <summary>CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES and CU_FUNC_ATTRIBUTE_NUM_REGS.</summary>
-    public const int SharedSizeBytes = 1, Registers = 4;
+    /// <summary>CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES and CU_FUNC_ATTRIBUTE_NUM_REGS.</summary>
+    public const int SharedSizeBytes = 1, LocalSizeBytes = 3, Registers = 4;
 
     private static void Check(int result, string call)
     {

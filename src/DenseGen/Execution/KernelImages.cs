@@ -219,8 +219,8 @@ internal static class KernelImages
             var loaded = autoGrouped ? device.LoadImplicitlyGroupedKernel(placeholder, CudaDriver.MaxPotentialBlockSize(function)) : device.LoadKernel(placeholder);
             var cuda = (CudaKernel)loaded;
             IntPtr placeholderModule = cuda.ModulePtr;
-            s_module.SetValue(cuda, module);
-            s_function.SetValue(cuda, function);
+            IlgpuInternals.Require(IlgpuInternals.CudaModule, "kernel images").SetValue(cuda, module);
+            IlgpuInternals.Require(IlgpuInternals.CudaFunction, "kernel images").SetValue(cuda, function);
             module = IntPtr.Zero; // the kernel owns it now (ILGPU unloads it when disposed)
             try { CudaDriver.Unload(placeholderModule); }
             catch (InvalidOperationException) { } // a few bytes of an empty module left loaded: the kernel is fine
@@ -239,12 +239,6 @@ internal static class KernelImages
     {
         if (Interlocked.Exchange(ref s_noted, 1) == 0) Console.Error.WriteLine(message);
     }
-
-    /// <summary>Whether ILGPU's CUDA kernel still keeps its module and function where <see cref="TryLoad"/> replaces them (a test checks).</summary>
-    internal static bool CanReplaceModule => s_module is not null && s_function is not null && KernelTextCache.CanReplaceText;
-
-    private static readonly FieldInfo s_module = typeof(CudaKernel).GetField("modulePtr", BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly FieldInfo s_function = typeof(CudaKernel).GetField("functionPtr", BindingFlags.Instance | BindingFlags.NonPublic)!;
 
     /// <summary>
     /// A module with one empty entry named as the kernel, for ILGPU to load in its place (its text for the device's

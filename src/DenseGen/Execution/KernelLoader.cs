@@ -107,7 +107,7 @@ internal static class KernelLoader
             if (compiled is CLCompiledKernel fresh) OpenClBarriers.Fence(fresh); // before the text cache stores it
             cachedText = KernelTextCache.Use(accelerator, name, autoGrouped, compiled);
         }
-        if (compiled is CLCompiledKernel opencl) OpenClBarriers.Fence(opencl); // a stored text too (this build stored it fenced: a no-op)
+        else if (compiled is CLCompiledKernel stored) OpenClBarriers.Fence(stored); // stored fenced by this build; a hand-placed text may not be
         long compiledAt = Stopwatch.GetTimestamp();
         var kernel = autoGrouped ? accelerator.LoadAutoGroupedKernel(compiled) : accelerator.LoadKernel(compiled);
         s_times.Enqueue(new KernelLoadTime(name, method, autoGrouped, cachedText, accelerator.AcceleratorType,

@@ -1,7 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Reflection;
-using System.Runtime.InteropServices;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
 
@@ -16,11 +14,6 @@ public sealed record KernelResource(string Name, int Registers, int LocalBytes);
 /// </summary>
 public static class KernelResources
 {
-    private const int LocalSizeBytes = 3, NumRegisters = 4; // CUfunction_attribute
-
-    [DllImport("cuda", EntryPoint = "cuFuncGetAttribute")]
-    private static extern int FuncGetAttribute(out int value, int attribute, IntPtr function);
-
     /// <summary>One entry per kernel, convolutions of every version included; empty on backends other than CUDA.</summary>
     public static IReadOnlyList<KernelResource> Inspect(ComputeDevice device)
     {
@@ -38,9 +31,8 @@ public static class KernelResources
         void Add(string name, Kernel loaded)
         {
             if (loaded is not CudaKernel kernel) return;
-            FuncGetAttribute(out int registers, NumRegisters, kernel.FunctionPtr);
-            FuncGetAttribute(out int local, LocalSizeBytes, kernel.FunctionPtr);
-            result.Add(new KernelResource(name, registers, local));
+            result.Add(new KernelResource(name, CudaDriver.Attribute(kernel.FunctionPtr, CudaDriver.Registers),
+                CudaDriver.Attribute(kernel.FunctionPtr, CudaDriver.LocalSizeBytes)));
         }
     }
 }

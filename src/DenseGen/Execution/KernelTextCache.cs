@@ -42,15 +42,6 @@ internal static partial class KernelTextCache
     /// <summary>This build's folder, or null when the cache is off.</summary>
     public static string? Folder { get; } = Open();
 
-    private static readonly FieldInfo? s_ptx = typeof(PTXCompiledKernel).GetField("<PTXAssembly>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
-    private static readonly FieldInfo? s_source = typeof(CLCompiledKernel).GetField("<Source>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
-
-    /// <summary>
-    /// Whether ILGPU's compiled kernels still keep their text, entry point and (PTX) constructor where this class reads
-    /// and replaces them (a test checks, for this ILGPU version).
-    /// </summary>
-    internal static bool CanReplaceText => s_ptx is not null && s_source is not null && s_entryPoint is not null && s_ptxKernel is not null;
-
     private static string? Open()
     {
         string? root = Environment.GetEnvironmentVariable("DENSEGEN_KERNEL_CACHE") is { Length: > 0 } set ? set
@@ -82,10 +73,7 @@ internal static partial class KernelTextCache
         _ => device is CLAccelerator,
     };
 
-    private static readonly ConstructorInfo? s_ptxKernel = typeof(PTXCompiledKernel).GetConstructors(BindingFlags.Instance | BindingFlags.NonPublic)
-        .FirstOrDefault(c => c.GetParameters().Length == 4);
     private static readonly TypeInformationManager s_types = new();
-    private static readonly PropertyInfo? s_entryPoint = typeof(CompiledKernel).GetProperty("EntryPoint", BindingFlags.Instance | BindingFlags.NonPublic);
 
     /// <summary>
     /// The kernel of <paramref name="entry"/> for <paramref name="device"/> as this build compiled it in an earlier run,
@@ -108,15 +96,14 @@ internal static partial class KernelTextCache
 
     /// <summary>A PTX kernel as ILGPU's PTX backend makes one (its entry point: the method, shared memory, launch bounds), from text.</summary>
     internal static PTXCompiledKernel PtxKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, KernelSpecialization specialization, string ptx) =>
-        (PTXCompiledKernel)(s_ptxKernel ?? throw new MissingMethodException("ILGPU's PTXCompiledKernel constructor changed: update KernelTextCache"))
-            .Invoke([context, new EntryPoint(entry, shared, specialization), null, ptx]);
+        (PTXCompiledKernel)IlgpuInternals.Require(IlgpuInternals.PtxKernelConstructor, "the kernel text cache").Invoke([context, new EntryPoint(entry, shared, specialization), null, ptx]);
 
     /// <summary>An OpenCL kernel as ILGPU's OpenCL backend makes one (views passed as two fields each), from source.</summary>
     internal static CLCompiledKernel OpenClKernel(ILGPU.Context context, EntryPointDescription entry, SharedMemorySpecification shared, KernelSpecialization specialization, string source, CLCVersion version) =>
         new(context, new SeparateViewEntryPoint(entry, shared, specialization, s_types, 2), null, source, version);
 
     /// <summary>The entry point ILGPU compiled <paramref name="kernel"/> with (internal to ILGPU).</summary>
-    internal static EntryPoint? EntryPointOf(CompiledKernel kernel) => s_entryPoint?.GetValue(kernel) as EntryPoint;
+    internal static EntryPoint? EntryPointOf(CompiledKernel kernel) => IlgpuInternals.EntryPoint?.GetValue(kernel) as EntryPoint;
 
     [GeneratedRegex(@"^// densegen kernel text cache: shared-static=(\d+) shared-dynamic=([01])(?: opencl-c=(\d+)\.(\d+))?")]
     private static partial Regex HeaderLine();
@@ -152,8 +139,8 @@ internal static partial class KernelTextCache
         string header = $"// densegen kernel text cache: shared-static={shared.StaticSize} shared-dynamic={(shared.HasDynamicMemory ? 1 : 0)}";
         var (field, text) = compiled switch
         {
-            PTXCompiledKernel ptx => (s_ptx, ptx.PTXAssembly),
-            CLCompiledKernel cl => (s_source, cl.Source),
+            PTXCompiledKernel ptx => (IlgpuInternals.PtxAssembly, ptx.PTXAssembly),
+            CLCompiledKernel cl => (IlgpuInternals.OpenClSource, cl.Source),
             _ => (null, ""),
         };
         if (field is null) return false;

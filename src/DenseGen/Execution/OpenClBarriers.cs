@@ -1,5 +1,4 @@
 using System;
-using System.Reflection;
 using ILGPU.Backends.OpenCL;
 
 namespace DenseGen.Execution;
@@ -18,11 +17,6 @@ internal static class OpenClBarriers
     private const string GlobalOnly = "work_group_barrier ( CLK_GLOBAL_MEM_FENCE )";
     private const string Both = "work_group_barrier ( CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE )";
 
-    private static readonly FieldInfo? s_source = typeof(CLCompiledKernel).GetField("<Source>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic);
-
-    /// <summary>Whether ILGPU's OpenCL kernel still keeps its source where <see cref="Fence(CLCompiledKernel)"/> replaces it (a test checks).</summary>
-    internal static bool CanReplaceSource => s_source is not null;
-
     /// <summary><paramref name="source"/> with every group barrier fencing local and global memory.</summary>
     public static string Fence(string source) => source.Replace(GlobalOnly, Both, StringComparison.Ordinal);
 
@@ -31,7 +25,7 @@ internal static class OpenClBarriers
     {
         string fenced = Fence(kernel.Source);
         if (fenced != kernel.Source)
-            (s_source ?? throw new MissingFieldException("ILGPU's CLCompiledKernel.Source backing field is gone: update OpenClBarriers")).SetValue(kernel, fenced);
+            IlgpuInternals.Require(IlgpuInternals.OpenClSource, "the OpenCL barrier fix").SetValue(kernel, fenced);
     }
 
     /// <summary>Whether a source has a group barrier that does not fence local memory.</summary>

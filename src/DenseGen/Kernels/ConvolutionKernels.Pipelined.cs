@@ -699,10 +699,10 @@ internal static partial class ConvolutionKernels
         for (int step = 0; step < steps; step++)
         {
             int buffer = step & 1, rowAt = buffer * RowBuffer + pp * g.Rows + lane, at = buffer * ColumnBuffer + pp * g.Columns + lane;
-            if (LaneFits(lane, 0, g.Rows)) gradientTiles[rowAt] = d.W0;
-            if (LaneFits(lane, 1, g.Rows)) gradientTiles[rowAt + 16] = d.W1;
-            if (LaneFits(lane, 2, g.Rows)) gradientTiles[rowAt + 32] = d.W2;
-            if (LaneFits(lane, 3, g.Rows)) gradientTiles[rowAt + 48] = d.W3;
+            if (LaneFits(0, g.Rows)) gradientTiles[rowAt] = d.W0;
+            if (LaneFits(1, g.Rows)) gradientTiles[rowAt + 16] = d.W1;
+            if (LaneFits(2, g.Rows)) gradientTiles[rowAt + 32] = d.W2;
+            if (LaneFits(3, g.Rows)) gradientTiles[rowAt + 48] = d.W3;
             StoreColumnTaps(inputTiles, at, lane, g.Columns, taps, x, prologue.Enabled);
             Group.Barrier();
             if (step + 1 < steps)
@@ -748,22 +748,22 @@ internal static partial class ConvolutionKernels
         int n = pixel.N, oy = pixel.Y, ox = pixel.X, pr = oy * s.OutSize + ox;
         int gradientAt = (n * s.OutStride + s.OutOffset) * outArea + pr;
         int co = co0 + lane;
-        d.W0 = GatherGradientRow(dOut, valid & LaneFits(lane, 0, g.Rows) & co < s.OutChannels, gradientAt + co * outArea);
-        d.W1 = GatherGradientRow(dOut, valid & LaneFits(lane, 1, g.Rows) & co + 16 < s.OutChannels, gradientAt + (co + 16) * outArea);
-        d.W2 = GatherGradientRow(dOut, valid & LaneFits(lane, 2, g.Rows) & co + 32 < s.OutChannels, gradientAt + (co + 32) * outArea);
-        d.W3 = GatherGradientRow(dOut, valid & LaneFits(lane, 3, g.Rows) & co + 48 < s.OutChannels, gradientAt + (co + 48) * outArea);
+        d.W0 = GatherGradientRow(dOut, valid & LaneFits(0, g.Rows) & co < s.OutChannels, gradientAt + co * outArea);
+        d.W1 = GatherGradientRow(dOut, valid & LaneFits(1, g.Rows) & co + 16 < s.OutChannels, gradientAt + (co + 16) * outArea);
+        d.W2 = GatherGradientRow(dOut, valid & LaneFits(2, g.Rows) & co + 32 < s.OutChannels, gradientAt + (co + 32) * outArea);
+        d.W3 = GatherGradientRow(dOut, valid & LaneFits(3, g.Rows) & co + 48 < s.OutChannels, gradientAt + (co + 48) * outArea);
         int y0 = oy * s.Stride - s.Padding, x0 = ox * s.Stride - s.Padding;
         int windowBase = n * s.InStride * s.InSize * s.InSize + y0 * s.InSize + x0; // the pixel's window origin
         x.Inside = 0;
         var columns = taps.From(lane); // column lane + 16 j at constant offsets (TapTable.From)
-        x.V0 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 0, g.Columns), windowBase, y0, x0, columns, 0, 0, 1, ref x.Inside);
-        x.V1 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 1, g.Columns), windowBase, y0, x0, columns, 16, 0, 2, ref x.Inside);
-        x.V2 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 2, g.Columns), windowBase, y0, x0, columns, 32, 0, 4, ref x.Inside);
-        x.V3 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 3, g.Columns), windowBase, y0, x0, columns, 48, 0, 8, ref x.Inside);
-        x.V4 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 4, g.Columns), windowBase, y0, x0, columns, 64, 0, 16, ref x.Inside);
-        x.V5 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 5, g.Columns), windowBase, y0, x0, columns, 80, 0, 32, ref x.Inside);
-        x.V6 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 6, g.Columns), windowBase, y0, x0, columns, 96, 0, 64, ref x.Inside);
-        x.V7 = GatherImage<TTaps>(s, input, valid && LaneFits(lane, 7, g.Columns), windowBase, y0, x0, columns, 112, 0, 128, ref x.Inside);
+        x.V0 = GatherImage<TTaps>(s, input, valid && LaneFits(0, g.Columns), windowBase, y0, x0, columns, 0, 0, 1, ref x.Inside);
+        x.V1 = GatherImage<TTaps>(s, input, valid && LaneFits(1, g.Columns), windowBase, y0, x0, columns, 16, 0, 2, ref x.Inside);
+        x.V2 = GatherImage<TTaps>(s, input, valid && LaneFits(2, g.Columns), windowBase, y0, x0, columns, 32, 0, 4, ref x.Inside);
+        x.V3 = GatherImage<TTaps>(s, input, valid && LaneFits(3, g.Columns), windowBase, y0, x0, columns, 48, 0, 8, ref x.Inside);
+        x.V4 = GatherImage<TTaps>(s, input, valid && LaneFits(4, g.Columns), windowBase, y0, x0, columns, 64, 0, 16, ref x.Inside);
+        x.V5 = GatherImage<TTaps>(s, input, valid && LaneFits(5, g.Columns), windowBase, y0, x0, columns, 80, 0, 32, ref x.Inside);
+        x.V6 = GatherImage<TTaps>(s, input, valid && LaneFits(6, g.Columns), windowBase, y0, x0, columns, 96, 0, 64, ref x.Inside);
+        x.V7 = GatherImage<TTaps>(s, input, valid && LaneFits(7, g.Columns), windowBase, y0, x0, columns, 112, 0, 128, ref x.Inside);
     }
 
     /// <summary>dY at <paramref name="at"/>, 0 where not valid: without a branch (element 0 is read and dropped), as the image gathers.</summary>
@@ -789,15 +789,15 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// Whether lane + 16 j (lane = t / 8, below 16) is below extent, a tile's rows or columns: every tile's are multiples
+    /// Whether a lane's row or column lane + 16 j (lane = t / 8, below 16) is below extent, a tile's rows or columns: every tile's are multiples
     /// of 16 (16 or 32 rows and 128 or 64 columns in version 3, 16 m x 128 in version 4), where that is 16 j &lt; extent:
     /// a constant in banded tiles (ptxas kept a branch per element for lane + 16 j &lt; 128, 7 of them in the loop).
     /// </summary>
-    private static bool LaneFits(int lane, int j, int extent) => 16 * j < extent;
+    private static bool LaneFits(int j, int extent) => 16 * j < extent;
 
     private static void StoreColumnTap(ArrayView<float> tile, int at, int lane, int j, int columns, TapTable taps, float value, int inside, int bit, int prologueEnabled)
     {
-        if (LaneFits(lane, j, columns)) tile[at + 16 * j] = taps.From(lane).Activate(16 * j, value, (inside & bit) != 0, prologueEnabled);
+        if (LaneFits(j, columns)) tile[at + 16 * j] = taps.From(lane).Activate(16 * j, value, (inside & bit) != 0, prologueEnabled);
     }
 
     /// <summary>Weights per group of <see cref="SumSplitsByLanes"/>; each has <see cref="SplitLanes"/> threads.</summary>
