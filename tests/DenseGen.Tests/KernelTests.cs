@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using DenseGen.Kernels;
+using ILGPU;
 using Xunit;
 
 namespace DenseGen.Tests;
@@ -237,6 +238,59 @@ public class KernelTests
             Enumerable.Range(0, size * size).Select(p => s.InputIndex(b, c, p / size, p % size)))).ToArray();
         NetworkTests.AssertClose("conv backward input", written.Select(i => expected[i]).ToArray(), written.Select(i => actual[i]).ToArray(), Tolerance);
         AssertUntouched(actual, written);
+    }
+
+    /// <summary>
+    /// A 1x1 conv on 10x10 images gathers 16-byte quads (TapKind.OneByOneQuads) from a view that starts 16 bytes into
+    /// its buffer's alignment, and scalars from one that does not (a 16-byte load there is an error on a GPU); both
+    /// against the float64 references, forward and backward-input. The kernel that ran is read from the launch profile.
+    /// </summary>
+    [Theory]
+    [InlineData(0, true)]
+    [InlineData(1, false)]
+    [InlineData(2, false)]
+    [InlineData(4, true)]
+    public void A_1x1_conv_reads_quads_from_an_aligned_view_and_scalars_from_a_misaligned_one(int offset, bool quads)
+    {
+        using var h = new KernelHarness(21, "bands-4");
+        var (s, _) = Case("several tiles 1x1: 70 -> 60 channels, batch 3, 10x10");
+        var (n, ci, cs, size, co, os, _, _, _) = Unpack(s);
+        int area = size * size;
+        // The input and dY behind `offset` leading floats, so that their views start `offset` floats into a buffer.
+        ArrayView<float> Behind(double[] values, out double[] rounded)
+        {
+            var view = h.Upload([.. new double[offset], .. values], out var all);
+            rounded = all[offset..];
+            return view.SubView(offset, values.Length);
+        }
+        var input = Behind(h.Random(n * cs * area), out var x);
+        var weight = h.Upload(h.Random(co * ci), out var w);
+        var scale = h.Upload(h.Random(cs, 0.5, 1.5), out var sc);
+        var shift = h.Upload(h.Random(cs, -0.5, 0.5), out var sh);
+        var output = h.Poisoned(n * os * area);
+        var dOut = Behind(h.Random(n * os * area), out var g);
+        var dInput = h.Poisoned(n * cs * area);
+
+        h.Kernels.StartProfile();
+        h.Kernels.ConvForward(s, input, weight, new Prologue { Scale = scale, Shift = shift, Enabled = 1 }, output);
+        h.Kernels.ConvBackwardInput(s, dOut, weight, dInput);
+        var ran = h.Kernels.StopProfile().Select(p => p.Kernel).ToList();
+        string kind = quads ? "Taps1x1Quads" : "Taps1x1,";
+        Assert.Contains(ran, k => k.StartsWith("ConvolutionKernels.ForwardBanded<Bands4, " + kind, StringComparison.Ordinal));
+        Assert.Contains(ran, k => k.StartsWith("ConvolutionKernels.BackwardInputBanded<Bands4, " + kind.TrimEnd(','), StringComparison.Ordinal));
+
+        var expected = new double[n * os * area];
+        for (int b = 0; b < n; b++)
+        for (int o = 0; o < co; o++)
+        for (int p = 0; p < area; p++)
+            for (int c = 0; c < ci; c++)
+                expected[s.OutputIndex(b, o, p / size, p % size)] += Pre(true, x[s.InputIndex(b, c, p / size, p % size)], sc[c], sh[c]) * w[s.WeightIndex(o, c, 0, 0)];
+        NetworkTests.AssertClose("quads conv forward", expected, h.Read(output), Tolerance);
+        var expectedInput = InputGradient(s, g, w);
+        var written = Enumerable.Range(0, n).SelectMany(b => Enumerable.Range(0, ci).SelectMany(c =>
+            Enumerable.Range(0, area).Select(p => s.InputIndex(b, c, p / size, p % size)))).ToArray();
+        var actualInput = h.Read(dInput);
+        NetworkTests.AssertClose("quads conv backward input", written.Select(i => expectedInput[i]).ToArray(), written.Select(i => actualInput[i]).ToArray(), Tolerance);
     }
 
     [Theory]

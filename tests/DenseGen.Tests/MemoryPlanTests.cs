@@ -1,3 +1,4 @@
+using System.Linq;
 using DenseGen.Execution;
 using DenseGen.Model;
 using Xunit;
@@ -34,6 +35,35 @@ public class MemoryPlanTests(ITestOutputHelper output)
         var plan = new MemoryPlan(model, batch);
         output.WriteLine($"{name} at batch {batch}: {bytes / (1024.0 * 1024.0):F1} MiB");
         Assert.Equal(bytes, plan.Bytes);
+    }
+
+    /// <summary>
+    /// Every region of a multiple of 4 floats (every image tensor of 4k-pixel images, so every view a 1x1 conv gathers
+    /// 16-byte quads from: block values and gradients, the scratch) starts 16 bytes aligned, at any batch size; the
+    /// regions tile the arena without overlap.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Regions_of_whole_quads_start_16_bytes_aligned_and_tile_the_arena(string name, int batch)
+    {
+        var (model, _) = Planned(name, batch);
+        foreach (int n in new[] { batch, 1, 3, 7 })
+        {
+            var plan = new MemoryPlan(model, n);
+            long end = 0;
+            foreach (var (region, offset, length) in plan.Regions.OrderBy(r => r.Offset))
+            {
+                Assert.True(offset == end, $"{region} at {offset}, the previous region ends at {end}");
+                end = offset + length;
+                if (length % 4 == 0) Assert.True(offset % 4 == 0, $"{name}, batch {n}: {region} ({length} floats) starts at float {offset}, not 16 bytes aligned");
+            }
+            Assert.Equal(plan.Elements, end);
+            var sizes = MemoryPlan.BlockSizes(model);
+            for (int b = 0; b < sizes.Length; b++)
+                if (sizes[b] * sizes[b] % 4 == 0)
+                    foreach (string tensor in new[] { "value", "grad" })
+                        Assert.True(plan[$"block{b + 1}.{tensor}"].Offset % 4 == 0, $"{name}, batch {n}: block{b + 1}.{tensor} is not 16 bytes aligned");
+        }
     }
 
     [Fact]

@@ -89,6 +89,33 @@ public class PtxTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Quad kernels (TapKind.OneByOneQuads) gather the pixel side as 16-byte global loads, two per step in the loop and
+    /// two before it, and store it as 16-byte shared stores, two per step; their 1x1 twins load scalars only. (ILGPU emits
+    /// ld.global.v4 only for views it is told are 16-byte aligned, AsAligned16; this guards it.)
+    /// </summary>
+    [Theory]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands4, Taps1x1Quads, ShuffleRowSums>", "ConvolutionKernels.ForwardBanded<Bands4, Taps1x1, ShuffleRowSums>")]
+    [InlineData("ConvolutionKernels.ForwardBanded<Bands2, Taps1x1Quads, TreeRowSums>", "ConvolutionKernels.ForwardBanded<Bands2, Taps1x1, TreeRowSums>")]
+    [InlineData("ConvolutionKernels.BackwardInputBanded<Bands3, Taps1x1Quads>", "ConvolutionKernels.BackwardInputBanded<Bands3, Taps1x1>")]
+    [InlineData("ConvolutionKernels.BackwardInputThroughBatchNormBanded<Bands4, Taps1x1Quads, ShuffleRowSums>", "ConvolutionKernels.BackwardInputThroughBatchNormBanded<Bands4, Taps1x1, ShuffleRowSums>")]
+    public void Quad_kernels_gather_16_bytes_at_a_time_where_their_1x1_twins_gather_4(string quads, string scalars)
+    {
+        string Ptx(string kernel)
+        {
+            var method = Named(kernel);
+            return ((PTXCompiledKernel)s_backend.Value.Backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), LaunchBoundsAttribute.SpecializationOf(method))).PTXAssembly;
+        }
+        static int Count(string ptx, string pattern) => System.Text.RegularExpressions.Regex.Matches(ptx, pattern).Count;
+        string q = Ptx(quads), x = Ptx(scalars);
+        output.WriteLine($"{quads}: {Count(q, @"ld\.global(\.nc)?\.v4\.f32")} ld.global.v4.f32, {Count(q, @"st\.shared\.v4\.f32")} st.shared.v4.f32, {Count(q, @"ld\.global(\.nc)?\.f32")} ld.global.f32");
+        output.WriteLine($"{scalars}: {Count(x, @"ld\.global(\.nc)?\.f32")} ld.global.f32");
+        Assert.Equal(4, Count(q, @"ld\.global(\.nc)?\.v4\.f32"));
+        Assert.Equal(2, Count(q, @"st\.shared\.v4\.f32"));
+        Assert.Equal(0, Count(x, @"ld\.global(\.nc)?\.v4\.f32"));
+        Assert.True(Count(q, @"ld\.global(\.nc)?\.f32") <= Count(x, @"ld\.global(\.nc)?\.f32") - 12, "the quads replace at least 12 of the scalar gathers (16, before the loop and in it)");
+    }
+
+    /// <summary>
     /// DenseGen compiles kernels side by side (KernelLoader, with ILGPU's kernel cache off): one backend compiling
     /// every kernel from several threads at once gives, kernel for kernel, the PTX it gives one at a time.
     /// </summary>

@@ -109,7 +109,7 @@ internal sealed partial class KernelSet
                 {
                     if (UsesGrowthKernel(s)) { StartOnFirstUse((s.OutChannels <= 16 ? growth16 : growth32)!); return; }
                     var (tiling, splits, _) = ForwardPlan(s);
-                    if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
+                    if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, PreparedPixelTaps(s, s.InSize))].Value;
                     else StartOnFirstUse(forward);
                     if (splits > 1) StartOnFirstUse(finishSplits);
                 };
@@ -129,7 +129,7 @@ internal sealed partial class KernelSet
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                     void Product(ArrayView<double> tileStatistics, int withStatistics, ArrayView<float> products)
                     {
-                        if (tiling.Bands > 1) forwardBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
+                        if (tiling.Bands > 1) forwardBanded[(tiling.Bands, PixelTaps(s, s.InSize, input))].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
                         else forward(grid, s, input, weight, prologue, output, tiling.Rows, tileStatistics, withStatistics, splitSteps, products);
                     }
                     if (splits == 1)
@@ -176,8 +176,8 @@ internal sealed partial class KernelSet
                     if (input == InputGradient.None) return;
                     if (input == InputGradient.ThroughBatchNorm && UsesGrowthInputKernel(s)) { StartOnFirstUse(growthInput!); return; }
                     var (tiling, splits, _) = InputPlan(s);
-                    if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
-                    else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value;
+                    if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, PreparedPixelTaps(s, s.OutSize))].Value;
+                    else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, PreparedPixelTaps(s, s.OutSize))].Value;
                     else StartOnFirstUse(input == InputGradient.Plain ? backwardInput : throughBatchNorm);
                     if (splits > 1) StartOnFirstUse(finishSplits);
                 };
@@ -199,10 +199,10 @@ internal sealed partial class KernelSet
                     {
                         if (bn is not { } b)
                         {
-                            if (tiling.Bands > 1) backwardInputBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, dOut, weight, dInput, splitSteps, products);
+                            if (tiling.Bands > 1) backwardInputBanded[(tiling.Bands, PixelTaps(s, s.OutSize, dOut))].Value(grid, s, dOut, weight, dInput, splitSteps, products);
                             else backwardInput(grid, s, dOut, weight, dInput, tiling.Rows, splitSteps, products);
                         }
-                        else if (tiling.Bands > 1) throughBatchNormBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
+                        else if (tiling.Bands > 1) throughBatchNormBanded[(tiling.Bands, PixelTaps(s, s.OutSize, dOut))].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
                         else throughBatchNorm(grid, s, dOut, weight, input, prologue, b, tileSums, tiling.Rows, splitSteps, products);
                     }
                     if (splits == 1)
@@ -362,6 +362,20 @@ internal sealed partial class KernelSet
     }
 
     /// <summary>
+    /// The tap kind of a forward or backward-input whose pixel side gathers <paramref name="image"/> (images of
+    /// <paramref name="size"/>^2 pixels): 16-byte quads where a 1x1 conv's view allows them (<see cref="ConvolutionKernels.QuadsFit"/>).
+    /// </summary>
+    private static TapKind PixelTaps(ConvShape s, int size, ArrayView<float> image) =>
+        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && ConvolutionKernels.QuadsFit(size * size, image) ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
+
+    /// <summary>
+    /// The kind <see cref="Prepare"/> compiles ahead for it: quads wherever the image size allows, as the arena's views
+    /// of the paper's networks are aligned (MemoryPlanTests); a misaligned view compiles its kind on first use.
+    /// </summary>
+    private static TapKind PreparedPixelTaps(ConvShape s, int size) =>
+        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && size * size % 4 == 0 ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
+
+    /// <summary>
     /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network
     /// uses few); none in other versions.
     /// </summary>
@@ -372,6 +386,7 @@ internal sealed partial class KernelSet
         for (int m = 2; m <= 4; m++)
             foreach (var taps in Enum.GetValues<TapKind>())
             {
+                if (!ConvolutionKernels.HasTapKind(product, taps)) continue;
                 var method = ConvolutionKernels.BandedKernel(product, m, taps, _warpShuffles);
                 var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
                 kernels[(m, taps)] = kernel;

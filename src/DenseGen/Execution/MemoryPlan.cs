@@ -65,6 +65,7 @@ public sealed class MemoryPlan
         Add("gradients", layout.ParameterCount);
         Add("momentum", layout.ParameterCount);
         Add("running", layout.RunningStatisticsCount);
+        LayOut();
     }
 
     /// <summary>Per-channel arrays kept for each shared-statistics tensor.</summary>
@@ -92,10 +93,23 @@ public sealed class MemoryPlan
         }
     }
 
-    private void Add(string name, long length)
+    private readonly List<(string Name, long Length)> _pending = [];
+
+    private void Add(string name, long length) => _pending.Add((name, length));
+
+    /// <summary>
+    /// Places the regions: those of a multiple of 4 floats first (in the order added), then the rest, so that each of the
+    /// first starts 16 bytes aligned. That holds every image tensor of 4k-pixel images (n C 4k floats), whose 1x1 convs
+    /// then gather 16-byte quads (<see cref="Kernels.TapKind.OneByOneQuads"/>). The total, which the generator computes
+    /// too, does not depend on the order.
+    /// </summary>
+    private void LayOut()
     {
-        _regions.Add((name, Elements, length));
-        Elements += length;
+        foreach (var (name, length) in _pending.Where(r => r.Length % 4 == 0).Concat(_pending.Where(r => r.Length % 4 != 0)))
+        {
+            _regions.Add((name, Elements, length));
+            Elements += length;
+        }
     }
 
     internal static int BlockChannels(DenseBlockTensors block) => block.Layers[^1].InputChannels + block.Layers[^1].GrowthRate;

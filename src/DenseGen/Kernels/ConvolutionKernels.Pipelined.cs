@@ -85,7 +85,22 @@ internal static partial class ConvolutionKernels
         {
             // Two selects, no branch: this runs for 8 elements per thread and step of the forward's loop. Without a
             // prologue Scale, Shift are 1, 0 (x * 1 + 0 is x, NaN included) and the ReLU is skipped.
-            float y = x * Scale[slot] + Shift[slot];
+            return Activated(x * Scale[slot] + Shift[slot], inside, prologueEnabled);
+        }
+
+        /// <summary>
+        /// Four pixels of one reduction index (a quad of <see cref="TapKind.OneByOneQuads"/>) as <see cref="Activate"/>
+        /// makes each: one scale and shift from shared memory for the four.
+        /// </summary>
+        public readonly Float4 ActivateQuad(int slot, float x0, float x1, float x2, float x3, bool inside, int prologueEnabled)
+        {
+            float scale = Scale[slot], shift = Shift[slot];
+            return new Float4(Activated(x0 * scale + shift, inside, prologueEnabled), Activated(x1 * scale + shift, inside, prologueEnabled),
+                Activated(x2 * scale + shift, inside, prologueEnabled), Activated(x3 * scale + shift, inside, prologueEnabled));
+        }
+
+        private static float Activated(float y, bool inside, int prologueEnabled)
+        {
             float activated = (y > 0f) | prologueEnabled == 0 ? y : 0f;
             return inside ? activated : 0f;
         }
@@ -210,8 +225,11 @@ internal static partial class ConvolutionKernels
         int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * kernel * kernel;
         SplitTile(s.OutChannels, pixels, depth, splitSteps, g, out co0, out pixel0, out split, out int kFirst, out int count);
 
-        // This thread's pixel of the input tile (fixed for the whole reduction) and its rows kk = loadRow + j * rowStep.
-        LoadPlace(g, out int loadColumn, out int loadRow, out int rowStep);
+        // This thread's pixel of the input tile (fixed for the whole reduction) and its rows kk = loadRow + j * rowStep;
+        // with quads its first pixel of four and rows loadRow, loadRow + 4.
+        int loadColumn, loadRow, rowStep;
+        if (default(TTaps).Quads) QuadPlace(out loadColumn, out loadRow, out rowStep);
+        else LoadPlace(g, out loadColumn, out loadRow, out rowStep);
         int p = pixel0 + loadColumn;
         bool pixelValid = p < pixels;
         int n = p / outArea, pr = p - n * outArea, oy = pr / s.OutSize, ox = pr - oy * s.OutSize;
@@ -228,7 +246,8 @@ internal static partial class ConvolutionKernels
         var w = default(Staged4);
         GatherWeights(s, weight, depth, co0, kFirst, weightElements, ref w);
         var x = default(Staged8);
-        GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
+        if (default(TTaps).Quads) GatherImageQuads(input, pixelValid, windowBase, taps, slot, loadRow, ref x);
+        else GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
 
         var block = default(TBlock);
         for (int i = 0; i < count; i++)
@@ -236,7 +255,8 @@ internal static partial class ConvolutionKernels
             // Store step i's staged values into buffer i % 2 (read two steps ago: every thread has passed a barrier since).
             int buffer = i & 1, at = buffer * ColumnBuffer + loadColumn;
             StoreWeights(weightTiles, buffer * RowBuffer, weightElements, g.Rows, w);
-            StoreImages(inputTiles, at, loadRow, rowStep, g.Columns, taps, slot, x, prologue.Enabled);
+            if (default(TTaps).Quads) StoreImageQuads(inputQuads, buffer * (ColumnBuffer / 4) + t, taps, slot + loadRow, x, prologue.Enabled);
+            else StoreImages(inputTiles, at, loadRow, rowStep, g.Columns, taps, slot, x, prologue.Enabled);
             Group.Barrier();
 
             // Decode step i + 2 into the slot step i - 1 used (its last readers were before this barrier).
@@ -246,7 +266,8 @@ internal static partial class ConvolutionKernels
             {
                 slot = RingSlot(i + 1);
                 GatherWeights(s, weight, depth, co0, kFirst + (i + 1) * TileDepth, weightElements, ref w);
-                GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
+                if (default(TTaps).Quads) GatherImageQuads(input, pixelValid, windowBase, taps, slot, loadRow, ref x);
+                else GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
@@ -345,6 +366,56 @@ internal static partial class ConvolutionKernels
         StoreImage(tile, at, loadRow + 5 * rowStep, columns, taps, slot, x.V5, x.Inside, 32, prologueEnabled);
         StoreImage(tile, at, loadRow + 6 * rowStep, columns, taps, slot, x.V6, x.Inside, 64, prologueEnabled);
         StoreImage(tile, at, loadRow + 7 * rowStep, columns, taps, slot, x.V7, x.Inside, 128, prologueEnabled);
+    }
+
+    /// <summary>
+    /// With quads (<see cref="TapKind.OneByOneQuads"/>, 128-column tiles): thread t's first pixel of four, 4 (t % 32), and
+    /// its rows t / 32 and t / 32 + 4 of a step. Its two quads of the tile are then quads t and t + 128 of the buffer.
+    /// </summary>
+    private static void QuadPlace(out int column, out int row, out int rowStep)
+    {
+        int t = Group.IdxX;
+        column = 4 * (t % QuadsPerRow);
+        row = t / QuadsPerRow;
+        rowStep = QuadRowStep;
+    }
+
+    /// <summary>Quads in a 128-column tile row, and the rows between a thread's two quads of a step.</summary>
+    private const int QuadsPerRow = BandColumns / 4, QuadRowStep = TileThreads / QuadsPerRow;
+
+    /// <summary>
+    /// A thread's two quad gathers of one step (<see cref="QuadPlace"/>), raw, into registers: V0..V3 of row loadRow and
+    /// V4..V7 of row loadRow + 4; Inside bits 1 and 2. The image's view is 16-byte aligned and windowBase + the tap's
+    /// offset a multiple of 4 (<see cref="QuadsFit"/>): each is one 16-byte load.
+    /// </summary>
+    private static void GatherImageQuads(ArrayView<float> input, bool pixelValid, int windowBase, TapTable taps, int slot, int loadRow, ref Staged8 x)
+    {
+        var quads = ILGPU.Runtime.ArrayViewExtensions.AsAligned16(input).Cast<Float4>();
+        taps = taps.From(slot);
+        x.Inside = 0;
+        var a = GatherQuad(quads, pixelValid, windowBase, taps, loadRow, 1, ref x.Inside);
+        var b = GatherQuad(quads, pixelValid, windowBase, taps, loadRow + QuadRowStep, 2, ref x.Inside);
+        x.V0 = a.X; x.V1 = a.Y; x.V2 = a.Z; x.V3 = a.W;
+        x.V4 = b.X; x.V5 = b.Y; x.V6 = b.Z; x.V7 = b.W;
+    }
+
+    /// <summary>
+    /// The quad of tap kk at pixels windowBase .. + 3 (1x1: the tap is a channel, offset c * area; -1 past the
+    /// reduction, where quad 0, always there, is read and dropped).
+    /// </summary>
+    private static Float4 GatherQuad(ArrayView<Float4> quads, bool pixelValid, int windowBase, TapTable taps, int kk, int bit, ref int inside)
+    {
+        int offset = taps.Offset[kk];
+        bool valid = pixelValid & offset >= 0;
+        inside |= valid ? bit : 0;
+        return quads[valid ? (windowBase + offset) >> 2 : 0];
+    }
+
+    /// <summary>Stores a step's two staged quads, activated with tap slots slot and slot + 4, at quads at and at + 128 of the tile.</summary>
+    private static void StoreImageQuads(ArrayView<Float4> tile, int at, TapTable taps, int slot, Staged8 x, int prologueEnabled)
+    {
+        tile[at] = taps.ActivateQuad(slot, x.V0, x.V1, x.V2, x.V3, (x.Inside & 1) != 0, prologueEnabled);
+        tile[at + TileThreads] = taps.ActivateQuad(slot + QuadRowStep, x.V4, x.V5, x.V6, x.V7, (x.Inside & 2) != 0, prologueEnabled);
     }
 
     /// <summary>Writes a tile's block as split <paramref name="split"/>'s partial product: partials[(split * rows + r) * columns + c].</summary>
@@ -459,7 +530,9 @@ internal static partial class ConvolutionKernels
         int inArea = s.InSize * s.InSize, pixels = s.Batch * inArea, depth = s.OutChannels * kernel * kernel;
         SplitTile(s.InChannels, pixels, depth, splitSteps, g, out ci0, out q0, out split, out int kFirst, out int count);
 
-        LoadPlace(g, out int loadColumn, out int loadRow, out int rowStep);
+        int loadColumn, loadRow, rowStep;
+        if (default(TTaps).Quads) QuadPlace(out loadColumn, out loadRow, out rowStep);
+        else LoadPlace(g, out loadColumn, out loadRow, out rowStep);
         int q = q0 + loadColumn;
         bool pixelValid = q < pixels;
         int n = q / inArea, qr = q - n * inArea, iy = qr / s.InSize, ix = qr - iy * s.InSize;
@@ -473,14 +546,16 @@ internal static partial class ConvolutionKernels
         var w = default(Staged4);
         GatherTransposedWeights<TTaps>(s, weight, taps, slot, ci0, weightElements, ref w);
         var d = default(Staged8);
-        GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
+        if (default(TTaps).Quads) GatherOutputGradientQuads(dOut, pixelValid, gradientBase + qr, taps, slot, loadRow, ref d);
+        else GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
 
         var block = default(TBlock);
         for (int i = 0; i < count; i++)
         {
             int buffer = i & 1, at = buffer * ColumnBuffer + loadColumn;
             StoreWeights(weightTiles, buffer * RowBuffer, weightElements, g.Rows, w);
-            StorePlains(gradientTiles, at, loadRow, rowStep, g.Columns, d);
+            if (default(TTaps).Quads) StorePlainQuads(gradientQuads, buffer * (ColumnBuffer / 4) + t, d);
+            else StorePlains(gradientTiles, at, loadRow, rowStep, g.Columns, d);
             Group.Barrier();
 
             if (t < TileDepth && i + 2 < count) GradientTaps<TTaps>(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t);
@@ -488,7 +563,8 @@ internal static partial class ConvolutionKernels
             {
                 slot = RingSlot(i + 1);
                 GatherTransposedWeights<TTaps>(s, weight, taps, slot, ci0, weightElements, ref w);
-                GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
+                if (default(TTaps).Quads) GatherOutputGradientQuads(dOut, pixelValid, gradientBase + qr, taps, slot, loadRow, ref d);
+                else GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
             }
             block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), gradientQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
@@ -562,6 +638,29 @@ internal static partial class ConvolutionKernels
         if (!pixelValid) return 0f;
         int co = taps.Channel[slot + kk];
         return co < 0 ? 0f : LoadOutputGradient(s, dOut, gradientBase, iy, ix, co, ky, kx);
+    }
+
+    /// <summary>
+    /// With quads (<see cref="QuadPlace"/>): dY of rows loadRow and loadRow + 4 at pixels at .. + 3 of each channel plane
+    /// (1x1: offset co * OutSize^2), two 16-byte loads, 0 outside.
+    /// </summary>
+    private static void GatherOutputGradientQuads(ArrayView<float> dOut, bool pixelValid, int at, TapTable taps, int slot, int loadRow, ref Staged8 d)
+    {
+        var quads = ILGPU.Runtime.ArrayViewExtensions.AsAligned16(dOut).Cast<Float4>();
+        taps = taps.From(slot);
+        int inside = 0;
+        var a = GatherQuad(quads, pixelValid, at, taps, loadRow, 1, ref inside);
+        var b = GatherQuad(quads, pixelValid, at, taps, loadRow + QuadRowStep, 2, ref inside);
+        bool first = (inside & 1) != 0, second = (inside & 2) != 0;
+        d.V0 = first ? a.X : 0f; d.V1 = first ? a.Y : 0f; d.V2 = first ? a.Z : 0f; d.V3 = first ? a.W : 0f;
+        d.V4 = second ? b.X : 0f; d.V5 = second ? b.Y : 0f; d.V6 = second ? b.Z : 0f; d.V7 = second ? b.W : 0f;
+    }
+
+    /// <summary>Stores a step's two staged dY quads at quads at and at + 128 of the tile.</summary>
+    private static void StorePlainQuads(ArrayView<Float4> tile, int at, Staged8 d)
+    {
+        tile[at] = new Float4(d.V0, d.V1, d.V2, d.V3);
+        tile[at + TileThreads] = new Float4(d.V4, d.V5, d.V6, d.V7);
     }
 
     private static void StorePlain(ArrayView<float> tile, int at, int kk, int columns, float value)

@@ -20,6 +20,16 @@ public enum TapKind
     /// tap of a valid pixel lies inside the image, so a gather is one shared load, one test and the global load.
     /// </summary>
     OneByOne,
+
+    /// <summary>
+    /// <see cref="OneByOne"/> with images of a multiple of 4 pixels, read 4 pixels at a time: each thread gathers two
+    /// 16-byte quads of one step's pixel-side tile (rows t / 32 and t / 32 + 4, pixels 4 (t % 32) ..), not eight
+    /// scalars, and stores them as two quads. One tap lookup, bounds test and BN scale and shift serve 4 pixels. Used by
+    /// version 4's forward and backward-input where the image view is 16-byte aligned
+    /// (<see cref="ConvolutionKernels.QuadsFit"/>): a misaligned 16-byte load is an error on a GPU. DenseNet's bottleneck
+    /// convs (32x32 ... 8x8, 56x56 ... 14x14) and transitions but DenseNet-121's last block (7x7) qualify.
+    /// </summary>
+    OneByOneQuads,
 }
 
 /// <summary>
@@ -32,11 +42,26 @@ public enum TapKind
 /// </summary>
 internal static partial class ConvolutionKernels
 {
-    /// <summary>The tap kind whose kernels serve <paramref name="s"/>: the most specific one that is exact for it.</summary>
+    /// <summary>
+    /// The tap kind whose kernels serve <paramref name="s"/>: the most specific one that is exact for it, quads aside
+    /// (<see cref="QuadsFit"/> decides those per launch, from the view).
+    /// </summary>
     public static TapKind TapKindOf(ConvShape s) =>
         s.Kernel == 1 && s.Stride == 1 && s.Padding == 0 && s.InSize == s.OutSize ? TapKind.OneByOne
         : s.Kernel == 3 && s.Stride == 1 ? TapKind.ThreeByThree
         : TapKind.Any;
+
+    /// <summary>
+    /// Whether a 1x1 product's pixel-side gathers may read 16-byte quads of <paramref name="image"/>, an image tensor of
+    /// <paramref name="area"/>-pixel images whose channel planes start at multiples of the area: the area is a multiple of
+    /// 4 (so a quad of pixels 4 j .. 4 j + 3 lies in one image and one channel plane) and the view starts 16 bytes into
+    /// its buffer's alignment (device buffers start at 256 bytes or more on CUDA and OpenCL).
+    /// </summary>
+    public static bool QuadsFit(int area, ArrayView<float> image) =>
+        area % 4 == 0 && ((IContiguousArrayView)image).IndexInBytes % 16 == 0;
+
+    /// <summary>Whether <paramref name="product"/> has a kernel of <paramref name="taps"/> (quads: the forward and backward-input only).</summary>
+    public static bool HasTapKind(BandedProduct product, TapKind taps) => taps != TapKind.OneByOneQuads || product != BandedProduct.BackwardWeights;
 
     internal interface ITaps
     {
@@ -48,6 +73,9 @@ internal static partial class ConvolutionKernels
 
         /// <summary>Whether the kind has stride 1 (1 x 1 and 3 x 3): the strided paths fold away.</summary>
         bool StrideOne { get; }
+
+        /// <summary>Whether pixel-side gathers read 16-byte quads (<see cref="TapKind.OneByOneQuads"/>).</summary>
+        bool Quads { get; }
     }
 
     internal struct AnyTaps : ITaps
@@ -55,6 +83,7 @@ internal static partial class ConvolutionKernels
         public readonly int Kernel(ConvShape s) => s.Kernel;
         public readonly bool Unpadded => false;
         public readonly bool StrideOne => false;
+        public readonly bool Quads => false;
     }
 
     internal struct Taps3x3 : ITaps
@@ -62,6 +91,7 @@ internal static partial class ConvolutionKernels
         public readonly int Kernel(ConvShape s) => 3;
         public readonly bool Unpadded => false;
         public readonly bool StrideOne => true;
+        public readonly bool Quads => false;
     }
 
     internal struct Taps1x1 : ITaps
@@ -69,12 +99,22 @@ internal static partial class ConvolutionKernels
         public readonly int Kernel(ConvShape s) => 1;
         public readonly bool Unpadded => true;
         public readonly bool StrideOne => true;
+        public readonly bool Quads => false;
+    }
+
+    internal struct Taps1x1Quads : ITaps
+    {
+        public readonly int Kernel(ConvShape s) => 1;
+        public readonly bool Unpadded => true;
+        public readonly bool StrideOne => true;
+        public readonly bool Quads => true;
     }
 
     /// <summary>The type argument of <paramref name="kind"/>.</summary>
     internal static System.Type TapsType(TapKind kind) => kind switch
     {
         TapKind.OneByOne => typeof(Taps1x1),
+        TapKind.OneByOneQuads => typeof(Taps1x1Quads),
         TapKind.ThreeByThree => typeof(Taps3x3),
         _ => typeof(AnyTaps),
     };

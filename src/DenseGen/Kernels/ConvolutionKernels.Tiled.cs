@@ -49,7 +49,7 @@ internal static partial class ConvolutionKernels
     /// <summary>Four floats read from shared memory as one 16-byte load (ld.shared.v4.f32 in PTX).</summary>
     private readonly struct Float4(float x, float y, float z, float w)
     {
-        public readonly float X = x, Y = y, Z = z, W = w; // written only through the tile's scalar view
+        public readonly float X = x, Y = y, Z = z, W = w; // tiles are written through their scalar view, or whole quads (TapKind.OneByOneQuads)
     }
 
     /// <summary>A tile in shared memory, written by scalars and read by the product 4 floats at a time.</summary>
