@@ -373,7 +373,7 @@ internal sealed partial class KernelSet
     /// of the paper's networks are aligned (MemoryPlanTests); a misaligned view compiles its kind on first use.
     /// </summary>
     private static TapKind PreparedPixelTaps(ConvShape s, int size) =>
-        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && size * size % 4 == 0 ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
+        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && ConvolutionKernels.QuadsEnabled && size * size % 4 == 0 ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
 
     /// <summary>
     /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network

@@ -1,3 +1,4 @@
+using System;
 using ILGPU;
 
 namespace DenseGen.Kernels;
@@ -58,7 +59,14 @@ internal static partial class ConvolutionKernels
     /// its buffer's alignment (device buffers start at 256 bytes or more on CUDA and OpenCL).
     /// </summary>
     public static bool QuadsFit(int area, ArrayView<float> image) =>
-        area % 4 == 0 && ((IContiguousArrayView)image).IndexInBytes % 16 == 0;
+        QuadsEnabled && area % 4 == 0 && ((IContiguousArrayView)image).IndexInBytes % 16 == 0;
+
+    /// <summary>
+    /// Whether quads are used at all: DENSEGEN_QUADS=off turns them off (the scalar 1x1 kernels then serve every 1x1
+    /// conv), a switch for a GPU where they misbehave; they have not run on a GPU yet (checked on ILGPU's CPU
+    /// accelerator, which asserts the alignment, and on PoCL).
+    /// </summary>
+    public static bool QuadsEnabled { get; } = Environment.GetEnvironmentVariable("DENSEGEN_QUADS") is not ("off" or "0");
 
     /// <summary>Whether <paramref name="product"/> has a kernel of <paramref name="taps"/> (quads: the forward and backward-input only).</summary>
     public static bool HasTapKind(BandedProduct product, TapKind taps) => taps != TapKind.OneByOneQuads || product != BandedProduct.BackwardWeights;
