@@ -36,7 +36,7 @@ images=$PWD/.gpu/app/densegen-kernels
 grep -q "^first step (banded) .*device open" "$out/first-step.log" || { images=off; echo "kernel images: the first step on them failed; the main run compiles its kernels" | tee -a "$out/machine.txt"; }
 # Likewise the 1x1 convs' 16-byte loads (TapKind.OneByOneQuads, new since the last GPU run): if the compiled first step
 # failed too, the main run uses the scalar 1x1 kernels (a misaligned 16-byte load would end the CUDA context).
-quads=on
+quads=default # CUDA: on
 grep -q "^first step (banded no-images) .*device open" "$out/first-step.log" || { quads=off; echo "quads: the compiled first step failed as well; the main run has DENSEGEN_QUADS=off" | tee -a "$out/machine.txt"; }
 # Empty driver and kernel text caches: its first timed step is the first step a user meets (compilation included).
 DENSEGEN_QUADS=$quads DENSEGEN_KERNEL_IMAGES=$images DENSEGEN_KERNEL_CACHE=$(mktemp -d) CUDA_CACHE_PATH=$(mktemp -d) timeout 150 bash .gpu/run.sh DenseGen.GpuCheck.dll --out "$out" --budget 100 2>&1 | tee "$out/densegen.log"

@@ -252,7 +252,7 @@ public class KernelTests
     [InlineData(4, true)]
     public void A_1x1_conv_reads_quads_from_an_aligned_view_and_scalars_from_a_misaligned_one(int offset, bool quads)
     {
-        using var h = new KernelHarness(21, "bands-4");
+        using var h = new KernelHarness(21, "bands-4-quads");
         var (s, _) = Case("several tiles 1x1: 70 -> 60 channels, batch 3, 10x10");
         var (n, ci, cs, size, co, os, _, _, _) = Unpack(s);
         int area = size * size;

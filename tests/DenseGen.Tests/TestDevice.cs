@@ -31,7 +31,7 @@ internal static class TestDevice
         ? ["host", .. s_deviceVariants]
         : s_deviceVariants;
 
-    private static readonly string[] s_deviceVariants = ["direct", "tiled", "pipelined", "pipelined-unsplit", "bands-2", "bands-3", "bands-4", "bands-3-unsplit", "bands-4-unsplit", "growth"];
+    private static readonly string[] s_deviceVariants = ["direct", "tiled", "pipelined", "pipelined-unsplit", "bands-2", "bands-3", "bands-4", "bands-3-unsplit", "bands-4-unsplit", "bands-3-quads", "growth"];
 
     // Kernel sets the named versions do not give: forwards never split along the reduction (the small test shapes would
     // otherwise always split), and version 4 with a given band count on every product.
@@ -48,6 +48,9 @@ internal static class TestDevice
         if (variant == "bands-3-unsplit-tree") // version 4's epilogue sums through shared memory where the device would use warp shuffles
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
                 maxForwardSplits: 1, bands: 3, warpShuffles: false)));
+        if (variant.EndsWith("-quads", StringComparison.Ordinal)) // 16-byte 1x1 gathers, CUDA's default, forced on any backend
+            return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
+                bands: variant[6] - '0', quads: true)));
         if (variant == "pipelined-unsplit" || variant.StartsWith("bands-", StringComparison.Ordinal))
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize,
                 variant == "pipelined-unsplit" ? ConvolutionVersion.Pipelined : ConvolutionVersion.Banded,

@@ -31,16 +31,19 @@ internal sealed partial class KernelSet
     /// applies to that kernel, not only those with enough groups (<see cref="ConvolutionKernels.GrowthKernelFits"/>), and
     /// splits its growth weight gradients into about 4 groups only (several row tiles per group, as large batches get).
     /// <paramref name="warpShuffles"/>: version 4's epilogue sums by warp shuffles (default: on CUDA and ILGPU's CPU
-    /// accelerator, the backends that compile them) or through shared memory.
+    /// accelerator, the backends that compile them) or through shared memory. <paramref name="quads"/>: version 4's 1x1
+    /// forward and backward-input gather 16-byte quads where the view allows (default: <see cref="ConvolutionKernels.QuadsByDefault"/>).
     /// </summary>
     [SetsRequiredMembers]
-    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null, bool growthWherePossible = false, bool? warpShuffles = null)
+    public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null, bool growthWherePossible = false, bool? warpShuffles = null,
+        bool? quads = null)
     {
         _maxForwardSplits = maxForwardSplits;
         _bands = bands;
         _growthWherePossible = growthWherePossible;
         // Warp shuffles for version 4's epilogue sums where the backend compiles them: PoCL's OpenCL cannot.
         _warpShuffles = warpShuffles ?? (a.AcceleratorType is AcceleratorType.Cuda or AcceleratorType.CPU);
+        _quads = quads ?? ConvolutionKernels.QuadsByDefault(a.AcceleratorType);
         _accelerator = a;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
@@ -303,7 +306,7 @@ internal sealed partial class KernelSet
     private readonly List<(string Name, PendingKernel Kernel)> _launchers = [];
     private readonly int _maxForwardSplits;
     private readonly int? _bands;
-    private readonly bool _growthWherePossible, _warpShuffles;
+    private readonly bool _growthWherePossible, _warpShuffles, _quads;
 
     /// <summary>Whether version 4 runs a forward with its direct growth kernel (ConvolutionKernels.Growth.cs).</summary>
     private bool UsesGrowthKernel(ConvShape s) => Convolution == ConvolutionVersion.Banded
@@ -365,15 +368,15 @@ internal sealed partial class KernelSet
     /// The tap kind of a forward or backward-input whose pixel side gathers <paramref name="image"/> (images of
     /// <paramref name="size"/>^2 pixels): 16-byte quads where a 1x1 conv's view allows them (<see cref="ConvolutionKernels.QuadsFit"/>).
     /// </summary>
-    private static TapKind PixelTaps(ConvShape s, int size, ArrayView<float> image) =>
-        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && ConvolutionKernels.QuadsFit(size * size, image) ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
+    private TapKind PixelTaps(ConvShape s, int size, ArrayView<float> image) =>
+        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && _quads && ConvolutionKernels.QuadsFit(size * size, image) ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
 
     /// <summary>
     /// The kind <see cref="Prepare"/> compiles ahead for it: quads wherever the image size allows, as the arena's views
     /// of the paper's networks are aligned (MemoryPlanTests); a misaligned view compiles its kind on first use.
     /// </summary>
-    private static TapKind PreparedPixelTaps(ConvShape s, int size) =>
-        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && ConvolutionKernels.QuadsEnabled && size * size % 4 == 0 ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
+    private TapKind PreparedPixelTaps(ConvShape s, int size) =>
+        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && _quads && size * size % 4 == 0 ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
 
     /// <summary>
     /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network

@@ -27,7 +27,8 @@ public enum TapKind
     /// 16-byte quads of one step's pixel-side tile (rows t / 32 and t / 32 + 4, pixels 4 (t % 32) ..), not eight
     /// scalars, and stores them as two quads. One tap lookup, bounds test and BN scale and shift serve 4 pixels. Used by
     /// version 4's forward and backward-input where the image view is 16-byte aligned
-    /// (<see cref="ConvolutionKernels.QuadsFit"/>): a misaligned 16-byte load is an error on a GPU. DenseNet's bottleneck
+    /// (<see cref="ConvolutionKernels.QuadsFit"/>): a misaligned 16-byte load is an error on a GPU. CUDA only by default
+    /// (<see cref="ConvolutionKernels.QuadsByDefault"/>). DenseNet's bottleneck
     /// convs (32x32 ... 8x8, 56x56 ... 14x14) and transitions but DenseNet-121's last block (7x7) qualify.
     /// </summary>
     OneByOneQuads,
@@ -59,14 +60,21 @@ internal static partial class ConvolutionKernels
     /// its buffer's alignment (device buffers start at 256 bytes or more on CUDA and OpenCL).
     /// </summary>
     public static bool QuadsFit(int area, ArrayView<float> image) =>
-        QuadsEnabled && area % 4 == 0 && ((IContiguousArrayView)image).IndexInBytes % 16 == 0;
+        area % 4 == 0 && ((IContiguousArrayView)image).IndexInBytes % 16 == 0;
 
     /// <summary>
-    /// Whether quads are used at all: DENSEGEN_QUADS=off turns them off (the scalar 1x1 kernels then serve every 1x1
-    /// conv), a switch for a GPU where they misbehave; they have not run on a GPU yet (checked on ILGPU's CPU
-    /// accelerator, which asserts the alignment, and on PoCL).
+    /// Whether a kernel set on <paramref name="backend"/> uses quads: on CUDA, where a 16-byte load is one instruction
+    /// for a thread; not on OpenCL (PoCL) or ILGPU's CPU accelerator, whose compilers vectorise across work-items, where
+    /// consecutive work-items reading consecutive floats is the fast pattern: on PoCL the quads made the 1x1 forward
+    /// 1.7-1.9x and its backward-input 1.5x slower (benchmarks/RESULTS.md). DENSEGEN_QUADS=on or off overrides this for
+    /// every backend (quads have not run on a GPU yet; the tests force them on the other backends).
     /// </summary>
-    public static bool QuadsEnabled { get; } = Environment.GetEnvironmentVariable("DENSEGEN_QUADS") is not ("off" or "0");
+    public static bool QuadsByDefault(ILGPU.Runtime.AcceleratorType backend) => Environment.GetEnvironmentVariable("DENSEGEN_QUADS") switch
+    {
+        "on" or "1" => true,
+        "off" or "0" => false,
+        _ => backend == ILGPU.Runtime.AcceleratorType.Cuda,
+    };
 
     /// <summary>Whether <paramref name="product"/> has a kernel of <paramref name="taps"/> (quads: the forward and backward-input only).</summary>
     public static bool HasTapKind(BandedProduct product, TapKind taps) => taps != TapKind.OneByOneQuads || product != BandedProduct.BackwardWeights;
