@@ -44,6 +44,32 @@ public class OpenClBarriersTests(ITestOutputHelper output)
             Assert.DoesNotMatch(@"work_group_barrier \( CLK_GLOBAL_MEM_FENCE \)", source);
         }
     }
+
+    /// <summary>
+    /// On OpenCL: a kernel compiles to the same text every time, whatever was compiled before (each in a fresh ILGPU
+    /// context; in a shared one the statement order, and PoCL's speed, depended on it), and a session loads that text.
+    /// </summary>
+    [OpenClFact]
+    [Trait("Backend", "Device")]
+    public void OpenCL_kernels_compile_to_the_same_text_every_time_and_load_it()
+    {
+        var device = Assert.IsType<ILGPU.Runtime.OpenCL.CLAccelerator>(TestDevice.Instance.Accelerator);
+        var method = ConvolutionKernels.BandedKernel(ConvolutionKernels.BandedProduct.BackwardInputThroughBatchNorm, 4, TapKind.OneByOne);
+        string first = Renumbered(KernelLoader.CompileAlone(device, method, autoGrouped: false).Source);
+        _ = KernelLoader.CompileAlone(device, ConvolutionKernels.BandedKernel(ConvolutionKernels.BandedProduct.Forward, 3, TapKind.ThreeByThree), autoGrouped: false);
+        Assert.Equal(first, Renumbered(KernelLoader.CompileAlone(device, method, autoGrouped: false).Source));
+        var loaded = KernelLoader.Start(device, method, autoGrouped: false).GetAwaiter().GetResult();
+        string source = Assert.IsType<CLCompiledKernel>(loaded.CompiledKernel).Source;
+        if (source.StartsWith("// densegen kernel text cache:", StringComparison.Ordinal)) source = source[(source.IndexOf('\n') + 1)..];
+        Assert.Equal(OpenClBarriers.Fence(first), Renumbered(source));
+    }
+
+    /// <summary>ILGPU's names (type_148546, ...) numbered by first appearance: its ids count every node the process made.</summary>
+    private static string Renumbered(string source)
+    {
+        var ids = new System.Collections.Generic.Dictionary<string, int>();
+        return Regex.Replace(source, @"\b([A-Za-z]+)_(\d+)(?!\d)", m => m.Groups[1].Value + "_" + (ids.TryGetValue(m.Groups[2].Value, out int id) ? id : ids[m.Groups[2].Value] = ids.Count));
+    }
 }
 
 /// <summary>A fact for an OpenCL device (DENSEGEN_DEVICE=opencl); skipped on the others.</summary>
