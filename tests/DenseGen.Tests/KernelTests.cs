@@ -241,9 +241,9 @@ public class KernelTests
     }
 
     /// <summary>
-    /// A 1x1 conv on 10x10 images gathers 16-byte quads (TapKind.OneByOneQuads) from a view that starts 16 bytes into
-    /// its buffer's alignment, and scalars from one that does not (a 16-byte load there is an error on a GPU); both
-    /// against the float64 references, forward and backward-input. The kernel that ran is read from the launch profile.
+    /// A 1x1 conv on 10x10 images gathers 16-byte quads (TapKind.OneByOneQuads) from views that start 16 bytes into
+    /// their buffer's alignment, and scalars from ones that do not (a 16-byte load there is an error on a GPU); both
+    /// against the float64 references, forward, backward-input and weight gradient. The kernel that ran is read from the launch profile.
     /// </summary>
     [Theory]
     [InlineData(0, true)]
@@ -270,14 +270,17 @@ public class KernelTests
         var output = h.Poisoned(n * os * area);
         var dOut = Behind(h.Random(n * os * area), out var g);
         var dInput = h.Poisoned(n * cs * area);
+        var dWeight = h.Poisoned(s.WeightElements);
 
         h.Kernels.StartProfile();
         h.Kernels.ConvForward(s, input, weight, new Prologue { Scale = scale, Shift = shift, Enabled = 1 }, output);
         h.Kernels.ConvBackwardInput(s, dOut, weight, dInput);
+        h.Kernels.ConvBackwardWeights(s, input, new Prologue { Scale = scale, Shift = shift, Enabled = 1 }, dOut, dWeight);
         var ran = h.Kernels.StopProfile().Select(p => p.Kernel).ToList();
         string kind = quads ? "Taps1x1Quads" : "Taps1x1,";
         Assert.Contains(ran, k => k.StartsWith("ConvolutionKernels.ForwardBanded<Bands4, " + kind, StringComparison.Ordinal));
-        Assert.Contains(ran, k => k.StartsWith("ConvolutionKernels.BackwardInputBanded<Bands4, " + kind.TrimEnd(','), StringComparison.Ordinal));
+        Assert.Contains(ran, k => (k + ",").StartsWith("ConvolutionKernels.BackwardInputBanded<Bands4, " + kind.TrimEnd(',') + ">,", StringComparison.Ordinal));
+        Assert.Contains(ran, k => (k + ",").StartsWith("ConvolutionKernels.BackwardWeightsBanded<Bands4, " + kind.TrimEnd(',') + ">,", StringComparison.Ordinal));
 
         var expected = new double[n * os * area];
         for (int b = 0; b < n; b++)
@@ -291,6 +294,13 @@ public class KernelTests
             Enumerable.Range(0, area).Select(p => s.InputIndex(b, c, p / size, p % size)))).ToArray();
         var actualInput = h.Read(dInput);
         NetworkTests.AssertClose("quads conv backward input", written.Select(i => expectedInput[i]).ToArray(), written.Select(i => actualInput[i]).ToArray(), Tolerance);
+        var expectedWeights = new double[s.WeightElements];
+        for (int b = 0; b < n; b++)
+        for (int o = 0; o < co; o++)
+        for (int p = 0; p < area; p++)
+            for (int c = 0; c < ci; c++)
+                expectedWeights[s.WeightIndex(o, c, 0, 0)] += g[s.OutputIndex(b, o, p / size, p % size)] * Pre(true, x[s.InputIndex(b, c, p / size, p % size)], sc[c], sh[c]);
+        NetworkTests.AssertClose("quads conv backward weights", expectedWeights, h.Read(dWeight), Tolerance);
     }
 
     [Theory]

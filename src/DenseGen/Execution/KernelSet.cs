@@ -80,7 +80,7 @@ internal sealed partial class KernelSet
             if (banded) _prepare += (s, input) =>
             {
                 if (UsesGrowthWeightKernel(s)) { StartOnFirstUse(growthWeights!); return; }
-                if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, ConvolutionKernels.TapKindOf(s))].Value;
+                if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, PreparedPixelTaps(s, s.OutSize))].Value;
                 else StartOnFirstUse(backwardWeights);
             };
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
@@ -260,7 +260,9 @@ internal sealed partial class KernelSet
                 var (splits, chunk) = pipelined ? PipelinedWeightGradientSplits(pixels, weights, tiling.Tiles) : WeightGradientSplits(pixels, weights);
                 var partials = FloatScratch((long)splits * weights);
                 var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
-                if (tiling.Bands > 1) backwardWeightsBanded[(tiling.Bands, ConvolutionKernels.TapKindOf(s))].Value(grid, s, input, prologue, dOut, partials, chunk);
+                // Quads where both views allow them (a chunk is whole steps of 8 pixels: no quad straddles one).
+                var weightTaps = PixelTaps(s, s.OutSize, input) is TapKind.OneByOneQuads ? PixelTaps(s, s.OutSize, dOut) : ConvolutionKernels.TapKindOf(s);
+                if (tiling.Bands > 1) backwardWeightsBanded[(tiling.Bands, weightTaps)].Value(grid, s, input, prologue, dOut, partials, chunk);
                 else backwardWeights(grid, s, input, prologue, dOut, partials, chunk, tiling.Rows);
                 sumSplits(weights, splits, partials, dWeight);
             };
@@ -389,7 +391,6 @@ internal sealed partial class KernelSet
         for (int m = 2; m <= 4; m++)
             foreach (var taps in Enum.GetValues<TapKind>())
             {
-                if (!ConvolutionKernels.HasTapKind(product, taps)) continue;
                 var method = ConvolutionKernels.BandedKernel(product, m, taps, _warpShuffles);
                 var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
                 kernels[(m, taps)] = kernel;

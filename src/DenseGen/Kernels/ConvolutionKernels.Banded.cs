@@ -243,7 +243,7 @@ internal static partial class ConvolutionKernels
     /// The closed kernel of <paramref name="product"/> for <paramref name="bands"/> (2, 3 or 4) and <paramref name="taps"/>,
     /// the forward's and backward-through-BN's epilogue sums by warp shuffles where <paramref name="warpShuffles"/>
     /// (<see cref="ShuffleRowSums"/>; CUDA, ILGPU's CPU accelerator), else through shared memory: ILGPU compiles closed
-    /// generic methods, each once, on first use; a network uses a few of the 69.
+    /// generic methods, each once, on first use; a network uses a few of the 72.
     /// </summary>
     public static System.Reflection.MethodInfo BandedKernel(BandedProduct product, int bands, TapKind taps, bool warpShuffles = false)
     {
@@ -261,8 +261,6 @@ internal static partial class ConvolutionKernels
             4 => typeof(Bands4),
             _ => throw new System.ArgumentOutOfRangeException(nameof(bands), bands, "Version 4 tiles have 2, 3 or 4 bands (1 band is version 3's kernel)."),
         };
-        if (!HasTapKind(product, taps))
-            throw new System.ArgumentException($"Version 4's {product} has no {taps} kernel (quads serve the pixel-side gathers of the forward and backward-input only).", nameof(taps));
         if (!HasEpilogueSums(product)) return method.MakeGenericMethod(bandsType, TapsType(taps));
         return method.MakeGenericMethod(bandsType, TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
     }
@@ -277,7 +275,6 @@ internal static partial class ConvolutionKernels
             for (int m = 2; m <= 4; m++)
                 foreach (var taps in System.Enum.GetValues<TapKind>())
                 {
-                    if (!HasTapKind(product, taps)) continue;
                     yield return BandedKernel(product, m, taps);
                     if (HasEpilogueSums(product)) yield return BandedKernel(product, m, taps, warpShuffles: true);
                 }

@@ -769,6 +769,7 @@ internal static partial class ConvolutionKernels
     private static TBlock WeightsProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int chunk, TileGeometry g,
         out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
+        if (default(TTaps).Quads) return WeightsProductQuads<TBlock>(s, input, prologue, dOut, chunk, g, out co0, out k0, out split);
         var (gradientTiles, gradientQuads) = SharedTile(2 * RowBuffer);
         var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(MaxTileColumns);
@@ -812,6 +813,92 @@ internal static partial class ConvolutionKernels
             block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
         }
         return block;
+    }
+
+    /// <summary>
+    /// <see cref="WeightsProduct{TBlock, TTaps}"/> with quads (<see cref="TapKind.OneByOneQuads"/>, banded tiles): thread t
+    /// gathers pixels 4 (t % 2) .. + 3 of each step as 16-byte quads, of dY row t / 2 and of image columns t / 2 and
+    /// t / 2 + 64: 3 loads, not 12, two threads covering a step's 8 pixels (32 contiguous bytes) of a channel plane. The
+    /// tiles are [pixel][row] and [pixel][column], so each quad is stored as 4 scalars; a warp's stores then hit 16
+    /// consecutive banks twice (2-way conflicts), where the scalar kernel's (pixel t % 8, rows t / 8 + 16 j) hit 4 banks
+    /// 8 times. The tiles hold the same values at the same places as the scalar kernel's: same sums, same order.
+    /// Chunks are whole steps of 8 pixels and the area a multiple of 4, so no quad straddles a split, an image or the end.
+    /// </summary>
+    private static TBlock WeightsProductQuads<TBlock>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int chunk, TileGeometry g,
+        out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock
+    {
+        var (gradientTiles, gradientQuads) = SharedTile(2 * RowBuffer);
+        var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
+        var taps = TapTable.Allocate(MaxTileColumns);
+        int t = Group.IdxX;
+        int area = s.OutSize * s.OutSize, pixels = s.Batch * area, depth = s.InChannels;
+        int columnTiles = Ceiling(depth, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles;
+        split = Grid.IdxX / tiles;
+        int tileIndex = Grid.IdxX - split * tiles;
+        k0 = tileIndex % columnTiles * g.Columns;
+        co0 = tileIndex / columnTiles * g.Rows;
+        int begin = split * chunk, end = begin + chunk < pixels ? begin + chunk : pixels;
+        int steps = Ceiling(end - begin, TileDepth);
+        for (int c = t; c < g.Columns; c += TileThreads) ImageTaps<Taps1x1>(taps, s, c, k0 + c, prologue);
+        Group.Barrier();
+
+        int quad = t % 2, row = t / 2, first = 4 * quad; // this thread's pixels first .. first + 3 of a step
+        bool rowFits = row < g.Rows & co0 + row < s.OutChannels;
+        var gradients = ILGPU.Runtime.ArrayViewExtensions.AsAligned16(dOut).Cast<Float4>();
+        var images = ILGPU.Runtime.ArrayViewExtensions.AsAligned16(input).Cast<Float4>();
+        int rowPlane = (s.OutOffset + co0 + row) * area, imageStride = s.InStride * area, gradientStride = s.OutStride * area;
+        var columns = taps.From(row); // columns row and row + 64 at constant offsets
+        int p = begin + first, n = p / area, pr = p - n * area;
+        GatherWeightQuads(gradients, images, columns, p < end, rowFits, n * gradientStride + rowPlane + pr, n * imageStride + pr, out var d, out var x0, out var x1, out int inside);
+
+        var block = default(TBlock);
+        for (int step = 0; step < steps; step++)
+        {
+            int buffer = step & 1;
+            var gradientTile = gradientTiles.SubView(buffer * RowBuffer + first * g.Rows + row);
+            var inputTile = inputTiles.SubView(buffer * ColumnBuffer + first * g.Columns + row);
+            if (row < g.Rows)
+            {
+                gradientTile[0] = d.X; gradientTile[g.Rows] = d.Y; gradientTile[2 * g.Rows] = d.Z; gradientTile[3 * g.Rows] = d.W;
+            }
+            StoreColumnQuad(inputTile, columns, 0, x0, (inside & 1) != 0, prologue.Enabled);
+            StoreColumnQuad(inputTile.SubView(BandColumns / 2), columns, BandColumns / 2, x1, (inside & 2) != 0, prologue.Enabled);
+            Group.Barrier();
+            if (step + 1 < steps)
+            {
+                p += TileDepth;
+                pr += TileDepth;
+                while (pr >= area) { pr -= area; n++; } // more than once on images smaller than a step
+                GatherWeightQuads(gradients, images, columns, p < end, rowFits, n * gradientStride + rowPlane + pr, n * imageStride + pr, out d, out x0, out x1, out inside);
+            }
+            block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+        }
+        return block;
+    }
+
+    /// <summary>
+    /// One step's quads of the quad weight gradient: dY at gradientAt (0 unless valid and the row fits), the image at
+    /// imageAt + the offsets of columns 0 and 64 (Inside bits 1 and 2: valid and the column within the reduction).
+    /// Outside, quad 0 of the view (always there) is read and dropped.
+    /// </summary>
+    private static void GatherWeightQuads(ArrayView<Float4> gradients, ArrayView<Float4> images, TapTable columns, bool valid, bool rowFits, int gradientAt, int imageAt,
+        out Float4 d, out Float4 x0, out Float4 x1, out int inside)
+    {
+        bool rowValid = valid & rowFits;
+        var g = gradients[rowValid ? gradientAt >> 2 : 0];
+        d = new Float4(rowValid ? g.X : 0f, rowValid ? g.Y : 0f, rowValid ? g.Z : 0f, rowValid ? g.W : 0f);
+        int offset0 = columns.Offset[0], offset1 = columns.Offset[BandColumns / 2];
+        bool in0 = valid & offset0 >= 0, in1 = valid & offset1 >= 0;
+        x0 = images[in0 ? (imageAt + offset0) >> 2 : 0];
+        x1 = images[in1 ? (imageAt + offset1) >> 2 : 0];
+        inside = (in0 ? 1 : 0) | (in1 ? 2 : 0);
+    }
+
+    /// <summary>Stores a column's quad of 4 pixels (tile rows 0 .. 3 of <paramref name="tile"/>, 128 apart), activated with the column's tap.</summary>
+    private static void StoreColumnQuad(ArrayView<float> tile, TapTable columns, int column, Float4 x, bool inside, int prologueEnabled)
+    {
+        var a = columns.ActivateQuad(column, x.X, x.Y, x.Z, x.W, inside, prologueEnabled);
+        tile[0] = a.X; tile[BandColumns] = a.Y; tile[2 * BandColumns] = a.Z; tile[3 * BandColumns] = a.W;
     }
 
     /// <summary>

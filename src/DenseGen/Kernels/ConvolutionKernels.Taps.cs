@@ -76,9 +76,6 @@ internal static partial class ConvolutionKernels
         _ => backend == ILGPU.Runtime.AcceleratorType.Cuda,
     };
 
-    /// <summary>Whether <paramref name="product"/> has a kernel of <paramref name="taps"/> (quads: the forward and backward-input only).</summary>
-    public static bool HasTapKind(BandedProduct product, TapKind taps) => taps != TapKind.OneByOneQuads || product != BandedProduct.BackwardWeights;
-
     internal interface ITaps
     {
         /// <summary>The kernel size: a constant where the kind fixes it.</summary>
