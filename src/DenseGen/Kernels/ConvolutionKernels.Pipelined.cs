@@ -775,14 +775,7 @@ internal static partial class ConvolutionKernels
         var taps = TapTable.Allocate(MaxTileColumns);
         int t = Group.IdxX;
         int kernel = default(TTaps).Kernel(s);
-        int outArea = s.OutSize * s.OutSize, pixels = s.Batch * outArea, depth = s.InChannels * kernel * kernel;
-        int columnTiles = Ceiling(depth, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles;
-        split = Grid.IdxX / tiles;
-        int tileIndex = Grid.IdxX - split * tiles;
-        k0 = tileIndex % columnTiles * g.Columns;
-        co0 = tileIndex / columnTiles * g.Rows;
-        int begin = split * chunk, end = begin + chunk < pixels ? begin + chunk : pixels;
-        int steps = Ceiling(end - begin, TileDepth);
+        WeightTile(s, s.InChannels * kernel * kernel, chunk, g, out co0, out k0, out split, out int begin, out int end, out int steps);
 
         // As in version 2: each thread loads pixel pp of a step, rows lane + 16 j of the gradient tile and columns
         // lane + 16 j of the input tile.
@@ -816,6 +809,23 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
+    /// This group's weight-gradient tile (g.Rows output channels from co0 x g.Columns of the depth weight columns from k0;
+    /// tiles column-fastest, then splits) and its split's pixels [begin, end) in steps of 8.
+    /// </summary>
+    private static void WeightTile(ConvShape s, int depth, int chunk, TileGeometry g, out int co0, out int k0, out int split, out int begin, out int end, out int steps)
+    {
+        int pixels = s.Batch * s.OutSize * s.OutSize;
+        int columnTiles = Ceiling(depth, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles;
+        split = Grid.IdxX / tiles;
+        int tileIndex = Grid.IdxX - split * tiles;
+        k0 = tileIndex % columnTiles * g.Columns;
+        co0 = tileIndex / columnTiles * g.Rows;
+        begin = split * chunk;
+        end = begin + chunk < pixels ? begin + chunk : pixels;
+        steps = Ceiling(end - begin, TileDepth);
+    }
+
+    /// <summary>
     /// <see cref="WeightsProduct{TBlock, TTaps}"/> with quads (<see cref="TapKind.OneByOneQuads"/>, banded tiles): thread t
     /// gathers pixels 4 (t % 2) .. + 3 of each step as 16-byte quads, of dY row t / 2 and of image columns t / 2 and
     /// t / 2 + 64: 3 loads, not 12, two threads covering a step's 8 pixels (32 contiguous bytes) of a channel plane. The
@@ -831,14 +841,8 @@ internal static partial class ConvolutionKernels
         var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
         var taps = TapTable.Allocate(MaxTileColumns);
         int t = Group.IdxX;
-        int area = s.OutSize * s.OutSize, pixels = s.Batch * area, depth = s.InChannels;
-        int columnTiles = Ceiling(depth, g.Columns), tiles = Ceiling(s.OutChannels, g.Rows) * columnTiles;
-        split = Grid.IdxX / tiles;
-        int tileIndex = Grid.IdxX - split * tiles;
-        k0 = tileIndex % columnTiles * g.Columns;
-        co0 = tileIndex / columnTiles * g.Rows;
-        int begin = split * chunk, end = begin + chunk < pixels ? begin + chunk : pixels;
-        int steps = Ceiling(end - begin, TileDepth);
+        int area = s.OutSize * s.OutSize;
+        WeightTile(s, s.InChannels, chunk, g, out co0, out k0, out split, out int begin, out int end, out int steps);
         for (int c = t; c < g.Columns; c += TileThreads) ImageTaps<Taps1x1>(taps, s, c, k0 + c, prologue);
         Group.Barrier();
 
