@@ -39,8 +39,8 @@ public class MemoryPlanTests(ITestOutputHelper output)
 
     /// <summary>
     /// Every region of a multiple of 4 floats (every image tensor of 4k-pixel images, so every view a 1x1 conv gathers
-    /// 16-byte quads from: block values and gradients, the scratch) starts 16 bytes aligned, at any batch size; the
-    /// regions tile the arena without overlap.
+    /// 16-byte quads from: block values and gradients) starts 16 bytes aligned, at any batch size, and so does the
+    /// scratch, whatever its length; the regions tile the arena without overlap.
     /// </summary>
     [Theory]
     [MemberData(nameof(Cases))]
@@ -58,6 +58,7 @@ public class MemoryPlanTests(ITestOutputHelper output)
                 if (length % 4 == 0) Assert.True(offset % 4 == 0, $"{name}, batch {n}: {region} ({length} floats) starts at float {offset}, not 16 bytes aligned");
             }
             Assert.Equal(plan.Elements, end);
+            Assert.True(plan["scratch"].Offset % 4 == 0, $"{name}, batch {n}: the scratch ({plan["scratch"].Length} floats) is not 16 bytes aligned");
             var sizes = MemoryPlan.BlockSizes(model);
             for (int b = 0; b < sizes.Length; b++)
                 if (sizes[b] * sizes[b] % 4 == 0)

@@ -98,14 +98,17 @@ public sealed class MemoryPlan
     private void Add(string name, long length) => _pending.Add((name, length));
 
     /// <summary>
-    /// Places the regions: those of a multiple of 4 floats first (in the order added), then the rest, so that each of the
-    /// first starts 16 bytes aligned. That holds every image tensor of 4k-pixel images (n C 4k floats), whose 1x1 convs
+    /// Places the regions: those of a multiple of 4 floats first (in the order added), then the scratch if it is not one,
+    /// then the rest, so that each of the first and the scratch start 16 bytes aligned. That holds every image tensor of 4k-pixel images (n C 4k floats), whose 1x1 convs
     /// then gather 16-byte quads (<see cref="Kernels.TapKind.OneByOneQuads"/>). The total, which the generator computes
     /// too, does not depend on the order.
     /// </summary>
     private void LayOut()
     {
-        foreach (var (name, length) in _pending.Where(r => r.Length % 4 == 0).Concat(_pending.Where(r => r.Length % 4 != 0)))
+        // The scratch's length is the largest of its uses (2 n C size^2 of several sizes): where that is no multiple of 4 it
+        // still starts aligned, first of the rest, for the uses whose images allow quads.
+        var rest = _pending.Where(r => r.Length % 4 != 0).OrderBy(r => r.Name == "scratch" ? 0 : 1);
+        foreach (var (name, length) in _pending.Where(r => r.Length % 4 == 0).Concat(rest))
         {
             _regions.Add((name, Elements, length));
             Elements += length;
