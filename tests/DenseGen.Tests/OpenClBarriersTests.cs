@@ -64,12 +64,8 @@ public class OpenClBarriersTests(ITestOutputHelper output)
         Assert.Equal(OpenClBarriers.Fence(first), Renumbered(source));
     }
 
-    /// <summary>ILGPU's names (type_148546, ...) numbered by first appearance: its ids count every node the process made.</summary>
-    private static string Renumbered(string source)
-    {
-        var ids = new System.Collections.Generic.Dictionary<string, int>();
-        return Regex.Replace(source, @"\b([A-Za-z]+)_(\d+)(?!\d)", m => m.Groups[1].Value + "_" + (ids.TryGetValue(m.Groups[2].Value, out int id) ? id : ids[m.Groups[2].Value] = ids.Count));
-    }
+    /// <summary>ILGPU's names in OpenCL C (type_148546, ...) numbered by first appearance.</summary>
+    private static string Renumbered(string source) => IlgpuNames.Renumbered(source, @"\b([A-Za-z]+)_(\d+)(?!\d)");
 }
 
 /// <summary>A fact for an OpenCL device (DENSEGEN_DEVICE=opencl); skipped on the others.</summary>

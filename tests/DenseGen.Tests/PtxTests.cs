@@ -143,12 +143,7 @@ public class PtxTests(ITestOutputHelper output)
     }
 
     /// <summary>ILGPU suffixes labels and parameter names with IR node ids, which differ on every compile: numbered by first use instead.</summary>
-    private static string WithoutNodeIds(string ptx)
-    {
-        var ids = new System.Collections.Generic.Dictionary<string, int>();
-        return System.Text.RegularExpressions.Regex.Replace(ptx, @"\b(L|_[A-Za-z]\w*?)_(\d+)\b",
-            m => m.Groups[1].Value + "_" + (ids.TryGetValue(m.Groups[2].Value, out int id) ? id : ids[m.Groups[2].Value] = ids.Count));
-    }
+    private static string WithoutNodeIds(string ptx) => IlgpuNames.Renumbered(ptx, @"\b(L|_[A-Za-z]\w*?)_(\d+)\b");
 
     [Fact]
     public void Every_kernel_family_is_covered()

@@ -64,7 +64,7 @@ internal static class KernelLoader
     public static IReadOnlyCollection<KernelLoadTime> Times => s_times;
 
     /// <summary>
-    /// ILGPU contexts that compile kernels for CUDA and OpenCL devices beside the device's own (DENSEGEN_COMPILE_CONTEXTS,
+    /// ILGPU contexts that compile kernels for CUDA devices beside the device's own (DENSEGEN_COMPILE_CONTEXTS,
     /// 4 by default, at most the cores; 1: the device's context only). A context turns IL into IR for one kernel at a
     /// time, and that step is about three quarters of ILGPU's compile time (52 kernels to PTX on this project's 2-core
     /// machine: 2.0 s one at a time, 2.0 s side by side in one context, 0.5 s again once their IR is cached); the PTX or
@@ -75,10 +75,29 @@ internal static class KernelLoader
 
     private static readonly ConditionalWeakTable<Accelerator, Compilers> s_compilers = new();
 
-    /// <summary>An OpenCL kernel as a fresh context compiles it (what <see cref="Load"/> compiles on OpenCL; for the tests).</summary>
-    internal static CLCompiledKernel CompileAlone(CLAccelerator device, MethodInfo method, bool autoGrouped) => Compilers.CompileAlone(device,
-        autoGrouped ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method),
-        Kernels.LaunchBoundsAttribute.SpecializationOf(method));
+    /// <summary>An OpenCL kernel as <see cref="Load"/> compiles it, in a fresh context (for the tests).</summary>
+    internal static CLCompiledKernel CompileAlone(CLAccelerator device, MethodInfo method, bool autoGrouped) =>
+        CompileAlone(device, EntryOf(method, autoGrouped), Kernels.LaunchBoundsAttribute.SpecializationOf(method));
+
+    /// <summary>A compile-only context set up as the device's (ComputeDevice.Open), without its devices.</summary>
+    private static Context CompileContext() =>
+        Context.Create(builder => builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms().Caching(CachingMode.NoKernelCaching));
+
+    private static EntryPointDescription EntryOf(MethodInfo method, bool autoGrouped) =>
+        autoGrouped ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
+
+    /// <summary>
+    /// An OpenCL kernel compiled in a context of its own, set up as the device's: the same text every time. ILGPU's
+    /// statement order depends on what its context compiled before, and PoCL's speed on that order: DenseNet-121's 1x1
+    /// backward-input through BN took 460-490 ms with the text one run happened to store (the kernel text cache keeps a
+    /// build's first text) and 280-290 ms compiled alone. Costs about 1.5 s in a cold BC-100 session on PoCL (6.6-7.4 s
+    /// against 5.1-5.8 s), nothing once the texts are stored.
+    /// </summary>
+    private static CLCompiledKernel CompileAlone(CLAccelerator device, EntryPointDescription entry, KernelSpecialization specialization)
+    {
+        using var fresh = CompileContext();
+        return (CLCompiledKernel)new CLBackend(fresh, device.Capabilities, device.Vendor, device.CLStdVersion).Compile(entry, specialization);
+    }
 
     /// <summary>Disposes the compile contexts of <paramref name="accelerator"/> (with its device).</summary>
     public static void Release(Accelerator accelerator)
@@ -91,7 +110,7 @@ internal static class KernelLoader
     private static Kernel Load(Accelerator accelerator, MethodInfo method, bool autoGrouped)
     {
         long start = Stopwatch.GetTimestamp();
-        var entry = autoGrouped ? EntryPointDescription.FromImplicitlyGroupedKernel(method) : EntryPointDescription.FromExplicitlyGroupedKernel(method);
+        var entry = EntryOf(method, autoGrouped);
         // An earlier run's kernel as is (KernelTextCache.SkipsCompile), else compiled, with an earlier run's text if any:
         // either way the driver gets the text whose machine code its own cache holds.
         string name = NameOf(method);
@@ -106,9 +125,9 @@ internal static class KernelLoader
         bool cachedText = compiled is not null;
         if (compiled is null)
         {
-            bool elsewhere = accelerator is CudaAccelerator or CLAccelerator && CompileContexts > 1;
-            compiled = elsewhere ? s_compilers.GetValue(accelerator, a => new Compilers(a, CompileContexts - 1)).Compile(entry, specialization)
-                                 : accelerator.CompileKernel(entry, specialization);
+            compiled = accelerator is CLAccelerator opencl ? CompileAlone(opencl, entry, specialization) // whatever CompileContexts says
+                : accelerator is CudaAccelerator cudaDevice && CompileContexts > 1 ? s_compilers.GetValue(accelerator, _ => new Compilers(cudaDevice, CompileContexts - 1)).Compile(entry, specialization)
+                : accelerator.CompileKernel(entry, specialization);
             if (compiled is CLCompiledKernel fresh) OpenClBarriers.Fence(fresh); // before the text cache stores it
             cachedText = KernelTextCache.Use(accelerator, name, autoGrouped, compiled);
         }
@@ -121,11 +140,11 @@ internal static class KernelLoader
     }
 
     /// <summary>
-    /// The device's own context and <c>extra</c> compile-only contexts with backends for the device (its CUDA
-    /// architecture and instruction set, or its OpenCL vendor and C version), each compiling one kernel at a time; a
-    /// kernel goes to a free one.
+    /// The CUDA device's own context and <c>extra</c> compile-only contexts with PTX backends for its architecture and
+    /// instruction set, each compiling one kernel at a time; a kernel goes to a free one. (OpenCL kernels compile alone:
+    /// <see cref="CompileAlone(CLAccelerator, EntryPointDescription, KernelSpecialization)"/>.)
     /// </summary>
-    private sealed class Compilers(Accelerator device, int extra) : IDisposable
+    private sealed class Compilers(CudaAccelerator device, int extra) : IDisposable
     {
         private readonly ConcurrentBag<Backend> _free = [];
         private readonly List<Context> _contexts = [];
@@ -133,24 +152,12 @@ internal static class KernelLoader
 
         public CompiledKernel Compile(EntryPointDescription entry, KernelSpecialization specialization)
         {
-            // OpenCL: each kernel in a fresh context. ILGPU's statement order depends on what its context compiled before,
-            // and PoCL's speed on that order: DenseNet-121's 1x1 backward-input through BN took 460-490 ms with the text
-            // one run happened to store (the kernel text cache keeps a build's first text) and 280-290 ms compiled
-            // alone, which gives the same text every time. Costs about 1.5 s in a cold BC-100 session on PoCL (6.6-7.4 s
-            // against 5.1-5.8 s), nothing once the texts are stored.
-            if (device is CLAccelerator opencl) return CompileAlone(opencl, entry, specialization);
             if (!_free.TryTake(out var backend))
             {
                 if (Interlocked.Increment(ref _created) > extra) { Interlocked.Decrement(ref _created); return device.CompileKernel(entry, specialization); }
-                // As the device's context (ComputeDevice.Open), without its devices.
-                var context = Context.Create(builder => builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms().Caching(CachingMode.NoKernelCaching));
+                var context = CompileContext();
                 lock (_contexts) _contexts.Add(context);
-                backend = device switch
-                {
-                    CudaAccelerator cuda => new PTXBackend(context, cuda.Capabilities, cuda.Architecture, cuda.InstructionSet, null),
-                    CLAccelerator cl => new CLBackend(context, cl.Capabilities, cl.Vendor, cl.CLStdVersion),
-                    _ => throw new NotSupportedException(device.AcceleratorType.ToString()),
-                };
+                backend = new PTXBackend(context, device.Capabilities, device.Architecture, device.InstructionSet, null);
             }
             try { return backend.Compile(entry, specialization); }
             finally { _free.Add(backend); }
@@ -159,13 +166,6 @@ internal static class KernelLoader
         public void Dispose()
         {
             lock (_contexts) foreach (var context in _contexts) context.Dispose();
-        }
-
-        /// <summary>An OpenCL kernel compiled in a context of its own, as the device's context is set up: the same text every time.</summary>
-        internal static CLCompiledKernel CompileAlone(CLAccelerator device, EntryPointDescription entry, KernelSpecialization specialization)
-        {
-            using var fresh = Context.Create(builder => builder.Optimize(OptimizationLevel.O2).Math(MathMode.Default).EnableAlgorithms().Caching(CachingMode.NoKernelCaching));
-            return (CLCompiledKernel)new CLBackend(fresh, device.Capabilities, device.Vendor, device.CLStdVersion).Compile(entry, specialization);
         }
     }
 }

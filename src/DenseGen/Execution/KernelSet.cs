@@ -367,18 +367,16 @@ internal sealed partial class KernelSet
     }
 
     /// <summary>
-    /// The tap kind of a forward or backward-input whose pixel side gathers <paramref name="image"/> (images of
-    /// <paramref name="size"/>^2 pixels): 16-byte quads where a 1x1 conv's view allows them (<see cref="ConvolutionKernels.QuadsFit"/>).
-    /// </summary>
-    private TapKind PixelTaps(ConvShape s, int size, ArrayView<float> image) =>
-        ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && _quads && ConvolutionKernels.QuadsFit(size * size, image) ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
-
-    /// <summary>
-    /// The kind <see cref="Prepare"/> compiles ahead for it: quads wherever the image size allows, as the arena's views
-    /// of the paper's networks are aligned (MemoryPlanTests); a misaligned view compiles its kind on first use.
+    /// The tap kind <see cref="Prepare"/> compiles ahead for a 1x1 product on images of <paramref name="size"/>^2 pixels:
+    /// quads wherever the image size allows, as the arena's views are aligned (MemoryPlanTests); a misaligned view
+    /// compiles its kind on first use (<see cref="PixelTaps"/>).
     /// </summary>
     private TapKind PreparedPixelTaps(ConvShape s, int size) =>
         ConvolutionKernels.TapKindOf(s) is TapKind.OneByOne && _quads && size * size % 4 == 0 ? TapKind.OneByOneQuads : ConvolutionKernels.TapKindOf(s);
+
+    /// <summary>The tap kind of a launch that reads <paramref name="image"/>: the prepared one, scalars where the view is not 16-byte aligned.</summary>
+    private TapKind PixelTaps(ConvShape s, int size, ArrayView<float> image) =>
+        PreparedPixelTaps(s, size) is var kind && kind is TapKind.OneByOneQuads && !ConvolutionKernels.Aligned16(image) ? TapKind.OneByOne : kind;
 
     /// <summary>
     /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network

@@ -99,9 +99,10 @@ public sealed class MemoryPlan
 
     /// <summary>
     /// Places the regions: those of a multiple of 4 floats first (in the order added), then the scratch if it is not one,
-    /// then the rest, so that each of the first and the scratch start 16 bytes aligned. That holds every image tensor of 4k-pixel images (n C 4k floats), whose 1x1 convs
-    /// then gather 16-byte quads (<see cref="Kernels.TapKind.OneByOneQuads"/>). The total, which the generator computes
-    /// too, does not depend on the order.
+    /// then the rest, so that each of the first and the scratch start 16 bytes aligned. The first hold every image
+    /// tensor of 4k-pixel images (n C 4k floats), whose 1x1 convs then gather 16-byte quads
+    /// (<see cref="Kernels.TapKind.OneByOneQuads"/>). The total, which the generator computes too, does not depend on
+    /// the order.
     /// </summary>
     private void LayOut()
     {

@@ -386,7 +386,7 @@ internal static partial class ConvolutionKernels
     /// <summary>
     /// A thread's two quad gathers of one step (<see cref="QuadPlace"/>), raw, into registers: V0..V3 of row loadRow and
     /// V4..V7 of row loadRow + 4; Inside bits 1 and 2. The image's view is 16-byte aligned and windowBase + the tap's
-    /// offset a multiple of 4 (<see cref="QuadsFit"/>): each is one 16-byte load.
+    /// offset a multiple of 4 (<see cref="Aligned16"/>): each is one 16-byte load.
     /// </summary>
     private static void GatherImageQuads(ArrayView<float> input, bool pixelValid, int windowBase, TapTable taps, int slot, int loadRow, ref Staged8 x)
     {

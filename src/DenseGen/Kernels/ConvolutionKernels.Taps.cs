@@ -27,7 +27,7 @@ public enum TapKind
     /// 16-byte quads of one step's pixel-side tile (rows t / 32 and t / 32 + 4, pixels 4 (t % 32) ..), not eight
     /// scalars, and stores them as two quads. One tap lookup, bounds test and BN scale and shift serve 4 pixels. Used by
     /// version 4's forward and backward-input where the image view is 16-byte aligned
-    /// (<see cref="ConvolutionKernels.QuadsFit"/>): a misaligned 16-byte load is an error on a GPU. CUDA only by default
+    /// (<see cref="ConvolutionKernels.Aligned16"/>): a misaligned 16-byte load is an error on a GPU. CUDA only by default
     /// (<see cref="ConvolutionKernels.QuadsByDefault"/>). DenseNet's bottleneck
     /// convs (32x32 ... 8x8, 56x56 ... 14x14) and transitions but DenseNet-121's last block (7x7) qualify.
     /// </summary>
@@ -46,7 +46,7 @@ internal static partial class ConvolutionKernels
 {
     /// <summary>
     /// The tap kind whose kernels serve <paramref name="s"/>: the most specific one that is exact for it, quads aside
-    /// (<see cref="QuadsFit"/> decides those per launch, from the view).
+    /// (decided per launch, from the view: <see cref="Aligned16"/>).
     /// </summary>
     public static TapKind TapKindOf(ConvShape s) =>
         s.Kernel == 1 && s.Stride == 1 && s.Padding == 0 && s.InSize == s.OutSize ? TapKind.OneByOne
@@ -54,13 +54,11 @@ internal static partial class ConvolutionKernels
         : TapKind.Any;
 
     /// <summary>
-    /// Whether a 1x1 product's pixel-side gathers may read 16-byte quads of <paramref name="image"/>, an image tensor of
-    /// <paramref name="area"/>-pixel images whose channel planes start at multiples of the area: the area is a multiple of
-    /// 4 (so a quad of pixels 4 j .. 4 j + 3 lies in one image and one channel plane) and the view starts 16 bytes into
-    /// its buffer's alignment (device buffers start at 256 bytes or more on CUDA and OpenCL).
+    /// Whether <paramref name="image"/> starts 16 bytes into its buffer's alignment (device buffers start at 256 bytes or
+    /// more on CUDA and OpenCL), as quads need besides images of a multiple of 4 pixels (a quad of pixels 4 j .. 4 j + 3
+    /// then lies in one image and one channel plane).
     /// </summary>
-    public static bool QuadsFit(int area, ArrayView<float> image) =>
-        area % 4 == 0 && ((IContiguousArrayView)image).IndexInBytes % 16 == 0;
+    public static bool Aligned16(ArrayView<float> image) => ((IContiguousArrayView)image).IndexInBytes % 16 == 0;
 
     /// <summary>
     /// Whether a kernel set on <paramref name="backend"/> uses quads: on CUDA, where a 16-byte load is one instruction
