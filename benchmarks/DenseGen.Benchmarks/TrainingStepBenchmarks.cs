@@ -27,15 +27,19 @@ public class TrainingStepBenchmarks
 
     public static ConvolutionVersion[] Versions => Selection.Versions;
 
+    /// <summary>Bottleneck outputs stored for the backward (the default) or recomputed there (the lean mode).</summary>
+    [Params(BottleneckMode.Store, BottleneckMode.Recompute)]
+    public BottleneckMode Bottlenecks { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
         _device = ComputeDevice.Open();
-        _session = new DenseNetSession(DenseNetBC100.Description, _device, batchSize: 64, Convolution);
+        _session = new DenseNetSession(DenseNetBC100.Description, _device, batchSize: 64, Convolution, Bottlenecks);
         var random = new Random(1);
         _images = Enumerable.Range(0, 64 * 3 * 32 * 32).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
         _labels = Enumerable.Range(0, 64).Select(_ => random.Next(10)).ToArray();
-        Console.WriteLine($"// TrainingStep on {_device}, {(_device.Kind == DeviceKind.Cpu ? "host kernels (Convolution ignored)" : Convolution + " convolutions")}, arena {_session.ArenaBytes / 1048576.0:F1} MiB");
+        Console.WriteLine($"// TrainingStep on {_device}, {(_device.Kind == DeviceKind.Cpu ? "host kernels (Convolution ignored)" : Convolution + " convolutions")}, bottlenecks {Bottlenecks}, arena {_session.ArenaBytes / 1048576.0:F1} MiB");
     }
 
     [Benchmark]

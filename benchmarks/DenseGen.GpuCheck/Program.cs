@@ -206,6 +206,9 @@ if (!quick)
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Direct);
+    // The memory-lean mode (bottleneck outputs recomputed in the backward) with version 4: the other rows store them.
+    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64, BottleneckMode.Recompute), 64, ConvolutionVersion.Banded, BottleneckMode.Recompute);
+    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64, BottleneckMode.Recompute), 64, ConvolutionVersion.Banded, BottleneckMode.Recompute);
     // Where the time goes (each launch waited for: slower than the timed steps, but per kernel).
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Pipelined);
@@ -251,20 +254,20 @@ void Profile(string name, ModelDescription model, int batch, ConvolutionVersion 
     }
 }
 
-void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version)
+void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks = BottleneckMode.Store)
 {
-    try { TimeSteps(name, model, plannedBytes, batch, version); }
+    try { TimeSteps(name, model, plannedBytes, batch, version, bottlenecks); }
     catch (Exception error) // one failing measurement must not lose the others
     {
         ok = false;
-        Console.WriteLine($"{name} ({version}): FAILED: {error.GetType().Name}: {error.Message}");
-        results[$"{name}.{version.ToString().ToLowerInvariant()}.error"] = error.Message;
+        Console.WriteLine($"{name} ({version}, bottlenecks {bottlenecks}): FAILED: {error.GetType().Name}: {error.Message}");
+        results[$"{name}{Suffix(version)}{ModeSuffix(bottlenecks)}.error"] = error.Message;
     }
 }
 
-void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version)
+void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks)
 {
-    name += Suffix(version);
+    name += Suffix(version) + ModeSuffix(bottlenecks);
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }
     var random = new Random(1);
     var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
@@ -273,7 +276,7 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
     var sgd = new SgdOptions(0.1f);
     long freeBefore = FreeDeviceMemory(gpu);
     var first = Stopwatch.StartNew();
-    using var session = new DenseNetSession(model, gpu, batch, version);
+    using var session = new DenseNetSession(model, gpu, batch, version, bottlenecks);
     float loss = session.TrainStep(images, labels, sgd); // includes kernel compilation on a fresh device
     double firstStep = first.Elapsed.TotalSeconds;
     long used = freeBefore - FreeDeviceMemory(gpu);
@@ -317,8 +320,10 @@ static (ModelDescription Model, ConvolutionVersion Version, float[] Images, int[
     return (model, version, images, Enumerable.Range(0, 64).Select(i => i % model.Classes).ToArray());
 }
 
-// Result keys: version 3's results carry no suffix (its rows came first in the record), the others their name.
+// Result keys: version 3's results carry no suffix (its rows came first in the record), the others their name; the
+// rows that recompute the bottleneck outputs end in ".recompute" (until 2026-11-27 every row recomputed them).
 static string Suffix(ConvolutionVersion version) => version == ConvolutionVersion.Pipelined ? "" : "." + version.ToString().ToLowerInvariant();
+static string ModeSuffix(BottleneckMode bottlenecks) => bottlenecks == BottleneckMode.Recompute ? ".recompute" : "";
 
 // Two training steps on the device against the test suite's float64 reference (ReferenceDenseNet): loss, logits,
 // every gradient, the parameters and running statistics after each SGD step, and evaluation-mode logits. Each step

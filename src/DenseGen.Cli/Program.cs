@@ -17,10 +17,10 @@ try
     var rest = args.SkipWhile(a => a == command).ToArray();
     return command switch
     {
-        "train" => Commands.Train(new Arguments(rest, "resume", "augment", "no-augment")),
+        "train" => Commands.Train(new Arguments(rest, "resume", "augment", "no-augment", "recompute-bottlenecks")),
         "eval" => Commands.Eval(new Arguments(rest)),
         "summary" => Commands.Summary(new Arguments(rest, "list")),
-        "bench" => Commands.Bench(new Arguments(rest)),
+        "bench" => Commands.Bench(new Arguments(rest, "recompute-bottlenecks")),
         "export" => Commands.Export(new Arguments(rest)),
         "kernels" => Commands.Kernels(new Arguments(rest)),
         "help" or "-h" or "--help" => Commands.Help(),
@@ -44,9 +44,10 @@ namespace DenseGen.Cli
                 densegen train   [--model NAME] [--data FOLDER] [--epochs N] [--batch N] [--lr X] [--schedule step|cosine]
                                  [--seed N] [--augment|--no-augment] [--out FOLDER] [--resume] [--device cpu|opencl|cuda[:i]]
                                  [--limit N (the first N training images: a quick look)]
+                                 [--recompute-bottlenecks (less memory: bottleneck outputs recomputed in the backward, one more 1x1 conv per layer)]
                 densegen eval    --model NAME --weights FILE [--data FOLDER] [--batch N] [--device D]
                 densegen summary [--model NAME] [--list]
-                densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D]
+                densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D] [--recompute-bottlenecks]
                 densegen export  --model NAME [--weights FILE] --onnx FILE
                 densegen kernels [--arch sm_90[,sm_80,...]] [--ptxas FILE] [--out FOLDER]   (kernels assembled ahead of time for GPUs)
 
@@ -84,6 +85,9 @@ namespace DenseGen.Cli
             return 0;
         }
 
+        /// <summary>--recompute-bottlenecks: the memory-lean mode (a bottleneck layer's 1x1 output recomputed in the backward, not kept).</summary>
+        private static BottleneckMode Bottlenecks(Arguments a) => a.Flag("recompute-bottlenecks") ? BottleneckMode.Recompute : BottleneckMode.Store;
+
         public static int Train(Arguments a)
         {
             string? data = a.String("data");
@@ -103,16 +107,17 @@ namespace DenseGen.Cli
             var options = new TrainingOptions(epochs, a.Float("lr", 0.1f), Seed: a.Int("seed", 0), Augment: augment, Schedule: schedule,
                 CheckpointPath: Path.Combine(output, "checkpoint.safetensors"), Resume: a.Flag("resume"));
             string? device = a.String("device");
+            var bottlenecks = Bottlenecks(a);
             a.EnsureAllUsed();
 
             Directory.CreateDirectory(output);
             if (!options.Resume && File.Exists(options.CheckpointPath))
                 throw new UsageException($"{options.CheckpointPath} exists: pass --resume to continue that run, or --out another folder.");
             using var gpu = ComputeDevice.Open(device);
-            using var session = new DenseNetSession(model, gpu, batch);
+            using var session = new DenseNetSession(model, gpu, batch, bottlenecks);
             var trainer = new Trainer(session, splits.Train, splits.Test);
             Console.WriteLine($"{model.Name}: {model.ParameterCount:N0} parameters, batch {batch}, {epochs} epochs ({schedule} schedule, lr {options.LearningRate}, " +
-                              $"{(augment ? "augmented" : "no augmentation")}), seed {options.Seed}, on {gpu} ({session.ArenaBytes / 1048576.0:F1} MiB)");
+                              $"{(augment ? "augmented" : "no augmentation")}), seed {options.Seed}, on {gpu} ({session.ArenaBytes / 1048576.0:F1} MiB, bottleneck outputs {(bottlenecks == BottleneckMode.Store ? "stored" : "recomputed")})");
             Console.WriteLine($"data: {splits.Description}");
 
             string csv = Path.Combine(output, "log.csv"), png = Path.Combine(output, "curves.png");
@@ -218,10 +223,11 @@ namespace DenseGen.Cli
             var model = Networks.Find(a.String("model") ?? (data is null ? "densenet-mnist" : "densenet-bc-100-k12"));
             int batch = a.Int("batch", 64, min: 1), steps = a.Int("steps", 20, min: 2);
             string? device = a.String("device");
+            var bottlenecks = Bottlenecks(a);
             a.EnsureAllUsed();
             var splits = DataSets.Load(data, model);
             using var gpu = ComputeDevice.Open(device);
-            using var session = new DenseNetSession(model, gpu, batch);
+            using var session = new DenseNetSession(model, gpu, batch, bottlenecks);
             session.InitializeParameters(0);
             var (mean, std) = splits.Train.ChannelStatistics();
             var pipeline = new BatchPipeline(splits.Train, batch, new Normalization(mean, std), augment: splits.Cifar);
@@ -248,7 +254,7 @@ namespace DenseGen.Cli
             table.AddRow("synthetic, already on the device", $"{resident:F1}", "1.000");
             table.AddRow("fixed batch, copied each step", $"{copied:F1}", $"{copied / resident:F3}");
             table.AddRow($"real: {(splits.Cifar ? "augmented, " : "")}double-buffered pipeline", $"{real:F1}", $"{real / resident:F3}");
-            Console.WriteLine($"{model.Name}, batch {batch}, {steps} steps per measurement, best of 3 interleaved rounds, on {gpu}; data: {splits.Description}");
+            Console.WriteLine($"{model.Name}, batch {batch}, {steps} steps per measurement, best of 3 interleaved rounds, on {gpu}, bottleneck outputs {(bottlenecks == BottleneckMode.Store ? "stored" : "recomputed")}; data: {splits.Description}");
             AnsiConsole.Write(table);
             Console.WriteLine(real >= 0.9 * resident ? "the data pipeline keeps the device busy (real data within 10% of on-device data)"
                                                      : $"the data pipeline is a bottleneck: real data at {real / resident:P0} of on-device data");

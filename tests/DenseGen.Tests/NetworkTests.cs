@@ -20,7 +20,8 @@ public class NetworkTests(ITestOutputHelper output)
     /// <summary>
     /// Each network with the test device's own kernels (""), and with version 4's three-band tiles on every product
     /// (on ILGPU's CPU accelerator when the tests run on the host): the small networks have too few channels for
-    /// version 4's policy to choose them.
+    /// version 4's policy to choose them. The networks with bottleneck layers also with the test device's kernels
+    /// recomputing the bottleneck outputs in the backward ("recompute"; the others store them).
     /// </summary>
     public static TheoryData<string, string> Networks
     {
@@ -29,6 +30,7 @@ public class NetworkTests(ITestOutputHelper output)
             var data = new TheoryData<string, string>();
             foreach (string variant in new[] { "", "bands-3" })
                 foreach (string name in new[] { nameof(SmallBC), nameof(SmallPlain), nameof(SmallImageNet), nameof(SmallDropout) }) data.Add(name, variant);
+            foreach (string name in new[] { nameof(SmallBC), nameof(SmallImageNet), nameof(SmallDropout) }) data.Add(name, "recompute");
             return data;
         }
     }
@@ -48,9 +50,14 @@ public class NetworkTests(ITestOutputHelper output)
         var model = Describe(name);
         const int batch = 3;
         var random = new Random(7);
-        var (device, kernels) = TestDevice.For(variant);
-        using var session = variant == "" ? new DenseNetSession(model, device, batch) : new DenseNetSession(model, device, batch, kernels);
-        output.WriteLine($"{name} on {session.Device}, arena {session.Plan.Bytes:N0} bytes");
+        var (device, kernels) = TestDevice.For(variant == "recompute" ? "" : variant);
+        using var session = variant switch
+        {
+            "" => new DenseNetSession(model, device, batch),
+            "recompute" => new DenseNetSession(model, device, batch, BottleneckMode.Recompute),
+            _ => new DenseNetSession(model, device, batch, kernels),
+        };
+        output.WriteLine($"{name} on {session.Device}, bottlenecks {session.Plan.Bottlenecks}, arena {session.Plan.Bytes:N0} bytes");
 
         // Parameters away from the initial 1/0 so that every BN term matters.
         var parameters = session.GetParameters();
@@ -102,6 +109,40 @@ public class NetworkTests(ITestOutputHelper output)
         reference.Run(images.Select(v => (double)v).ToArray(), labels, training: false);
         AssertClose("evaluation logits", reference.Logits, evaluation);
         Assert.All(session.BatchesTracked, count => Assert.Equal(2, count));
+    }
+
+    /// <summary>
+    /// Recomputing the bottleneck outputs repeats the forward's conv, in the same order on the same kernels: two training
+    /// steps (with dropout where the network has it) and an evaluation give the same bits as storing them.
+    /// </summary>
+    [Theory]
+    [InlineData(nameof(SmallBC)), InlineData(nameof(SmallDropout)), InlineData(nameof(SmallImageNet))]
+    public void Recomputed_bottlenecks_train_bit_for_bit_as_stored_ones(string name)
+    {
+        var model = Describe(name);
+        const int batch = 3;
+        var random = new Random(11);
+        using var stored = new DenseNetSession(model, TestDevice.Instance, batch, BottleneckMode.Store);
+        using var lean = new DenseNetSession(model, TestDevice.Instance, batch, BottleneckMode.Recompute);
+        Assert.True(stored.Plan.Bytes > lean.Plan.Bytes, $"stored {stored.Plan.Bytes} bytes, recomputing {lean.Plan.Bytes}");
+        var parameters = stored.GetParameters();
+        foreach (var t in model.Layout.Tensors.Where(t => t.Role is TensorRole.BatchNormWeight or TensorRole.BatchNormBias))
+            for (long i = t.Offset; i < t.Offset + t.Length; i++) parameters[i] = (float)(random.NextDouble() + (t.Role == TensorRole.BatchNormWeight ? 0.5 : -0.5));
+        stored.SetParameters(parameters);
+        lean.SetParameters(parameters);
+        var options = new SgdOptions(LearningRate: 0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
+        var images = Enumerable.Range(0, batch * model.InputChannels * model.InputSize * model.InputSize).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+        var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
+        for (int step = 1; step <= 2; step++)
+        {
+            Assert.Equal(stored.ForwardBackward(images, labels), lean.ForwardBackward(images, labels));
+            Assert.True(stored.GetGradients().AsSpan().SequenceEqual(lean.GetGradients()), $"step {step}: the gradients differ");
+            stored.Step(options);
+            lean.Step(options);
+            Assert.True(stored.GetParameters().AsSpan().SequenceEqual(lean.GetParameters()), $"step {step}: the parameters differ");
+            Assert.True(stored.GetRunningStatistics().AsSpan().SequenceEqual(lean.GetRunningStatistics()), $"step {step}: the running statistics differ");
+        }
+        Assert.True(stored.Forward(images, training: false).AsSpan().SequenceEqual(lean.Forward(images, training: false)), "the evaluation logits differ");
     }
 
     private static double[] Slice(double[] values, TensorInfo t) => values[(int)t.Offset..(int)(t.Offset + t.Length)];

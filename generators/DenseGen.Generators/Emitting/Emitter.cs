@@ -14,6 +14,7 @@ namespace DenseGen.Generators.Emitting;
 internal static class Emitter
 {
     private const string Model = "global::DenseGen.Model";
+    private const string Bottlenecks = "global::DenseGen.Execution.BottleneckMode";
 
     public static string HintName(NetworkPlan plan) => plan.Target.FullName + ".g.cs";
 
@@ -110,18 +111,25 @@ internal static class Emitter
         w.Line("/// </summary>");
         w.Line($"public const long ExecutedMultiplyAddsPerImage = {N(plan.ExecutedMultiplyAdds)};");
         w.Line();
-        w.Line("/// <summary>Training-step device memory per image of the batch, in bytes: block buffers, their gradients, scratch, head.</summary>");
+        w.Line("/// <summary>");
+        w.Line("/// Training-step device memory per image of the batch, in bytes: block buffers, their gradients, the bottleneck");
+        w.Line("/// outputs kept for the backward (the default, BottleneckMode.Store), scratch, head.");
+        w.Line("/// </summary>");
         w.Line($"public const long TrainingBytesPerImage = {N(plan.TrainingBytesPerImage)};");
+        w.Line();
+        w.Line("/// <summary>As <see cref=\"TrainingBytesPerImage\"/> with the bottleneck outputs recomputed in the backward (BottleneckMode.Recompute).</summary>");
+        w.Line($"public const long RecomputingTrainingBytesPerImage = {N(plan.RecomputingTrainingBytesPerImage)};");
         w.Line();
         w.Line("/// <summary>Training-step device memory independent of the batch, in bytes: parameters, gradients, momentum, statistics.</summary>");
         w.Line($"public const long TrainingBytesFixed = {N(plan.TrainingBytesFixed)};");
         w.Line();
         w.Line("/// <summary>");
         w.Line("/// Peak device memory of a training step at <paramref name=\"batchSize\"/>, in bytes, known before touching a device:");
-        w.Line("/// the one arena a session allocates. BN outputs, ReLU masks and bottleneck outputs are recomputed, not stored,");
-        w.Line("/// so it grows linearly with depth.");
+        w.Line("/// the one arena a session allocates. BN outputs and ReLU masks are recomputed, not stored, and so are the");
+        w.Line("/// bottleneck outputs with <paramref name=\"bottlenecks\"/> = Recompute, so it grows linearly with depth.");
         w.Line("/// </summary>");
-        w.Line("public static long TrainingBytes(int batchSize) => TrainingBytesPerImage * batchSize + TrainingBytesFixed;");
+        w.Line($"public static long TrainingBytes(int batchSize, {Bottlenecks} bottlenecks = {Bottlenecks}.Store) =>");
+        w.Line($"    (bottlenecks == {Bottlenecks}.Recompute ? RecomputingTrainingBytesPerImage : TrainingBytesPerImage) * batchSize + TrainingBytesFixed;");
         w.Line();
     }
 
@@ -152,9 +160,10 @@ internal static class Emitter
         w.Line("/// <summary>");
         w.Line("/// Opens a session that trains and evaluates this network on <paramref name=\"device\"/> with batches of");
         w.Line("/// <paramref name=\"batchSize\"/> images: one arena of <see cref=\"TrainingBytes\"/> bytes, fused kernels compiled once.");
+        w.Line("/// The bottleneck outputs are kept for the backward, or recomputed there with <paramref name=\"bottlenecks\"/> = Recompute.");
         w.Line("/// </summary>");
-        w.Line("public static global::DenseGen.Execution.DenseNetSession CreateSession(global::DenseGen.Execution.ComputeDevice device, int batchSize) =>");
-        w.Line("    new(Description, device, batchSize);");
+        w.Line($"public static global::DenseGen.Execution.DenseNetSession CreateSession(global::DenseGen.Execution.ComputeDevice device, int batchSize, {Bottlenecks} bottlenecks = {Bottlenecks}.Store) =>");
+        w.Line("    new(Description, device, batchSize, bottlenecks);");
     }
 
     private static void EmitLayerTable(SourceWriter w, NetworkPlan plan)

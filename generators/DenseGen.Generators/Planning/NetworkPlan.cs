@@ -37,4 +37,4 @@ internal sealed record NetworkPlan(
     StemPlan Stem, EquatableArray<BlockPlan> Blocks, EquatableArray<TransitionPlan> Transitions,
     int FinalChannels, int FinalSize, EquatableArray<LayerPlan> Layers,
     long ParameterCount, long RunningStatisticsCount, long MultiplyAdds, long ExecutedMultiplyAdds,
-    long TrainingBytesPerImage, long TrainingBytesFixed);
+    long TrainingBytesPerImage, long RecomputingTrainingBytesPerImage, long TrainingBytesFixed);

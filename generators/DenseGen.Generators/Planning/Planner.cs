@@ -58,29 +58,39 @@ internal static class Planner
     }
 
     /// <summary>
-    /// Device memory of a training step (DESIGN §4.6), in bytes per image and fixed: the same arena the runtime's
-    /// MemoryPlan lays out (a test checks they agree). Kept: the block buffers (conv outputs, concatenated in place)
-    /// and their gradient accumulators, per-channel statistics, parameters, gradients and momentum. Recomputed in
-    /// backward: BN outputs, ReLU masks, bottleneck outputs and pooled transition inputs, which share one scratch.
+    /// Device memory of a training step (DESIGN §4.6), in bytes per image (with the bottleneck outputs stored, and
+    /// recomputed) and fixed: the same arena the runtime's MemoryPlan lays out (a test checks they agree). Kept: the
+    /// block buffers (conv outputs, concatenated in place) and their gradient accumulators, per-channel statistics
+    /// (each bottleneck layer's too), parameters, gradients and momentum, and in the default mode every bottleneck
+    /// layer's output. Recomputed in backward: BN outputs, ReLU masks, pooled transition inputs and in the lean mode
+    /// the bottleneck outputs, which share one scratch.
     /// </summary>
-    private static (long PerImage, long Fixed) TrainingMemory(TopologySpec spec, StemPlan stem, List<BlockPlan> blocks, long parameters, long statistics, int finalChannels)
+    private static (long PerImage, long PerImageRecomputing, long Fixed) TrainingMemory(TopologySpec spec, StemPlan stem, List<BlockPlan> blocks, long parameters, long statistics, int finalChannels)
     {
         const int statisticArrays = 5; // mean, variance, 1/std, S1, S2
         long perImage = checked((long)spec.InputChannels * spec.InputSize * spec.InputSize + 1); // images, labels
-        long fixedElements = 0, scratch = 0;
+        long fixedElements = 0, scratch = 0, scratchRecomputing = 0, storedBottlenecks = 0;
         int maxWidth = 0, maxChannels = 0;
         for (int b = 0; b < blocks.Count; b++)
         {
             var block = blocks[b];
+            long bottleneck = checked((long)block.BottleneckChannels * block.Size * block.Size);
             perImage = checked(perImage + 2L * block.OutputChannels * block.Size * block.Size); // value and gradient
             fixedElements += statisticArrays * (long)block.OutputChannels;
-            scratch = Math.Max(scratch, checked(2L * block.BottleneckChannels * block.Size * block.Size));
-            if (b + 1 < blocks.Count) scratch = Math.Max(scratch, checked(2L * block.OutputChannels * blocks[b + 1].Size * blocks[b + 1].Size));
+            fixedElements += 3L * block.Layers * block.BottleneckChannels; // each bottleneck layer's mean, variance, 1/std
+            storedBottlenecks = checked(storedBottlenecks + block.Layers * bottleneck);
+            scratch = Math.Max(scratch, bottleneck); // the bottleneck's gradient
+            scratchRecomputing = Math.Max(scratchRecomputing, checked(2L * bottleneck)); // and its recomputed output
+            if (b + 1 < blocks.Count)
+            {
+                long pooled = checked(2L * block.OutputChannels * blocks[b + 1].Size * blocks[b + 1].Size);
+                scratch = Math.Max(scratch, pooled);
+                scratchRecomputing = Math.Max(scratchRecomputing, pooled);
+            }
             maxWidth = Math.Max(maxWidth, block.BottleneckChannels);
             maxChannels = Math.Max(maxChannels, block.OutputChannels);
         }
-        perImage = checked(perImage + scratch);
-        fixedElements += statisticArrays * (long)maxWidth;
+        fixedElements += 2L * maxWidth; // the bottleneck gradient's S1, S2
         int maxInput = Math.Max(maxWidth, maxChannels);
         if (stem.Kind == StemKindSpec.ImageNet)
         {
@@ -89,8 +99,10 @@ internal static class Planner
             maxInput = Math.Max(maxInput, stem.Channels);
         }
         perImage = checked(perImage + 2L * finalChannels + 2L * spec.Classes + 1); // features, logits, loss
+        long perImageRecomputing = checked(perImage + scratchRecomputing);
+        perImage = checked(perImage + storedBottlenecks + scratch);
         fixedElements = checked(fixedElements + 4L * maxInput + 3 * parameters + statistics); // prologues; weights, gradients, momentum
-        return (checked(perImage * sizeof(float)), checked(fixedElements * sizeof(float)));
+        return (checked(perImage * sizeof(float)), checked(perImageRecomputing * sizeof(float)), checked(fixedElements * sizeof(float)));
     }
 
     public static int StemOutputSize(StemKindSpec kind, int inputSize) => kind == StemKindSpec.ImageNet
@@ -187,11 +199,11 @@ internal static class Planner
         AddLayer("classifier", LayerKindPlan.Classifier, 0, channels, 1, spec.Classes, 1, 0,
             checked(classifierWeights + spec.Classes), classifierWeights, classifierWeights);
 
-        var (perImage, fixedBytes) = TrainingMemory(spec, stem, blocks, parameters, statistics, channels);
+        var (perImage, perImageRecomputing, fixedBytes) = TrainingMemory(spec, stem, blocks, parameters, statistics, channels);
         plan = new NetworkPlan(
             spec.Target, spec.DisplayName, spec.Classes, spec.InputChannels, spec.InputSize, stem,
             blocks.ToEquatableArray(), transitions.ToEquatableArray(), channels, size, layers.ToEquatableArray(),
-            parameters, statistics, macs, executedMacs, perImage, fixedBytes);
+            parameters, statistics, macs, executedMacs, perImage, perImageRecomputing, fixedBytes);
         return null;
     }
 }

@@ -22,7 +22,8 @@ public sealed class DenseNetSession : IDisposable
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _arena;
     private readonly ModelLayout _layout;
     private readonly Block[] _blocks;
-    private readonly Tensor _bottleneck, _stem;
+    private readonly Tensor _stem;
+    private readonly ArrayView<float> _bottleneckS1, _bottleneckS2;
     private readonly ArrayView<float> _images, _features, _dFeatures, _logits, _dLogits, _loss, _parameters, _gradients, _momentum, _running, _scratch;
     private readonly ArrayView<int> _labels;
     private readonly Prologue _prologue1, _prologue2;
@@ -33,7 +34,16 @@ public sealed class DenseNetSession : IDisposable
 
     /// <summary>Lays out the arena and compiles the kernels. Parameters start at the paper's initialisation (seed 0).</summary>
     public DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize)
-        : this(model, device, batchSize, convolution: null)
+        : this(model, device, batchSize, BottleneckMode.Store)
+    {
+    }
+
+    /// <summary>
+    /// As <see cref="DenseNetSession(ModelDescription, ComputeDevice, int)"/>, keeping the bottleneck outputs from the
+    /// forward for the backward (<see cref="BottleneckMode.Store"/>, faster) or recomputing them (leaner).
+    /// </summary>
+    public DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, BottleneckMode bottlenecks)
+        : this(model, device, batchSize, convolution: null, bottlenecks)
     {
     }
 
@@ -41,21 +51,22 @@ public sealed class DenseNetSession : IDisposable
     /// As the public constructor, with the convolution kernels of <paramref name="convolution"/> instead of the device's
     /// choice (benchmarks compare the versions in one process).
     /// </summary>
-    internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, ConvolutionVersion? convolution)
-        : this(model, device, batchSize, (device ?? throw new ArgumentNullException(nameof(device))).KernelsFor(convolution))
+    internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, ConvolutionVersion? convolution, BottleneckMode bottlenecks = BottleneckMode.Store)
+        : this(model, device, batchSize, (device ?? throw new ArgumentNullException(nameof(device))).KernelsFor(convolution), bottlenecks)
     {
     }
 
     /// <summary>With a kernel set of <paramref name="device"/> built by the caller (tests: version 4 with a given band count on every product).</summary>
-    internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, KernelSet kernels)
+    internal DenseNetSession(ModelDescription model, ComputeDevice device, int batchSize, KernelSet kernels, BottleneckMode bottlenecks = BottleneckMode.Store)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(device);
+        if (!Enum.IsDefined(bottlenecks)) throw new ArgumentOutOfRangeException(nameof(bottlenecks), bottlenecks, "Use BottleneckMode.Store or BottleneckMode.Recompute.");
         Model = model;
         _device = device;
         _layout = model.Layout;
         _n = batchSize;
-        Plan = new MemoryPlan(model, batchSize);
+        Plan = new MemoryPlan(model, batchSize, bottlenecks);
         _k = kernels;
         _arena = device.Accelerator.Allocate1D<float>(Plan.Elements);
         _k.Zero(_arena.View);
@@ -79,12 +90,20 @@ public sealed class DenseNetSession : IDisposable
         _running = View("running");
         _prologue1 = new Prologue { Scale = View("prologue.scale"), Shift = View("prologue.shift"), Enabled = 1 };
         _prologue2 = new Prologue { Scale = View("prologue2.scale"), Shift = View("prologue2.shift"), Enabled = 1 };
-        _bottleneck = TensorOf("bottleneck", hasValue: false);
+        _bottleneckS1 = View("bottleneck.s1");
+        _bottleneckS2 = View("bottleneck.s2");
         _stem = _layout.Stem.Norm0 is null ? default : TensorOf("stem", hasValue: true);
         _stemConvSize = MemoryPlan.StemConvSize(model);
 
         int[] sizes = MemoryPlan.BlockSizes(model);
-        _blocks = _layout.Blocks.Select((b, i) => new Block(b, sizes[i], MemoryPlan.BlockChannels(b), MemoryPlan.BottleneckWidth(b), TensorOf($"block{i + 1}", true))).ToArray();
+        _blocks = _layout.Blocks.Select((b, i) =>
+        {
+            int width = MemoryPlan.BottleneckWidth(b);
+            string name = $"block{i + 1}.bottleneck";
+            var bottlenecks = width == 0 ? default : new Bottlenecks(
+                Plan.Bottlenecks == BottleneckMode.Store ? View(name + ".values") : default, View(name + ".mean"), View(name + ".variance"), View(name + ".invstd"));
+            return new Block(b, sizes[i], MemoryPlan.BlockChannels(b), width, TensorOf($"block{i + 1}", true), bottlenecks);
+        }).ToArray();
         BatchesTracked = new long[_layout.Tensors.Count(t => t.Role == TensorRole.BatchesTracked)];
         // Every kernel the network's convolutions will launch compiles now, side by side, not one by one in the first step.
         _k.Prepare(Convolutions());
@@ -393,11 +412,12 @@ public sealed class DenseNetSession : IDisposable
         if (layer.Conv2 is { } conv2)
         {
             var shape1 = BottleneckConv(block, layer);
-            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, _bottleneck with { Value = BottleneckValue(block) }, training);
-            Normalize(layer.Norm2!, _bottleneck, _prologue2, training, updateRunningAtSize: block.Size);
+            var bottleneck = Bottleneck(block, l);
+            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, bottleneck, training);
+            Normalize(layer.Norm2!, bottleneck, _prologue2, training, updateRunningAtSize: block.Size);
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             // With dropout, the statistics are of the dropped-out values: a separate pass after the mask.
-            ConvForward(shape2, BottleneckValue(block), Param(conv2.Weight), _prologue2, block.Value, training && layer.DropRate == 0);
+            ConvForward(shape2, bottleneck.Value, Param(conv2.Weight), _prologue2, block.Value, training && layer.DropRate == 0);
         }
         else
         {
@@ -481,12 +501,12 @@ public sealed class DenseNetSession : IDisposable
         Normalize(layer.Norm1, block.Value, _prologue1, training: true);
         if (layer.Conv2 is { } conv2)
         {
-            // Recompute the bottleneck output and its statistics instead of storing them.
             var shape1 = BottleneckConv(block, layer);
-            var value = BottleneckValue(block);
-            var grad = BottleneckGrad(block);
-            var bottleneck = _bottleneck with { Value = value, Grad = grad };
-            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, bottleneck, withStatistics: true);
+            var bottleneck = Bottleneck(block, l);
+            var (value, grad) = (bottleneck.Value, bottleneck.Grad);
+            // The lean mode recomputes the output; its statistics were kept from the forward (the same values).
+            if (Plan.Bottlenecks == BottleneckMode.Recompute)
+                ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, bottleneck, withStatistics: false);
             Normalize(layer.Norm2!, bottleneck, _prologue2, training: true);
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
@@ -634,9 +654,23 @@ public sealed class DenseNetSession : IDisposable
         Batch = _n, Channels = last.Channels, InStride = last.Channels, InSize = last.Size, OutStride = last.Channels, OutSize = 1,
     };
 
-    // Scratch: bottleneck value and gradient, or a transition's pooled input and its gradient (never live together).
-    private ArrayView<float> BottleneckValue(Block b) => _scratch.SubView(0, (long)_n * b.Width * b.Size * b.Size);
-    private ArrayView<float> BottleneckGrad(Block b) => _scratch.SubView((long)_n * b.Width * b.Size * b.Size, (long)_n * b.Width * b.Size * b.Size);
+    /// <summary>
+    /// Layer l's bottleneck output (kept, or in the scratch to be recomputed), its batch statistics (kept per layer),
+    /// and its gradient with the sums S1, S2 (scratch, shared by every layer).
+    /// </summary>
+    private Tensor Bottleneck(Block b, int l)
+    {
+        long elements = (long)_n * b.Width * b.Size * b.Size;
+        var kept = b.Bottlenecks;
+        bool stored = Plan.Bottlenecks == BottleneckMode.Store;
+        return new Tensor(
+            stored ? kept.Values.SubView(l * elements, elements) : _scratch.SubView(0, elements),
+            _scratch.SubView(stored ? 0 : elements, elements),
+            kept.Mean.SubView(l * b.Width, b.Width), kept.Variance.SubView(l * b.Width, b.Width), kept.InvStd.SubView(l * b.Width, b.Width),
+            _bottleneckS1.SubView(0, b.Width), _bottleneckS2.SubView(0, b.Width));
+    }
+
+    // Scratch: the bottleneck gradient (and recomputed output), or a transition's pooled input and its gradient (never live together).
     private ArrayView<float> PooledValue(Block from, Block to) => _scratch.SubView(0, (long)_n * from.Channels * to.Size * to.Size);
     private ArrayView<float> PooledGrad(Block from, Block to) => _scratch.SubView((long)_n * from.Channels * to.Size * to.Size, (long)_n * from.Channels * to.Size * to.Size);
 
@@ -676,5 +710,8 @@ public sealed class DenseNetSession : IDisposable
         ArrayView<float> Value, ArrayView<float> Grad, ArrayView<float> Mean, ArrayView<float> Variance,
         ArrayView<float> InvStd, ArrayView<float> S1, ArrayView<float> S2);
 
-    private sealed record Block(DenseBlockTensors Tensors, int Size, int Channels, int Width, Tensor Value);
+    /// <summary>A block's kept bottleneck outputs (<see cref="BottleneckMode.Store"/>) and statistics, layer after layer.</summary>
+    private readonly record struct Bottlenecks(ArrayView<float> Values, ArrayView<float> Mean, ArrayView<float> Variance, ArrayView<float> InvStd);
+
+    private sealed record Block(DenseBlockTensors Tensors, int Size, int Channels, int Width, Tensor Value, Bottlenecks Bottlenecks);
 }

@@ -8,20 +8,23 @@ namespace DenseGen.Execution;
 /// <summary>
 /// The device memory of a training step, laid out once in one arena (float32 elements). What is kept: block
 /// buffers (conv outputs, the concatenation done in place), their gradient accumulators, per-channel statistics,
-/// parameters with gradients and momentum. What is recomputed in backward instead of stored: BN outputs, ReLU
-/// masks, bottleneck outputs and pooled transition inputs; those live in one scratch region reused layer by layer.
-/// The generator computes the same total at compile time (<c>TrainingBytes(batch)</c>); a test checks they agree.
+/// parameters with gradients and momentum, and with <see cref="BottleneckMode.Store"/> each bottleneck layer's 1x1
+/// conv output. What is recomputed in backward instead of stored: BN outputs, ReLU masks, pooled transition inputs
+/// and with <see cref="BottleneckMode.Recompute"/> the bottleneck outputs; those live in one scratch region reused
+/// layer by layer. The generator computes the same total at compile time (<c>TrainingBytes(batch, mode)</c>); a
+/// test checks they agree.
 /// </summary>
 public sealed class MemoryPlan
 {
     private readonly List<(string Name, long Offset, long Length)> _regions = [];
 
     /// <summary>Lays out the arena of <paramref name="model"/> for a batch of <paramref name="batchSize"/> images.</summary>
-    public MemoryPlan(ModelDescription model, int batchSize)
+    public MemoryPlan(ModelDescription model, int batchSize, BottleneckMode bottlenecks = BottleneckMode.Store)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
         BatchSize = batchSize;
+        Bottlenecks = bottlenecks;
         long n = batchSize;
         var layout = model.Layout;
         var sizes = BlockSizes(model);
@@ -34,18 +37,25 @@ public sealed class MemoryPlan
             Add($"block{b + 1}.value", elements);
             Add($"block{b + 1}.grad", elements);
             foreach (string s in StatisticNames) Add($"block{b + 1}.{s}", BlockChannels(layout.Blocks[b]));
+            // Each bottleneck layer's batch statistics, kept from the forward in both modes (its backward needs them,
+            // and a recomputed conv then skips its statistics); with Store its output too, layer after layer.
+            long width = BottleneckWidth(layout.Blocks[b]), layers = layout.Blocks[b].Layers.Count;
+            if (width == 0) continue;
+            if (bottlenecks == BottleneckMode.Store) Add($"block{b + 1}.bottleneck.values", layers * n * width * sizes[b] * sizes[b]);
+            foreach (string s in BottleneckStatisticNames) Add($"block{b + 1}.bottleneck.{s}", layers * width);
         }
-        // Scratch: the bottleneck output and its gradient, or a transition's pooled input and its gradient.
+        // Scratch: the bottleneck gradient (and with Recompute its output), or a transition's pooled input and its gradient.
         long scratch = 0;
+        int bottleneckBuffers = bottlenecks == BottleneckMode.Store ? 1 : 2;
         for (int b = 0; b < layout.Blocks.Count; b++)
         {
             int width = BottleneckWidth(layout.Blocks[b]);
-            scratch = Math.Max(scratch, 2 * n * width * sizes[b] * sizes[b]);
+            scratch = Math.Max(scratch, bottleneckBuffers * n * width * sizes[b] * sizes[b]);
             if (b + 1 < layout.Blocks.Count) scratch = Math.Max(scratch, 2 * n * BlockChannels(layout.Blocks[b]) * sizes[b + 1] * sizes[b + 1]);
         }
         Add("scratch", scratch);
         int maxWidth = layout.Blocks.Max(BottleneckWidth);
-        foreach (string s in StatisticNames) Add($"bottleneck.{s}", maxWidth);
+        foreach (string s in BottleneckGradientNames) Add($"bottleneck.{s}", maxWidth);
         if (layout.Stem.Norm0 is { } norm0)
         {
             long stem = n * norm0.Channels * (long)StemConvSize(model) * StemConvSize(model);
@@ -70,6 +80,12 @@ public sealed class MemoryPlan
 
     /// <summary>Per-channel arrays kept for each shared-statistics tensor.</summary>
     internal static readonly string[] StatisticNames = ["mean", "variance", "invstd", "s1", "s2"];
+
+    /// <summary>A bottleneck layer's batch statistics (per layer) and its gradient's sums (shared by the layers of every block).</summary>
+    internal static readonly string[] BottleneckStatisticNames = ["mean", "variance", "invstd"], BottleneckGradientNames = ["s1", "s2"];
+
+    /// <summary>Whether the bottleneck outputs are kept from the forward or recomputed in the backward.</summary>
+    public BottleneckMode Bottlenecks { get; }
 
     /// <summary>The batch size the arena holds.</summary>
     public int BatchSize { get; }

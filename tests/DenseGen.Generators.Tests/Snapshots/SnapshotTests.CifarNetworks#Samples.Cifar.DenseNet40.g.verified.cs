@@ -43,18 +43,25 @@ namespace Samples.Cifar
         /// </summary>
         public const long ExecutedMultiplyAddsPerImage = 227_408_256;
 
-        /// <summary>Training-step device memory per image of the batch, in bytes: block buffers, their gradients, scratch, head.</summary>
+        /// <summary>
+        /// Training-step device memory per image of the batch, in bytes: block buffers, their gradients, the bottleneck
+        /// outputs kept for the backward (the default, BottleneckMode.Store), scratch, head.
+        /// </summary>
         public const long TrainingBytesPerImage = 2_506_328;
+
+        /// <summary>As <see cref="TrainingBytesPerImage"/> with the bottleneck outputs recomputed in the backward (BottleneckMode.Recompute).</summary>
+        public const long RecomputingTrainingBytesPerImage = 2_506_328;
 
         /// <summary>Training-step device memory independent of the batch, in bytes: parameters, gradients, momentum, statistics.</summary>
         public const long TrainingBytesFixed = 12_334_456;
 
         /// <summary>
         /// Peak device memory of a training step at <paramref name="batchSize"/>, in bytes, known before touching a device:
-        /// the one arena a session allocates. BN outputs, ReLU masks and bottleneck outputs are recomputed, not stored,
-        /// so it grows linearly with depth.
+        /// the one arena a session allocates. BN outputs and ReLU masks are recomputed, not stored, and so are the
+        /// bottleneck outputs with <paramref name="bottlenecks"/> = Recompute, so it grows linearly with depth.
         /// </summary>
-        public static long TrainingBytes(int batchSize) => TrainingBytesPerImage * batchSize + TrainingBytesFixed;
+        public static long TrainingBytes(int batchSize, global::DenseGen.Execution.BottleneckMode bottlenecks = global::DenseGen.Execution.BottleneckMode.Store) =>
+            (bottlenecks == global::DenseGen.Execution.BottleneckMode.Recompute ? RecomputingTrainingBytesPerImage : TrainingBytesPerImage) * batchSize + TrainingBytesFixed;
 
         /// <summary>Shapes, layer table and tensor layout of this network.</summary>
         public static global::DenseGen.Model.ModelDescription Description { get; } = new(
@@ -79,9 +86,10 @@ namespace Samples.Cifar
         /// <summary>
         /// Opens a session that trains and evaluates this network on <paramref name="device"/> with batches of
         /// <paramref name="batchSize"/> images: one arena of <see cref="TrainingBytes"/> bytes, fused kernels compiled once.
+        /// The bottleneck outputs are kept for the backward, or recomputed there with <paramref name="bottlenecks"/> = Recompute.
         /// </summary>
-        public static global::DenseGen.Execution.DenseNetSession CreateSession(global::DenseGen.Execution.ComputeDevice device, int batchSize) =>
-            new(Description, device, batchSize);
+        public static global::DenseGen.Execution.DenseNetSession CreateSession(global::DenseGen.Execution.ComputeDevice device, int batchSize, global::DenseGen.Execution.BottleneckMode bottlenecks = global::DenseGen.Execution.BottleneckMode.Store) =>
+            new(Description, device, batchSize, bottlenecks);
 
         /// <summary>The generator's plan of this network: its layer table and tensor layout.</summary>
         private static class DenseGenPlan
