@@ -51,14 +51,15 @@ if (launchesOnly)
 {
     foreach (var (name, model) in new[] { ("densenet-bc-100", DenseNetBC100.Description), ("densenet-121", DenseNet121.Description) })
         foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Banded, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
-        {
-            using var session = new DenseNetSession(model, gpu, 1, version);
-            var images = new float[model.InputChannels * model.InputSize * model.InputSize];
-            session.TrainStep(images, [0], new SgdOptions(0.1f));
-            long before = gpu.KernelsFor(version).Launches;
-            session.TrainStep(images, [0], new SgdOptions(0.1f));
-            Console.WriteLine($"{name} {version}: {gpu.KernelsFor(version).Launches - before} launches per training step");
-        }
+            foreach (var bottlenecks in new[] { BottleneckMode.Store, BottleneckMode.Recompute })
+            {
+                using var session = new DenseNetSession(model, gpu, 1, version, bottlenecks);
+                var images = new float[model.InputChannels * model.InputSize * model.InputSize];
+                session.TrainStep(images, [0], new SgdOptions(0.1f));
+                long before = gpu.KernelsFor(version).Launches;
+                session.TrainStep(images, [0], new SgdOptions(0.1f));
+                Console.WriteLine($"{name} {version}, bottlenecks {bottlenecks}: {gpu.KernelsFor(version).Launches - before} launches per training step");
+            }
     return 0;
 }
 
