@@ -70,7 +70,7 @@ internal static class Planner
         const int statisticArrays = 5; // mean, variance, 1/std, S1, S2
         long perImage = checked((long)spec.InputChannels * spec.InputSize * spec.InputSize + 1); // images, labels
         long fixedElements = 0, scratch = 0, scratchRecomputing = 0, storedBottlenecks = 0;
-        int maxWidth = 0, maxChannels = 0;
+        int maxWidth = 0;
         for (int b = 0; b < blocks.Count; b++)
         {
             var block = blocks[b];
@@ -88,20 +88,18 @@ internal static class Planner
                 scratchRecomputing = Math.Max(scratchRecomputing, pooled);
             }
             maxWidth = Math.Max(maxWidth, block.BottleneckChannels);
-            maxChannels = Math.Max(maxChannels, block.OutputChannels);
         }
         fixedElements += 2L * maxWidth; // the bottleneck gradient's S1, S2
-        int maxInput = Math.Max(maxWidth, maxChannels);
         if (stem.Kind == StemKindSpec.ImageNet)
         {
             perImage = checked(perImage + 2L * stem.Channels * stem.ConvOutputSize * stem.ConvOutputSize);
             fixedElements += statisticArrays * (long)stem.Channels;
-            maxInput = Math.Max(maxInput, stem.Channels);
         }
         perImage = checked(perImage + 2L * finalChannels + 2L * spec.Classes + 1); // features, logits, loss
         long perImageRecomputing = checked(perImage + scratchRecomputing);
         perImage = checked(perImage + storedBottlenecks + scratch);
-        fixedElements = checked(fixedElements + 4L * maxInput + 3 * parameters + statistics); // prologues; weights, gradients, momentum
+        // Weights, gradients, momentum; running statistics, and each BN's scale and shift (as many).
+        fixedElements = checked(fixedElements + 3 * parameters + 2 * statistics);
         return (checked(perImage * sizeof(float)), checked(perImageRecomputing * sizeof(float)), checked(fixedElements * sizeof(float)));
     }
 

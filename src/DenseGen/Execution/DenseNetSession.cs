@@ -26,7 +26,7 @@ public sealed class DenseNetSession : IDisposable
     private readonly ArrayView<float> _bottleneckS1, _bottleneckS2;
     private readonly ArrayView<float> _images, _features, _dFeatures, _logits, _dLogits, _loss, _parameters, _gradients, _momentum, _running, _scratch;
     private readonly ArrayView<int> _labels;
-    private readonly Prologue _prologue1, _prologue2;
+    private readonly ArrayView<float> _scaleShift;
     private readonly int _n, _stemConvSize;
     private bool _firstStep = true;
     private int _dropoutSeed;
@@ -88,8 +88,7 @@ public sealed class DenseNetSession : IDisposable
         _gradients = View("gradients");
         _momentum = View("momentum");
         _running = View("running");
-        _prologue1 = new Prologue { Scale = View("prologue.scale"), Shift = View("prologue.shift"), Enabled = 1 };
-        _prologue2 = new Prologue { Scale = View("prologue2.scale"), Shift = View("prologue2.shift"), Enabled = 1 };
+        _scaleShift = View("scaleshift");
         _bottleneckS1 = View("bottleneck.s1");
         _bottleneckS2 = View("bottleneck.s2");
         _stem = _layout.Stem.Norm0 is null ? default : TensorOf("stem", hasValue: true);
@@ -399,30 +398,30 @@ public sealed class DenseNetSession : IDisposable
         }
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
         ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem, training);
-        Normalize(norm0, _stem, _prologue1, training, updateRunningAtSize: _stemConvSize);
+        var bn0 = Normalize(norm0, _stem, training, size: _stemConvSize);
         var pool = StemPool(first);
-        _k.MaxPoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, _stem.Value, _prologue1, first.Value.Value);
+        _k.MaxPoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, _stem.Value, bn0, first.Value.Value);
         if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size);
     }
 
     private void DenseLayerForward(Block block, int l, bool training)
     {
         var layer = block.Tensors.Layers[l];
-        Normalize(layer.Norm1, block.Value, _prologue1, training, updateRunningAtSize: block.Size);
+        var bn1 = Normalize(layer.Norm1, block.Value, training, size: block.Size);
         if (layer.Conv2 is { } conv2)
         {
             var shape1 = BottleneckConv(block, layer);
             var bottleneck = Bottleneck(block, l);
-            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, bottleneck, training);
-            Normalize(layer.Norm2!, bottleneck, _prologue2, training, updateRunningAtSize: block.Size);
+            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), bn1, bottleneck, training);
+            var bn2 = Normalize(layer.Norm2!, bottleneck, training, size: block.Size);
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             // With dropout, the statistics are of the dropped-out values: a separate pass after the mask.
-            ConvForward(shape2, bottleneck.Value, Param(conv2.Weight), _prologue2, block.Value, training && layer.DropRate == 0);
+            ConvForward(shape2, bottleneck.Value, Param(conv2.Weight), bn2, block.Value, training && layer.DropRate == 0);
         }
         else
         {
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
-            ConvForward(shape, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, block.Value, training && layer.DropRate == 0);
+            ConvForward(shape, block.Value.Value, Param(layer.Conv1.Weight), bn1, block.Value, training && layer.DropRate == 0);
         }
         if (training && layer.DropRate > 0)
         {
@@ -450,9 +449,9 @@ public sealed class DenseNetSession : IDisposable
     {
         Block from = _blocks[b], to = _blocks[b + 1];
         var t = _layout.Transitions[b];
-        Normalize(t.Norm, from.Value, _prologue1, training, updateRunningAtSize: from.Size);
+        var bn = Normalize(t.Norm, from.Value, training, size: from.Size);
         var pool = TransitionPool(from, to);
-        _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, PooledValue(from, to));
+        _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, bn, PooledValue(from, to));
         var shape = TransitionConv(from, to, t);
         ConvForward(shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value, training);
     }
@@ -460,9 +459,9 @@ public sealed class DenseNetSession : IDisposable
     private void HeadForward(bool training)
     {
         var last = _blocks[^1];
-        Normalize(_layout.Norm5, last.Value, _prologue1, training, updateRunningAtSize: last.Size);
+        var bn5 = Normalize(_layout.Norm5, last.Value, training, size: last.Size);
         var pool = HeadPool(last);
-        _k.GlobalPoolForward(_n * last.Channels, pool, last.Value.Value, _prologue1, _features);
+        _k.GlobalPoolForward(_n * last.Channels, pool, last.Value.Value, bn5, _features);
         var fc = _layout.Classifier;
         _k.LinearForward(_n * Model.Classes, fc.InputFeatures, Model.Classes, _features, Param(fc.Weight), Param(fc.Bias), _logits);
         _k.SoftmaxCrossEntropy(_n, _n, Model.Classes, _logits, _labels, _loss, _dLogits);
@@ -479,8 +478,7 @@ public sealed class DenseNetSession : IDisposable
         var fc = _layout.Classifier;
         _k.LinearBackwardParameters(Model.Classes * (fc.InputFeatures + 1), _n, fc.InputFeatures, Model.Classes, _features, _dLogits, Grad(fc.Weight), Grad(fc.Bias));
         _k.LinearBackwardInput(_n * fc.InputFeatures, fc.InputFeatures, Model.Classes, _dLogits, Param(fc.Weight), _dFeatures);
-        Normalize(_layout.Norm5, last.Value, _prologue1, training: true);
-        _k.GlobalPoolBackward(Groups(last.Channels), HeadPool(last), _dFeatures, last.Value.Value, _prologue1, BackwardOf(_layout.Norm5, last.Value));
+        _k.GlobalPoolBackward(Groups(last.Channels), HeadPool(last), _dFeatures, last.Value.Value, PrologueOf(_layout.Norm5), BackwardOf(_layout.Norm5, last.Value));
 
         for (int b = _blocks.Length - 1; b >= 0; b--)
         {
@@ -498,7 +496,8 @@ public sealed class DenseNetSession : IDisposable
         var layer = block.Tensors.Layers[l];
         FinalizeGradient(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
         if (layer.DropRate > 0) Dropout(block, l, block.Value.Grad); // d(dropout)/d(conv output) is the same mask
-        Normalize(layer.Norm1, block.Value, _prologue1, training: true);
+        // Each BN's scale and shift are those of the forward (same statistics, gamma and beta): kept, not recomputed.
+        var bn1 = PrologueOf(layer.Norm1);
         if (layer.Conv2 is { } conv2)
         {
             var shape1 = BottleneckConv(block, layer);
@@ -506,23 +505,23 @@ public sealed class DenseNetSession : IDisposable
             var (value, grad) = (bottleneck.Value, bottleneck.Grad);
             // The lean mode recomputes the output; its statistics were kept from the forward (the same values).
             if (Plan.Bottlenecks == BottleneckMode.Recompute)
-                ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), _prologue1, bottleneck, withStatistics: false);
-            Normalize(layer.Norm2!, bottleneck, _prologue2, training: true);
+                ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), bn1, bottleneck, withStatistics: false);
+            var bn2 = PrologueOf(layer.Norm2!);
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
-            _k.ConvBackwardWeights(shape2, value, _prologue2, block.Value.Grad, Grad(conv2.Weight));
+            _k.ConvBackwardWeights(shape2, value, bn2, block.Value.Grad, Grad(conv2.Weight));
             // The 3x3 conv is the bottleneck's only consumer: it writes grad, S1 and S2 instead of adding (no zeroing launches).
-            _k.ConvBackwardInputThroughBatchNorm(shape2, block.Value.Grad, Param(conv2.Weight), value, _prologue2, BackwardOf(layer.Norm2!, bottleneck) with { Overwrite = 1 });
+            _k.ConvBackwardInputThroughBatchNorm(shape2, block.Value.Grad, Param(conv2.Weight), value, bn2, BackwardOf(layer.Norm2!, bottleneck) with { Overwrite = 1 });
             FinalizeGradient(bottleneck, block.Width, 0, block.Width, block.Size);
 
-            _k.ConvBackwardWeights(shape1, block.Value.Value, _prologue1, grad, Grad(layer.Conv1.Weight));
-            _k.ConvBackwardInputThroughBatchNorm(shape1, grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
+            _k.ConvBackwardWeights(shape1, block.Value.Value, bn1, grad, Grad(layer.Conv1.Weight));
+            _k.ConvBackwardInputThroughBatchNorm(shape1, grad, Param(layer.Conv1.Weight), block.Value.Value, bn1, BackwardOf(layer.Norm1, block.Value));
         }
         else
         {
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
-            _k.ConvBackwardWeights(shape, block.Value.Value, _prologue1, block.Value.Grad, Grad(layer.Conv1.Weight));
-            _k.ConvBackwardInputThroughBatchNorm(shape, block.Value.Grad, Param(layer.Conv1.Weight), block.Value.Value, _prologue1, BackwardOf(layer.Norm1, block.Value));
+            _k.ConvBackwardWeights(shape, block.Value.Value, bn1, block.Value.Grad, Grad(layer.Conv1.Weight));
+            _k.ConvBackwardInputThroughBatchNorm(shape, block.Value.Grad, Param(layer.Conv1.Weight), block.Value.Value, bn1, BackwardOf(layer.Norm1, block.Value));
         }
     }
 
@@ -530,15 +529,15 @@ public sealed class DenseNetSession : IDisposable
     {
         Block from = _blocks[b], to = _blocks[b + 1];
         var t = _layout.Transitions[b];
-        Normalize(t.Norm, from.Value, _prologue1, training: true);
+        var bn = PrologueOf(t.Norm);
         var pool = TransitionPool(from, to);
         var pooled = PooledValue(from, to);
         var dPooled = PooledGrad(from, to);
-        _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, _prologue1, pooled);
+        _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, bn, pooled);
         var shape = TransitionConv(from, to, t);
         _k.ConvBackwardWeights(shape, pooled, default, to.Value.Grad, Grad(t.Conv.Weight));
         _k.ConvBackwardInput(shape, to.Value.Grad, Param(t.Conv.Weight), dPooled);
-        _k.AveragePoolBackward(Groups(from.Channels), pool, dPooled, from.Value.Value, _prologue1, BackwardOf(t.Norm, from.Value));
+        _k.AveragePoolBackward(Groups(from.Channels), pool, dPooled, from.Value.Value, bn, BackwardOf(t.Norm, from.Value));
     }
 
     private void StemBackward()
@@ -552,8 +551,7 @@ public sealed class DenseNetSession : IDisposable
             return;
         }
         _k.Zero(_stem.Grad); _k.Zero(_stem.S1); _k.Zero(_stem.S2);
-        Normalize(norm0, _stem, _prologue1, training: true);
-        _k.MaxPoolBackward(Groups(norm0.Channels), StemPool(first), first.Value.Grad, _stem.Value, _prologue1, BackwardOf(norm0, _stem));
+        _k.MaxPoolBackward(Groups(norm0.Channels), StemPool(first), first.Value.Grad, _stem.Value, PrologueOf(norm0), BackwardOf(norm0, _stem));
         FinalizeGradient(_stem, norm0.Channels, 0, norm0.Channels, _stemConvSize);
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
         _k.ConvBackwardWeights(stemShape, _images, default, _stem.Grad, Grad(conv0.Weight));
@@ -582,31 +580,38 @@ public sealed class DenseNetSession : IDisposable
     }
 
     /// <summary>
-    /// Folds a BN (over the tensor's first channels) into the prologue's scale and shift. In a training forward
-    /// (<paramref name="updateRunningAtSize"/> = the feature map's size) the same launch updates its running statistics.
+    /// A BN's BN-ReLU prologue: its own scale and shift (one pair per BN channel, placed as its running mean and variance
+    /// are in theirs), written by <see cref="Normalize"/> in the forward and read again by the backward.
     /// </summary>
-    private void Normalize(BatchNormTensors norm, Tensor t, Prologue prologue, bool training, int updateRunningAtSize = 0)
+    private Prologue PrologueOf(BatchNormTensors norm) => new()
     {
-        int c = norm.Channels;
-        var scale = prologue.Scale.SubView(0, c);
-        var shift = prologue.Shift.SubView(0, c);
-        if (training && updateRunningAtSize > 0)
+        Scale = _scaleShift.SubView(norm.RunningMean.Offset, norm.Channels), Shift = _scaleShift.SubView(norm.RunningVariance.Offset, norm.Channels), Enabled = 1,
+    };
+
+    /// <summary>
+    /// Folds a BN (over the tensor's first channels) into its prologue's scale and shift (<see cref="PrologueOf"/>) and
+    /// returns that prologue: a forward's only BN launch. In training, with the batch statistics, and the same launch
+    /// updates the running statistics (<paramref name="size"/>: the feature map's height and width); in evaluation, with
+    /// the running statistics.
+    /// </summary>
+    private Prologue Normalize(BatchNormTensors norm, Tensor t, bool training, int size)
+    {
+        var prologue = PrologueOf(norm);
+        if (training)
         {
-            float m = (float)_n * updateRunningAtSize * updateRunningAtSize;
+            float m = (float)_n * size * size;
             var running = new RunningUpdate
             {
                 BatchVariance = t.Variance, RunningMean = Running(norm.RunningMean), RunningVariance = Running(norm.RunningVariance),
                 Momentum = BatchNormMomentum, Unbias = m / Math.Max(1f, m - 1f),
             };
-            _k.ScaleShiftTrainingAndRunning(c, t.Mean, t.InvStd, Param(norm.Weight), Param(norm.Bias), scale, shift, running);
-            return;
+            _k.ScaleShiftTrainingAndRunning(norm.Channels, t.Mean, t.InvStd, Param(norm.Weight), Param(norm.Bias), prologue.Scale, prologue.Shift, running);
         }
-        if (training)
+        else
         {
-            _k.ScaleShiftTraining(c, t.Mean, t.InvStd, Param(norm.Weight), Param(norm.Bias), scale, shift);
-            return;
+            _k.ScaleShiftEvaluation(norm.Channels, Running(norm.RunningMean), Running(norm.RunningVariance), Param(norm.Weight), Param(norm.Bias), prologue.Scale, prologue.Shift, Epsilon);
         }
-        _k.ScaleShiftEvaluation(c, Running(norm.RunningMean), Running(norm.RunningVariance), Param(norm.Weight), Param(norm.Bias), scale, shift, Epsilon);
+        return prologue;
     }
 
     private void FinalizeGradient(Tensor t, int stride, int offset, int count, int size)

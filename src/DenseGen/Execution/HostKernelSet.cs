@@ -48,8 +48,6 @@ internal sealed partial class KernelSet
                 BatchNormKernels.StatisticsPart(r, buffer, c, 0, 1, ref sum, ref sumSquares);
                 BatchNormKernels.FinishStatistics(r, c, sum, sumSquares, mean, variance, invStd, epsilon);
             }),
-            ScaleShiftTraining = (count, mean, invStd, gamma, beta, scale, shift) =>
-                ForEach(count, c => BatchNormKernels.ScaleShiftTraining(c, mean, invStd, gamma, beta, scale, shift)),
             ScaleShiftEvaluation = (count, runningMean, runningVariance, gamma, beta, scale, shift, epsilon) =>
                 ForEach(count, c => BatchNormKernels.ScaleShiftEvaluation(c, runningMean, runningVariance, gamma, beta, scale, shift, epsilon)),
             ScaleShiftTrainingAndRunning = (count, mean, invStd, gamma, beta, scale, shift, running) =>

@@ -272,7 +272,6 @@ internal sealed partial class KernelSet
         Statistics = convolution == ConvolutionVersion.Direct
             ? Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics)
             : OnFirstUse<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics, autoGrouped: false);
-        ScaleShiftTraining = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.ScaleShiftTraining);
         ScaleShiftEvaluation = OnFirstUse<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation, autoGrouped: true); // evaluation only
         ScaleShiftTrainingAndRunning = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>>(BatchNormKernels.ScaleShiftTrainingAndRunning);
         Finalize = AutoGrouped<Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.Finalize);
@@ -596,7 +595,6 @@ internal sealed partial class KernelSet
     /// <summary>dWeight = the weight gradient (overwritten).</summary>
     public required Action<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>> ConvBackwardWeights { get; init; }
     public required Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> Statistics { get; init; }
-    public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> ScaleShiftTraining { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> ScaleShiftEvaluation { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate> ScaleShiftTrainingAndRunning { get; init; }
     public required Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> Finalize { get; init; }

@@ -69,8 +69,9 @@ public sealed class MemoryPlan
         Add("head.logits", n * classes);
         Add("head.dlogits", n * classes);
         Add("head.loss", n);
-        int maxIn = Math.Max(maxWidth, Math.Max(layout.Blocks.Max(BlockChannels), layout.Stem.Norm0?.Channels ?? 0));
-        foreach (string s in new[] { "prologue.scale", "prologue.shift", "prologue2.scale", "prologue2.shift" }) Add(s, maxIn);
+        // Each BN's BN-ReLU prologue (scale and shift per channel, placed as the running means and variances): written
+        // in the forward, read again in the backward.
+        Add("scaleshift", layout.RunningStatisticsCount);
         Add("parameters", layout.ParameterCount);
         Add("gradients", layout.ParameterCount);
         Add("momentum", layout.ParameterCount);

@@ -49,7 +49,7 @@ internal static class BatchNormKernels
     }
 
     /// <summary>Training: scale = gamma * invstd, shift = beta - mean * scale, for channels [0, count).</summary>
-    public static void ScaleShiftTraining(Index1D c, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> scale, ArrayView<float> shift)
+    private static void ScaleShiftTraining(Index1D c, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> scale, ArrayView<float> shift)
     {
         float a = gamma[c] * invStd[c];
         scale[c] = a;
@@ -75,7 +75,7 @@ internal static class BatchNormKernels
     }
 
     /// <summary>PyTorch's update: running = (1 - momentum) running + momentum batch, with the unbiased variance.</summary>
-    public static void UpdateRunningStatistics(Index1D c, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> runningMean, ArrayView<float> runningVariance, float momentum, float unbias)
+    private static void UpdateRunningStatistics(Index1D c, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> runningMean, ArrayView<float> runningVariance, float momentum, float unbias)
     {
         runningMean[c] = (1f - momentum) * runningMean[c] + momentum * mean[c];
         runningVariance[c] = (1f - momentum) * runningVariance[c] + momentum * variance[c] * unbias;
