@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using DenseGen.Execution;
 using DenseGen.Model;
@@ -114,6 +115,25 @@ public class MemoryPlanTests(ITestOutputHelper output)
         output.WriteLine($"DenseNet-BC-1000 k12, batch 64: {bytes / (1024.0 * 1024.0 * 1024.0):F2} GiB, {DenseNetBC1000K12.ParameterCount:N0} parameters");
         Assert.True(bytes < 4_000_000_000L, $"{bytes} bytes");
     }
+
+    /// <summary>
+    /// An arena larger than the device can hold (DenseNet-264 at batch 8,192: 340 GiB) fails before any step with what it
+    /// needed and what needs less. On OpenCL only: there the allocation fails at once, where the CPU's could be granted
+    /// by the operating system's overcommit and fail later, page by page.
+    /// </summary>
+    [OpenClFact]
+    [Trait("Backend", "Device")]
+    public void A_session_larger_than_the_device_says_what_it_needs_and_what_needs_less()
+    {
+        var error = Assert.Throws<InvalidOperationException>(() => new DenseNetSession(DenseNet264.Description, TestDevice.Instance, 8192));
+        output.WriteLine(error.Message);
+        Assert.Contains("at batch 8192 needs a", error.Message);
+        Assert.Contains($"{DenseNet264TrainingMiB(BottleneckMode.Store):F1} MiB arena", error.Message);
+        Assert.Contains($"BottleneckMode.Recompute (--recompute-bottlenecks) needs {DenseNet264TrainingMiB(BottleneckMode.Recompute):F1} MiB", error.Message);
+        Assert.Contains("a smaller batch", error.Message);
+    }
+
+    private static double DenseNet264TrainingMiB(BottleneckMode mode) => new MemoryPlan(DenseNet264.Description, 8192, mode).Bytes / 1048576.0;
 
     [Theory]
     [InlineData(BottleneckMode.Store), InlineData(BottleneckMode.Recompute)]

@@ -68,7 +68,7 @@ public sealed class DenseNetSession : IDisposable
         _n = batchSize;
         Plan = new MemoryPlan(model, batchSize, bottlenecks);
         _k = kernels;
-        _arena = device.Accelerator.Allocate1D<float>(Plan.Elements);
+        _arena = AllocateArena(device, Plan);
         _k.Zero(_arena.View);
 
         ArrayView<float> View(string name) { var (offset, length) = Plan[name]; return _arena.View.SubView(offset, length); }
@@ -110,6 +110,29 @@ public sealed class DenseNetSession : IDisposable
         if (_blocks.Any(b => b.Tensors.Layers.Any(l => l.DropRate > 0))) _k.PrepareDropout();
         InitializeParameters(0);
         _k.WaitForCompilation();
+    }
+
+    /// <summary>
+    /// The one arena of the plan. A device without that much memory gets an error that says how much was asked, of how
+    /// much the device has, and what takes less: the lean mode (with bottlenecks) or a smaller batch.
+    /// </summary>
+    private static MemoryBuffer1D<float, Stride1D.Dense> AllocateArena(ComputeDevice device, MemoryPlan plan)
+    {
+        try
+        {
+            return device.Accelerator.Allocate1D<float>(plan.Elements);
+        }
+        catch (Exception error)
+        {
+            double mib = plan.Bytes / 1048576.0, deviceMib = device.Accelerator.MemorySize / 1048576.0;
+            string lean = plan.Bottlenecks == BottleneckMode.Store && new MemoryPlan(plan.Model, plan.BatchSize, BottleneckMode.Recompute) is var leanPlan && leanPlan.Bytes < plan.Bytes
+                ? $"BottleneckMode.Recompute (--recompute-bottlenecks) needs {leanPlan.Bytes / 1048576.0:F1} MiB at this batch size; " : "";
+            // ILGPU's own exceptions often carry only their type name as the message.
+            string cause = error.Message.StartsWith("Exception of type", StringComparison.Ordinal) ? error.GetType().Name : $"{error.GetType().Name}: {error.Message.TrimEnd('.')}";
+            throw new InvalidOperationException(
+                $"{plan.Model.Name} at batch {plan.BatchSize} needs a {mib:F1} MiB arena (TrainingBytes) and {device} could not allocate it " +
+                $"({deviceMib:F0} MiB in all, some of it in use; {cause}). {lean}a smaller batch needs less (the arena grows linearly with it).", error);
+        }
     }
 
     /// <summary>Each convolution of the network, in forward order, with how its input gradient is taken.</summary>

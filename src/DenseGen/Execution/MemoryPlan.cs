@@ -23,6 +23,7 @@ public sealed class MemoryPlan
     {
         ArgumentNullException.ThrowIfNull(model);
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The batch size must be at least 1.");
+        Model = model;
         BatchSize = batchSize;
         Bottlenecks = bottlenecks;
         long n = batchSize;
@@ -87,6 +88,9 @@ public sealed class MemoryPlan
 
     /// <summary>Whether the bottleneck outputs are kept from the forward or recomputed in the backward.</summary>
     public BottleneckMode Bottlenecks { get; }
+
+    /// <summary>The network laid out.</summary>
+    public ModelDescription Model { get; }
 
     /// <summary>The batch size the arena holds.</summary>
     public int BatchSize { get; }
