@@ -88,6 +88,8 @@ namespace DenseGen.Cli
         /// <summary>--recompute-bottlenecks: the memory-lean mode (a bottleneck layer's 1x1 output recomputed in the backward, not kept).</summary>
         private static BottleneckMode Bottlenecks(Arguments a) => a.Flag("recompute-bottlenecks") ? BottleneckMode.Recompute : BottleneckMode.Store;
 
+        private static string Describe(BottleneckMode bottlenecks) => bottlenecks == BottleneckMode.Store ? "stored" : "recomputed";
+
         public static int Train(Arguments a)
         {
             string? data = a.String("data");
@@ -117,7 +119,7 @@ namespace DenseGen.Cli
             using var session = new DenseNetSession(model, gpu, batch, bottlenecks);
             var trainer = new Trainer(session, splits.Train, splits.Test);
             Console.WriteLine($"{model.Name}: {model.ParameterCount:N0} parameters, batch {batch}, {epochs} epochs ({schedule} schedule, lr {options.LearningRate}, " +
-                              $"{(augment ? "augmented" : "no augmentation")}), seed {options.Seed}, on {gpu} ({session.ArenaBytes / 1048576.0:F1} MiB, bottleneck outputs {(bottlenecks == BottleneckMode.Store ? "stored" : "recomputed")})");
+                              $"{(augment ? "augmented" : "no augmentation")}), seed {options.Seed}, on {gpu} ({session.ArenaBytes / 1048576.0:F1} MiB, bottleneck outputs {Describe(bottlenecks)})");
             Console.WriteLine($"data: {splits.Description}");
 
             string csv = Path.Combine(output, "log.csv"), png = Path.Combine(output, "curves.png");
@@ -254,7 +256,7 @@ namespace DenseGen.Cli
             table.AddRow("synthetic, already on the device", $"{resident:F1}", "1.000");
             table.AddRow("fixed batch, copied each step", $"{copied:F1}", $"{copied / resident:F3}");
             table.AddRow($"real: {(splits.Cifar ? "augmented, " : "")}double-buffered pipeline", $"{real:F1}", $"{real / resident:F3}");
-            Console.WriteLine($"{model.Name}, batch {batch}, {steps} steps per measurement, best of 3 interleaved rounds, on {gpu}, bottleneck outputs {(bottlenecks == BottleneckMode.Store ? "stored" : "recomputed")}; data: {splits.Description}");
+            Console.WriteLine($"{model.Name}, batch {batch}, {steps} steps per measurement, best of 3 interleaved rounds, on {gpu}, bottleneck outputs {Describe(bottlenecks)}; data: {splits.Description}");
             AnsiConsole.Write(table);
             Console.WriteLine(real >= 0.9 * resident ? "the data pipeline keeps the device busy (real data within 10% of on-device data)"
                                                      : $"the data pipeline is a bottleneck: real data at {real / resident:P0} of on-device data");

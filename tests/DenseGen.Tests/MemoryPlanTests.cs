@@ -64,8 +64,6 @@ public class MemoryPlanTests(ITestOutputHelper output)
         long scratchSaved = lean["scratch"].Length - stored["scratch"].Length;
         output.WriteLine($"{name}: {outputs} floats of bottleneck outputs kept, scratch {lean["scratch"].Length} -> {stored["scratch"].Length}");
         Assert.Equal(outputs - scratchSaved, stored.Elements - lean.Elements);
-        Assert.Equal(model.Layout.Blocks.Any(b => MemoryPlan.BottleneckWidth(b) > 0), outputs > 0);
-        if (outputs == 0) Assert.Equal(lean.Elements, stored.Elements);
     }
 
     /// <summary>
