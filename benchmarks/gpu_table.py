@@ -11,12 +11,14 @@ ratio = {}
 best = {}
 for net in ["densenet-bc-100", "densenet-121"]:
     # DenseGen's versions 3 (no suffix) and 4 (the default since this table showed it faster) compete, and version 4
-    # recomputing its bottleneck outputs (the lean mode; the other rows store them since 2026-11-27); the faster one is
+    # recomputing its bottleneck outputs (the lean mode; the other rows store them since 2026-11-27), and version 4 with
+    # its steps replayed from CUDA graphs (since 2026-11-27, opt-in: DenseNetSession.CudaGraphs); the fastest one is
     # the headline (its name printed beside the targets), versions 2 and 1 are baselines.
     default = dg.get("first_step_version", "pipelined")
     versions = [(k, label + (", the default" if name == default else "") + ")") for k, name, label in
                 [("", "pipelined", "pipelined (version 3"), (".banded", "banded", "banded (version 4"),
-                 (".banded.recompute", "banded-recompute", "banded (version 4, bottleneck outputs recomputed")]
+                 (".banded.recompute", "banded-recompute", "banded (version 4, bottleneck outputs recomputed"),
+                 (".banded.graphs", "banded-graphs", "banded (version 4, each step's forward and backward replayed from a CUDA graph")]
                 if dg.get(f"{net}{k}.images_per_second")]
     if versions:
         key, label = max(versions, key=lambda v: dg[f"{net}{v[0]}.images_per_second"])
@@ -69,6 +71,11 @@ if os.path.exists(os.path.join(out, "first-step.log")):
     for line in open(os.path.join(out, "first-step.log")):
         if line.startswith("first step"):
             print("- " + line.strip())
+for net in ["densenet-bc-100", "densenet-121"]:
+    if f"{net}.banded.graphs.graph_status" in dg:
+        print(f"\nCUDA graphs, {net}: {dg[f'{net}.banded.graphs.graph_status']}")
+    if f"{net}.banded.graphs.error" in dg:
+        print(f"\nCUDA graphs, {net}: FAILED: {dg[f'{net}.banded.graphs.error']}")
 checks = {k: v for k, v in dg.items() if k.startswith("check.")}
 print("\nCUDA kernels vs the CPU reference (float64 since version 4 was added, the host kernels before; worst relative error, two training steps): " + ", ".join(f"{k[6:]} {v:.1e}" for k, v in checks.items()))
 print("Kernels spilling to local memory: " + (", ".join(dg.get("spilling_kernels", [])) or "none"))

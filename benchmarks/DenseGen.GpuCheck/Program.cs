@@ -46,19 +46,30 @@ using var gpu = ComputeDevice.Open(Environment.GetEnvironmentVariable("DENSEGEN_
 Console.WriteLine($"device: {gpu}");
 results["device"] = gpu.ToString();
 
-// --launches: kernel launches per training step (batch 1; the count does not depend on the batch), on any device.
+// --launches [--batch N] [--network 121|bc-100] [--version X] [--by-kernel]: kernel launches per training step at
+// batch N (1 unless named), on any device, of both networks and every version unless one is named;
+// --by-kernel lists the default's (version 4, bottlenecks stored) per kernel. The count depends on the batch: a small
+// grid splits its reduction (one more launch to sum the splits), so batch 1 counts more than batch 64.
 if (launchesOnly)
 {
-    foreach (var (name, model) in new[] { ("densenet-bc-100", DenseNetBC100.Description), ("densenet-121", DenseNet121.Description) })
-        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Banded, ConvolutionVersion.Tiled, ConvolutionVersion.Direct })
+    int launchBatch = int.Parse(args.SkipWhile(a => a != "--batch").Skip(1).FirstOrDefault() ?? "1");
+    string? onlyNetwork = args.SkipWhile(a => a != "--network").Skip(1).FirstOrDefault(), onlyVersion = args.SkipWhile(a => a != "--version").Skip(1).FirstOrDefault();
+    foreach (var (name, model) in new[] { ("densenet-bc-100", DenseNetBC100.Description), ("densenet-121", DenseNet121.Description) }.Where(n => onlyNetwork is null || n.Item1 == "densenet-" + onlyNetwork))
+        foreach (var version in new[] { ConvolutionVersion.Pipelined, ConvolutionVersion.Banded, ConvolutionVersion.Tiled, ConvolutionVersion.Direct }
+                     .Where(v => onlyVersion is null || v == ComputeDevice.ParseConvolution(onlyVersion)))
             foreach (var bottlenecks in new[] { BottleneckMode.Store, BottleneckMode.Recompute })
             {
-                using var session = new DenseNetSession(model, gpu, 1, version, bottlenecks);
-                var images = new float[model.InputChannels * model.InputSize * model.InputSize];
-                session.TrainStep(images, [0], new SgdOptions(0.1f));
+                using var session = new DenseNetSession(model, gpu, launchBatch, version, bottlenecks);
+                var images = new float[launchBatch * model.InputChannels * model.InputSize * model.InputSize];
+                var labels = new int[launchBatch];
+                session.TrainStep(images, labels, new SgdOptions(0.1f));
                 long before = gpu.KernelsFor(version).Launches;
-                session.TrainStep(images, [0], new SgdOptions(0.1f));
-                Console.WriteLine($"{name} {version}, bottlenecks {bottlenecks}: {gpu.KernelsFor(version).Launches - before} launches per training step");
+                session.TrainStep(images, labels, new SgdOptions(0.1f));
+                Console.WriteLine($"{name} {version}, bottlenecks {bottlenecks}, batch {launchBatch}: {gpu.KernelsFor(version).Launches - before} launches per training step");
+                if (version != ConvolutionVersion.Banded || bottlenecks != BottleneckMode.Store || !args.Contains("--by-kernel")) continue;
+                // --by-kernel: which kernels the default's launches are (a profiled step; its times mean nothing here).
+                foreach (var (kernel, launches, _) in session.ProfileTrainingStep(images, labels, new SgdOptions(0.1f)).OrderByDescending(p => p.Launches))
+                    Console.WriteLine($"  {kernel,-60} {launches,5}");
             }
     return 0;
 }
@@ -178,6 +189,18 @@ foreach (var (label, shape) in skipChecks ? [] : new (string, DenseGen.Kernels.C
     Console.WriteLine($"check {label,-22} growth kernel vs version 3, worst relative error {worst:E2} {(pass ? "ok" : "FAIL")}");
     results[$"check.{label}"] = worst;
 }
+// (a3) steps replayed from a CUDA graph against steps launched one by one, same device and kernels: every loss, the
+// parameters, the running statistics and an evaluation's logits, bit for bit (CudaGraphTests' check, which CI cannot run).
+if (!skipChecks)
+{
+    string graphCheck;
+    try { graphCheck = CompareGraphSteps(SmallBC.Description, gpu); }
+    catch (Exception error) { graphCheck = $"FAILED: {error.GetType().Name}: {error.Message}"; }
+    bool pass = graphCheck.StartsWith("ok", StringComparison.Ordinal) || graphCheck.StartsWith("skipped", StringComparison.Ordinal);
+    ok &= pass;
+    Console.WriteLine($"check CUDA graphs, SmallBC, 5 steps vs launched one by one: {graphCheck}");
+    results["check_graphs"] = graphCheck;
+}
 // Which kernels the checks above and the first step ran from kernel images (KernelImages; benchmarks/pack-gpu-check.sh).
 var loads = KernelLoader.Times.ToList();
 Console.WriteLine($"kernels loaded: {loads.Count}, {loads.Count(t => t.FromImage)} from kernel images ({KernelImages.Folder ?? "none"}), the rest compiled");
@@ -203,6 +226,9 @@ if (!quick)
 {
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Pipelined);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded);
+    // Version 4 with each step's forward and backward replayed from a CUDA graph (".graphs"; DenseNetSession.CudaGraphs).
+    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Banded, graphs: true);
+    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded, graphs: true);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, gpu.Convolution == ConvolutionVersion.Banded ? ConvolutionVersion.Pipelined : ConvolutionVersion.Banded);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
@@ -255,20 +281,20 @@ void Profile(string name, ModelDescription model, int batch, ConvolutionVersion 
     }
 }
 
-void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks = BottleneckMode.Store)
+void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks = BottleneckMode.Store, bool graphs = false)
 {
-    try { TimeSteps(name, model, plannedBytes, batch, version, bottlenecks); }
+    try { TimeSteps(name, model, plannedBytes, batch, version, bottlenecks, graphs); }
     catch (Exception error) // one failing measurement must not lose the others
     {
         ok = false;
-        Console.WriteLine($"{name} ({version}, bottlenecks {bottlenecks}): FAILED: {error.GetType().Name}: {error.Message}");
-        results[$"{name}{Suffix(version)}{ModeSuffix(bottlenecks)}.error"] = error.Message;
+        Console.WriteLine($"{name} ({version}, bottlenecks {bottlenecks}{(graphs ? ", CUDA graphs" : "")}): FAILED: {error.GetType().Name}: {error.Message}");
+        results[$"{name}{Suffix(version)}{ModeSuffix(bottlenecks)}{(graphs ? ".graphs" : "")}.error"] = error.Message;
     }
 }
 
-void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks)
+void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs)
 {
-    name += Suffix(version) + ModeSuffix(bottlenecks);
+    name += Suffix(version) + ModeSuffix(bottlenecks) + (graphs ? ".graphs" : "");
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }
     var random = new Random(1);
     var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
@@ -277,7 +303,7 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
     var sgd = new SgdOptions(0.1f);
     long freeBefore = FreeDeviceMemory(gpu);
     var first = Stopwatch.StartNew();
-    using var session = new DenseNetSession(model, gpu, batch, version, bottlenecks);
+    using var session = new DenseNetSession(model, gpu, batch, version, bottlenecks) { CudaGraphs = graphs };
     float loss = session.TrainStep(images, labels, sgd); // includes kernel compilation on a fresh device
     double firstStep = first.Elapsed.TotalSeconds;
     long used = freeBefore - FreeDeviceMemory(gpu);
@@ -290,8 +316,18 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
         var sw = Stopwatch.StartNew();
         loss = session.TrainStep(images, labels, sgd); // reads the loss back: the step has finished
         times.Add(sw.Elapsed.TotalSeconds);
+        // Launches per step from the steps after the warm-up (with graphs, the capture): the host's launches per step.
+        if (i == 0) launchesBefore = gpu.KernelsFor(version).Launches;
     }
-    double launches = (double)(gpu.KernelsFor(version).Launches - launchesBefore) / times.Count;
+    if (graphs)
+    {
+        // Launches counted while capturing (the first timed step): those the graph replays in every later step.
+        Console.WriteLine($"{name}: CUDA graphs {session.CudaGraphStatus}");
+        results[$"{name}.graph_status"] = session.CudaGraphStatus;
+        results[$"{name}.graph_launches"] = session.CudaGraphLaunches;
+        if (session.CudaGraphLaunches == 0) ok = false;
+    }
+    double launches = times.Count > 1 ? (double)(gpu.KernelsFor(version).Launches - launchesBefore) / (times.Count - 1) : double.NaN;
     if (times.Count > 1) times.RemoveAt(0); // warm-up
     times.Sort();
     double median = times[times.Count / 2];
@@ -364,6 +400,31 @@ static double CompareTwoSteps(ModelDescription model, ComputeDevice device, Conv
     var evaluation = session.Forward(images, training: false);
     reference.Run(doubles, labels, training: false);
     return Math.Max(worst, Relative(evaluation, reference.Logits));
+}
+
+// Five training steps of two sessions, one replaying a CUDA graph from its third step: "ok: ..." when every loss and
+// the final parameters, running statistics and evaluation logits are equal bit for bit, else what differs.
+static string CompareGraphSteps(ModelDescription model, ComputeDevice device)
+{
+    if (device.Kind != DeviceKind.Cuda) return $"skipped: {device} is not a CUDA device";
+    const int batch = 4;
+    using var usual = new DenseNetSession(model, device, batch);
+    using var graphs = new DenseNetSession(model, device, batch) { CudaGraphs = true };
+    var random = new Random(4);
+    var sgd = new SgdOptions(0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
+    float[] images = [];
+    for (int step = 0; step < 5; step++)
+    {
+        images = Enumerable.Range(0, batch * model.InputChannels * model.InputSize * model.InputSize).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+        var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
+        float a = usual.TrainStep(images, labels, sgd), b = graphs.TrainStep(images, labels, sgd);
+        if (a != b) return $"step {step}: loss {b} against {a} ({graphs.CudaGraphStatus})";
+    }
+    if (graphs.CudaGraphLaunches == 0) return $"no graph was captured: {graphs.CudaGraphStatus}";
+    if (!usual.GetParameters().AsSpan().SequenceEqual(graphs.GetParameters())) return "the parameters differ";
+    if (!usual.GetRunningStatistics().AsSpan().SequenceEqual(graphs.GetRunningStatistics())) return "the running statistics differ";
+    if (!usual.Forward(images, training: false).AsSpan().SequenceEqual(graphs.Forward(images, training: false))) return "the evaluation logits differ";
+    return $"ok, bit for bit ({graphs.CudaGraphStatus})";
 }
 
 // Random BN parameters, images and labels for a two-step check, from the first seed (7, 8, ...) whose float64 run (two

@@ -17,10 +17,10 @@ try
     var rest = args.SkipWhile(a => a == command).ToArray();
     return command switch
     {
-        "train" => Commands.Train(new Arguments(rest, "resume", "augment", "no-augment", "recompute-bottlenecks")),
+        "train" => Commands.Train(new Arguments(rest, "resume", "augment", "no-augment", "recompute-bottlenecks", "cuda-graphs")),
         "eval" => Commands.Eval(new Arguments(rest)),
         "summary" => Commands.Summary(new Arguments(rest, "list")),
-        "bench" => Commands.Bench(new Arguments(rest, "recompute-bottlenecks")),
+        "bench" => Commands.Bench(new Arguments(rest, "recompute-bottlenecks", "cuda-graphs")),
         "export" => Commands.Export(new Arguments(rest)),
         "kernels" => Commands.Kernels(new Arguments(rest)),
         "help" or "-h" or "--help" => Commands.Help(),
@@ -45,9 +45,10 @@ namespace DenseGen.Cli
                                  [--seed N] [--augment|--no-augment] [--out FOLDER] [--resume] [--device cpu|opencl|cuda[:i]]
                                  [--limit N (the first N training images: a quick look)]
                                  [--recompute-bottlenecks (less memory: bottleneck outputs recomputed in the backward, one more 1x1 conv per layer)]
+                                 [--cuda-graphs (CUDA: each step's forward and backward replayed from one captured graph; not with dropout)]
                 densegen eval    --model NAME --weights FILE [--data FOLDER] [--batch N] [--device D]
                 densegen summary [--model NAME] [--list]
-                densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D] [--recompute-bottlenecks]
+                densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D] [--recompute-bottlenecks] [--cuda-graphs]
                 densegen export  --model NAME [--weights FILE] --onnx FILE
                 densegen kernels [--arch sm_90[,sm_80,...]] [--ptxas FILE] [--out FOLDER]   (kernels assembled ahead of time for GPUs)
 
@@ -110,16 +111,18 @@ namespace DenseGen.Cli
                 CheckpointPath: Path.Combine(output, "checkpoint.safetensors"), Resume: a.Flag("resume"));
             string? device = a.String("device");
             var bottlenecks = Bottlenecks(a);
+            bool graphs = a.Flag("cuda-graphs");
             a.EnsureAllUsed();
 
             Directory.CreateDirectory(output);
             if (!options.Resume && File.Exists(options.CheckpointPath))
                 throw new UsageException($"{options.CheckpointPath} exists: pass --resume to continue that run, or --out another folder.");
             using var gpu = ComputeDevice.Open(device);
-            using var session = new DenseNetSession(model, gpu, batch, bottlenecks);
+            using var session = new DenseNetSession(model, gpu, batch, bottlenecks) { CudaGraphs = graphs };
             var trainer = new Trainer(session, splits.Train, splits.Test);
             Console.WriteLine($"{model.Name}: {model.ParameterCount:N0} parameters, batch {batch}, {epochs} epochs ({schedule} schedule, lr {options.LearningRate}, " +
                               $"{(augment ? "augmented" : "no augmentation")}), seed {options.Seed}, on {gpu} ({session.ArenaBytes / 1048576.0:F1} MiB, bottleneck outputs {Describe(bottlenecks)})");
+            if (graphs) Console.WriteLine($"CUDA graphs: {session.CudaGraphStatus}");
             Console.WriteLine($"data: {splits.Description}");
 
             string csv = Path.Combine(output, "log.csv"), png = Path.Combine(output, "curves.png");
@@ -226,10 +229,11 @@ namespace DenseGen.Cli
             int batch = a.Int("batch", 64, min: 1), steps = a.Int("steps", 20, min: 2);
             string? device = a.String("device");
             var bottlenecks = Bottlenecks(a);
+            bool graphs = a.Flag("cuda-graphs");
             a.EnsureAllUsed();
             var splits = DataSets.Load(data, model);
             using var gpu = ComputeDevice.Open(device);
-            using var session = new DenseNetSession(model, gpu, batch, bottlenecks);
+            using var session = new DenseNetSession(model, gpu, batch, bottlenecks) { CudaGraphs = graphs };
             session.InitializeParameters(0);
             var (mean, std) = splits.Train.ChannelStatistics();
             var pipeline = new BatchPipeline(splits.Train, batch, new Normalization(mean, std), augment: splits.Cifar);
@@ -258,6 +262,7 @@ namespace DenseGen.Cli
             table.AddRow($"real: {(splits.Cifar ? "augmented, " : "")}double-buffered pipeline", $"{real:F1}", $"{real / resident:F3}");
             Console.WriteLine($"{model.Name}, batch {batch}, {steps} steps per measurement, best of 3 interleaved rounds, on {gpu}, bottleneck outputs {Describe(bottlenecks)}; data: {splits.Description}");
             AnsiConsole.Write(table);
+            if (graphs) Console.WriteLine($"CUDA graphs: {session.CudaGraphStatus}");
             Console.WriteLine(real >= 0.9 * resident ? "the data pipeline keeps the device busy (real data within 10% of on-device data)"
                                                      : $"the data pipeline is a bottleneck: real data at {real / resident:P0} of on-device data");
             return 0;

@@ -78,6 +78,15 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Bench_with_cuda_graphs_on_the_host_says_they_need_cuda_and_runs_as_usual()
+    {
+        var (code, output, error) = Run("bench", "--batch", "8", "--steps", "2", "--cuda-graphs");
+        Assert.True(code == 0, error);
+        Assert.Contains("fixed batch, copied each step", output);
+        Assert.Contains("CUDA graphs: not used: the device is Cpu", output);
+    }
+
+    [Fact]
     public void Summary_and_export_work_from_the_command_line()
     {
         var summary = Run("summary", "--model", "densenet-121");

@@ -29,6 +29,8 @@ public sealed class DenseNetSession : IDisposable
     private readonly ArrayView<float> _scaleShift;
     private readonly int _n, _stemConvSize;
     private bool _firstStep = true;
+    private CudaGraphStep? _graph;
+    private bool _cudaGraphs, _graphWarm, _direct;
     private int _dropoutSeed;
     private uint _forwardCount;
 
@@ -236,6 +238,7 @@ public sealed class DenseNetSession : IDisposable
     {
         IReadOnlyList<(string Kernel, long Launches, double Seconds)> profile;
         _k.StartProfile();
+        _direct = true; // each launch timed: not a graph's
         try
         {
             TrainStep(images, labels, options);
@@ -243,6 +246,7 @@ public sealed class DenseNetSession : IDisposable
         }
         finally
         {
+            _direct = false;
             profile = _k.StopProfile();
         }
         return profile;
@@ -290,8 +294,7 @@ public sealed class DenseNetSession : IDisposable
             if ((uint)labels[i] >= (uint)Model.Classes)
                 throw new ArgumentException($"Label {labels[i]} at position {i} is outside [0, {Model.Classes}).", nameof(labels));
         Upload(_labels, labels);
-        RunForward(training: true);
-        RunBackward();
+        RunTrainingPasses();
         return CopyOut(_loss).Average();
     }
 
@@ -302,9 +305,112 @@ public sealed class DenseNetSession : IDisposable
     internal float ForwardBackwardResident(ReadOnlySpan<int> labels)
     {
         Upload(_labels, labels);
-        RunForward(training: true);
-        RunBackward();
+        RunTrainingPasses();
         return CopyOut(_loss).Average();
+    }
+
+    /// <summary>
+    /// Whether training steps replay a CUDA graph of their forward and backward (<see cref="CudaGraphStep"/>): the first
+    /// step after enabling runs as usual, the second is captured, every later one is one graph launch. Same kernels,
+    /// arguments and order, so the same bits. Off by default; where it cannot apply (not a CUDA device, a network with
+    /// dropout) the steps run as usual and <see cref="CudaGraphStatus"/> says why.
+    /// </summary>
+    public bool CudaGraphs
+    {
+        get => _cudaGraphs;
+        set
+        {
+            if (!value) DropGraph();
+            _cudaGraphs = value;
+            _graphWarm = false;
+            CudaGraphStatus = value ? GraphUnavailable() is { } reason ? "not used: " + reason : "enabled: the next step runs as usual, the one after is captured" : "off";
+        }
+    }
+
+    /// <summary>What <see cref="CudaGraphs"/> is doing: off, not used and why, or replaying a graph of how many launches.</summary>
+    public string CudaGraphStatus { get; private set; } = "off";
+
+    /// <summary>Kernel launches in the captured graph, or 0 when none is held.</summary>
+    internal int CudaGraphLaunches => _graph?.Launches ?? 0;
+
+    /// <summary>Why this session's steps cannot be captured as a CUDA graph, or null when they can.</summary>
+    private string? GraphUnavailable()
+    {
+        var reasons = new List<string>();
+        if (_device.Accelerator is not ILGPU.Runtime.Cuda.CudaAccelerator) reasons.Add($"the device is {_device}, and CUDA graphs need a CUDA GPU");
+        if (_blocks.Any(b => b.Tensors.Layers.Any(l => l.DropRate > 0))) reasons.Add("the network has dropout, whose mask's seed changes every step and is a kernel argument");
+        return reasons.Count == 0 ? null : string.Join("; ", reasons);
+    }
+
+    /// <summary>
+    /// A training forward and backward launched on <paramref name="stream"/> and waited for there, as a capture launches
+    /// them (tests: on any ILGPU device, the step a graph records gives the default stream's results). Returns the loss.
+    /// </summary>
+    internal float ForwardBackwardOn(AcceleratorStream stream, ReadOnlySpan<float> images, ReadOnlySpan<int> labels)
+    {
+        CopyIn(_images, images, "images");
+        Upload(_labels, labels);
+        _k.Stream = stream;
+        try
+        {
+            RunForward(training: true);
+            RunBackward();
+        }
+        finally
+        {
+            _k.Stream = _device.Accelerator.DefaultStream;
+        }
+        stream.Synchronize();
+        return CopyOut(_loss).Average();
+    }
+
+    /// <summary>A training forward and backward: launched one by one, or with <see cref="CudaGraphs"/> as one graph.</summary>
+    private void RunTrainingPasses()
+    {
+        if (!_cudaGraphs || _direct || GraphUnavailable() is not null)
+        {
+            RunForward(training: true);
+            RunBackward();
+            return;
+        }
+        if (_graph is { } stale && stale.ScratchGeneration != _k.ScratchGeneration) DropGraph(); // the scratch moved
+        if (_graph is null)
+        {
+            if (!_graphWarm)
+            {
+                // Every kernel loaded and the scratch sized: nothing a capture may not do is left for the next step.
+                RunForward(training: true);
+                RunBackward();
+                _graphWarm = true;
+                return;
+            }
+            var counters = (long[])BatchesTracked.Clone();
+            uint forwardCount = _forwardCount;
+            try
+            {
+                // Capturing runs the host side of the passes once (this step's counters) and records their launches.
+                _graph = CudaGraphStep.Capture((ILGPU.Runtime.Cuda.CudaAccelerator)_device.Accelerator, _k, () => { RunForward(training: true); RunBackward(); });
+            }
+            catch (Exception error) when (error is InvalidOperationException or ILGPU.Runtime.Cuda.CudaException)
+            {
+                Array.Copy(counters, BatchesTracked, counters.Length);
+                _forwardCount = forwardCount;
+                _cudaGraphs = false;
+                CudaGraphStatus = $"not used: the capture failed ({error.Message}); steps run as usual";
+                RunForward(training: true);
+                RunBackward();
+                return;
+            }
+        }
+        else CountTrainingForward();
+        _graph.Launch();
+        CudaGraphStatus = $"replaying a graph of {_graph.Launches} launches";
+    }
+
+    private void DropGraph()
+    {
+        _graph?.Dispose();
+        _graph = null;
     }
 
     /// <summary>The logits of the last forward.</summary>
@@ -347,11 +453,7 @@ public sealed class DenseNetSession : IDisposable
 
     private void RunForward(bool training)
     {
-        if (training)
-        {
-            for (int i = 0; i < BatchesTracked.Length; i++) BatchesTracked[i]++;
-            _forwardCount++;
-        }
+        if (training) CountTrainingForward();
         StemForward(training);
         _afterLayer?.Invoke("features.conv0", StemOutput());
         for (int b = 0; b < _blocks.Length; b++)
@@ -370,6 +472,13 @@ public sealed class DenseNetSession : IDisposable
         }
         HeadForward(training);
         _afterLayer?.Invoke("classifier", _logits);
+    }
+
+    /// <summary>What a training forward counts on the host: each BN's num_batches_tracked and the dropout stream's step.</summary>
+    private void CountTrainingForward()
+    {
+        for (int i = 0; i < BatchesTracked.Length; i++) BatchesTracked[i]++;
+        _forwardCount++;
     }
 
     // Set only while locating a non-finite value: called after each layer with the values it wrote.
@@ -731,7 +840,11 @@ public sealed class DenseNetSession : IDisposable
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _arena.Dispose();
+    public void Dispose()
+    {
+        DropGraph();
+        _arena.Dispose();
+    }
 
     /// <summary>A shared-statistics tensor: values, gradient accumulator and per-channel arrays.</summary>
     private readonly record struct Tensor(

@@ -45,6 +45,7 @@ internal sealed partial class KernelSet
         _warpShuffles = warpShuffles ?? (a.AcceleratorType is AcceleratorType.Cuda or AcceleratorType.CPU);
         _quads = quads ?? ConvolutionKernels.QuadsByDefault(a.AcceleratorType);
         _accelerator = a;
+        _stream = a.DefaultStream;
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
         KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
@@ -537,7 +538,7 @@ internal sealed partial class KernelSet
 
     /// <summary>
     /// The launcher, counting (and when profiling, timing) its launches: an expression-compiled delegate of type
-    /// <typeparamref name="T"/> that passes the default stream and its arguments to ILGPU's launcher, once loaded.
+    /// <typeparamref name="T"/> that passes <see cref="Stream"/> and its arguments to ILGPU's launcher, once loaded.
     /// </summary>
     private T Counted<T>(MethodInfo method, bool autoGrouped) where T : Delegate
     {
@@ -558,7 +559,7 @@ internal sealed partial class KernelSet
         var launcher = Expression.Convert(Expression.Property(Expression.Constant(pending), nameof(PendingKernel.Launcher)), pending.LauncherType);
         var body = Expression.Block([start],
             Expression.Assign(start, Expression.Call(self, typeof(KernelSet).GetMethod(nameof(BeforeLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!)),
-            Expression.Invoke(launcher, [Expression.Constant(accelerator.DefaultStream), .. parameters]),
+            Expression.Invoke(launcher, [Expression.Field(self, nameof(_stream)), .. parameters]),
             Expression.Call(self, typeof(KernelSet).GetMethod(nameof(AfterLaunch), BindingFlags.Instance | BindingFlags.NonPublic)!, Expression.Constant(name), start, size, Expression.Constant(grouped)));
         return Expression.Lambda<T>(body, parameters).Compile();
     }
@@ -681,11 +682,34 @@ internal sealed partial class KernelSet
     {
         if (buffer is null || buffer.Length < length)
         {
-            _accelerator!.Synchronize();
+            // A captured graph holds the scratch's address: growing it there would leave the graph reading freed memory,
+            // and the synchronisation is not allowed while a stream captures.
+            if (_stream != _accelerator!.DefaultStream)
+                throw new InvalidOperationException($"The kernels' scratch would grow from {buffer?.LengthInBytes ?? 0} to {length * Interop.SizeOf<T>()} bytes while launching on a stream of their own (a CUDA graph capture): run the step once on the default stream first.");
+            _accelerator.Synchronize();
+            ScratchGeneration++;
             buffer?.Dispose();
             buffer = _accelerator.Allocate1D<T>(length);
         }
         return buffer.View.SubView(0, length);
+    }
+
+    /// <summary>
+    /// How many times the scratch has been reallocated: a CUDA graph captured at one generation reads the scratch at
+    /// that generation's addresses and must be captured again after it grows (another session on the device may grow it).
+    /// </summary>
+    public int ScratchGeneration { get; private set; }
+
+    private AcceleratorStream _stream = null!;
+
+    /// <summary>
+    /// The stream every launch goes to: the accelerator's default stream, except while a session captures a CUDA graph
+    /// of its step on a stream of its own (<see cref="CudaGraphStep"/>). Not for the host kernels.
+    /// </summary>
+    public AcceleratorStream Stream
+    {
+        get => _stream;
+        set => _stream = value ?? throw new ArgumentNullException(nameof(value));
     }
 
     /// <summary>Bytes of scratch the tiled kernels hold now (part of a session's device memory).</summary>

@@ -1,0 +1,130 @@
+using System;
+using System.Linq;
+using DenseGen.Execution;
+using DenseGen.Model;
+using Xunit;
+
+namespace DenseGen.Tests;
+
+/// <summary>
+/// Training steps replayed from a CUDA graph (<see cref="DenseNetSession.CudaGraphs"/>). The capture itself needs a
+/// CUDA GPU (the last test; a visible skip elsewhere); what it relies on runs everywhere: the step launched on a stream
+/// of its own gives the default stream's bits, the scratch refuses to grow there, and where graphs cannot apply the
+/// steps run as usual and say why.
+/// </summary>
+[Trait("Backend", "Device")]
+public sealed class CudaGraphTests
+{
+    private const int Batch = 2;
+
+    private static (float[] Images, int[] Labels) Batch2(ModelDescription model, int seed)
+    {
+        var random = new Random(seed);
+        var images = Enumerable.Range(0, Batch * model.InputChannels * model.InputSize * model.InputSize).Select(_ => (float)(2 * random.NextDouble() - 1)).ToArray();
+        return (images, Enumerable.Range(0, Batch).Select(_ => random.Next(model.Classes)).ToArray());
+    }
+
+    /// <summary>An ILGPU device (the test device, or ILGPU's CPU accelerator when the tests run on the host kernels).</summary>
+    private static ComputeDevice IlgpuDevice() => TestDevice.For("pipelined").Device;
+
+    [Fact]
+    public void A_step_launched_on_a_stream_of_its_own_gives_the_default_streams_bits()
+    {
+        var device = IlgpuDevice();
+        // A kernel set of its own: the test switches its stream, which the shared sets' other users must not see.
+        var kernels = new KernelSet(device.Accelerator, device.ReductionGroupSize, ConvolutionVersion.Banded, bands: 3);
+        using var session = new DenseNetSession(SmallBC.Description, device, Batch, kernels);
+        var (images, labels) = Batch2(SmallBC.Description, 5);
+        float loss = session.ForwardBackward(images, labels); // sizes the scratch on the default stream
+        var gradients = session.GetGradients();
+        using var stream = device.Accelerator.CreateStream();
+        Assert.Equal(loss, session.ForwardBackwardOn(stream, images, labels));
+        Assert.True(gradients.AsSpan().SequenceEqual(session.GetGradients()), "the gradients differ");
+        Assert.Same(device.Accelerator.DefaultStream, kernels.Stream);
+    }
+
+    [Fact]
+    public void Scratch_that_would_grow_while_launching_on_a_stream_of_its_own_is_refused()
+    {
+        var device = IlgpuDevice();
+        var kernels = new KernelSet(device.Accelerator, device.ReductionGroupSize, ConvolutionVersion.Banded, bands: 3);
+        using var session = new DenseNetSession(SmallBC.Description, device, Batch, kernels);
+        var (images, labels) = Batch2(SmallBC.Description, 5);
+        using var stream = device.Accelerator.CreateStream();
+        var error = Assert.Throws<InvalidOperationException>(() => session.ForwardBackwardOn(stream, images, labels));
+        Assert.Contains("run the step once on the default stream first", error.Message);
+        Assert.Same(device.Accelerator.DefaultStream, kernels.Stream);
+        Assert.Equal(0, kernels.ScratchGeneration);
+    }
+
+    [NotCudaFact]
+    public void Without_cuda_steps_run_as_usual_and_say_why() =>
+        Assert.Contains("CUDA graphs need a CUDA GPU", StepsRunAsUsual(SmallBC.Description));
+
+    [Fact]
+    public void With_dropout_steps_run_as_usual_and_say_why() =>
+        Assert.Contains("the network has dropout", StepsRunAsUsual(SmallDropout.Description));
+
+    /// <summary>Where graphs cannot apply, enabling them changes nothing but the status, which says why: returned.</summary>
+    private static string StepsRunAsUsual(ModelDescription model)
+    {
+        var device = TestDevice.Instance;
+        using var usual = new DenseNetSession(model, device, Batch);
+        using var graphs = new DenseNetSession(model, device, Batch) { CudaGraphs = true };
+        var options = new SgdOptions(0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
+        for (int step = 0; step < 3; step++)
+        {
+            var (images, labels) = Batch2(model, step);
+            Assert.Equal(usual.TrainStep(images, labels, options), graphs.TrainStep(images, labels, options));
+        }
+        Assert.True(usual.GetParameters().AsSpan().SequenceEqual(graphs.GetParameters()), "the parameters differ");
+        Assert.StartsWith("not used: ", graphs.CudaGraphStatus);
+        Assert.Equal(0, graphs.CudaGraphLaunches);
+        return graphs.CudaGraphStatus;
+    }
+
+    /// <summary>
+    /// On CUDA: steps 3 and on replay the graph captured at step 2, and every step's loss, the parameters, the running
+    /// statistics and each BN's batch count equal a session's that launches one by one.
+    /// </summary>
+    [CudaFact]
+    public void Replayed_graph_steps_train_bit_for_bit_as_launched_ones()
+    {
+        var model = SmallBC.Description;
+        var device = TestDevice.Instance;
+        using var usual = new DenseNetSession(model, device, Batch);
+        using var graphs = new DenseNetSession(model, device, Batch) { CudaGraphs = true };
+        var options = new SgdOptions(0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
+        for (int step = 0; step < 4; step++)
+        {
+            var (images, labels) = Batch2(model, step);
+            Assert.Equal(usual.TrainStep(images, labels, options), graphs.TrainStep(images, labels, options));
+            if (step == 0) Assert.Equal(0, graphs.CudaGraphLaunches); // launched one by one: loads every kernel, sizes the scratch
+        }
+        Assert.StartsWith("replaying a graph of ", graphs.CudaGraphStatus);
+        Assert.True(graphs.CudaGraphLaunches > 10, graphs.CudaGraphStatus);
+        Assert.True(usual.GetParameters().AsSpan().SequenceEqual(graphs.GetParameters()), "the parameters differ");
+        Assert.True(usual.GetRunningStatistics().AsSpan().SequenceEqual(graphs.GetRunningStatistics()), "the running statistics differ");
+        Assert.Equal(usual.BatchesTracked, graphs.BatchesTracked);
+        Assert.Equal(usual.Forward(Batch2(model, 9).Images, training: false), graphs.Forward(Batch2(model, 9).Images, training: false));
+    }
+}
+
+/// <summary>A fact for a device other than CUDA; skipped on CUDA, where the same steps are captured.</summary>
+public sealed class NotCudaFactAttribute : FactAttribute
+{
+    public NotCudaFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DENSEGEN_DEVICE") is { } device && device.StartsWith("cuda", StringComparison.Ordinal)) Skip = "on CUDA the steps are captured (Replayed_graph_steps_train_bit_for_bit_as_launched_ones)";
+    }
+}
+
+/// <summary>A fact for a CUDA device (DENSEGEN_DEVICE=cuda); skipped on the others.</summary>
+public sealed class CudaFactAttribute : FactAttribute
+{
+    public CudaFactAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DENSEGEN_DEVICE") is not { } device || !device.StartsWith("cuda", StringComparison.Ordinal))
+            Skip = "needs a CUDA device (DENSEGEN_DEVICE=cuda; this project's CI has none, the GPU check runs the capture on one)";
+    }
+}
