@@ -38,7 +38,8 @@ internal sealed class CudaGraphStep : IDisposable
 
     /// <summary>
     /// Records what <paramref name="launches"/> launches through <paramref name="kernels"/> into a graph, on a stream of
-    /// its own (the default stream cannot capture), without running it. Every kernel must be loaded and the scratch large
+    /// its own (the default stream cannot capture), without running it. The kernel set is the device's, shared by its
+    /// sessions: nothing else may launch through it meanwhile (a device is driven from one thread, see ComputeDevice). Every kernel must be loaded and the scratch large
     /// enough already (a step run before); a launch that would compile, allocate or synchronise fails the capture, and
     /// the exception says which.
     /// </summary>
@@ -47,6 +48,7 @@ internal sealed class CudaGraphStep : IDisposable
         accelerator.Bind();
         using var stream = accelerator.CreateStream(StreamFlags.CU_STREAM_NON_BLOCKING);
         int generation = kernels.ScratchGeneration;
+        var previous = kernels.Stream;
         CudaDriver.BeginCapture(stream.StreamPtr);
         IntPtr graph;
         kernels.Stream = stream;
@@ -62,12 +64,13 @@ internal sealed class CudaGraphStep : IDisposable
         }
         finally
         {
-            kernels.Stream = accelerator.DefaultStream;
+            kernels.Stream = previous;
         }
         graph = CudaDriver.EndCapture(stream.StreamPtr);
         try
         {
-            return new CudaGraphStep(accelerator, graph, CudaDriver.Instantiate(graph), CudaDriver.NodeCount(graph), generation);
+            int nodes = CudaDriver.NodeCount(graph); // before instantiating: nothing else to release if it throws
+            return new CudaGraphStep(accelerator, graph, CudaDriver.Instantiate(graph), nodes, generation);
         }
         catch
         {

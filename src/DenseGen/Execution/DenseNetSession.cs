@@ -320,6 +320,7 @@ public sealed class DenseNetSession : IDisposable
         get => _cudaGraphs;
         set
         {
+            if (value && _graph is not null) return; // already replaying
             if (!value) DropGraph();
             _cudaGraphs = value;
             _graphWarm = false;
@@ -348,8 +349,10 @@ public sealed class DenseNetSession : IDisposable
     /// </summary>
     internal float ForwardBackwardOn(AcceleratorStream stream, ReadOnlySpan<float> images, ReadOnlySpan<int> labels)
     {
+        if (_device.Kind == DeviceKind.Cpu) throw new NotSupportedException("The host kernels have no streams: use an ILGPU device.");
         CopyIn(_images, images, "images");
         Upload(_labels, labels);
+        var previous = _k.Stream;
         _k.Stream = stream;
         try
         {
@@ -358,7 +361,7 @@ public sealed class DenseNetSession : IDisposable
         }
         finally
         {
-            _k.Stream = _device.Accelerator.DefaultStream;
+            _k.Stream = previous;
         }
         stream.Synchronize();
         return CopyOut(_loss).Average();
@@ -391,7 +394,7 @@ public sealed class DenseNetSession : IDisposable
                 // Capturing runs the host side of the passes once (this step's counters) and records their launches.
                 _graph = CudaGraphStep.Capture((ILGPU.Runtime.Cuda.CudaAccelerator)_device.Accelerator, _k, () => { RunForward(training: true); RunBackward(); });
             }
-            catch (Exception error) when (error is InvalidOperationException or ILGPU.Runtime.Cuda.CudaException)
+            catch (Exception error) // whatever failed (a driver without an export included): the steps run as usual
             {
                 Array.Copy(counters, BatchesTracked, counters.Length);
                 _forwardCount = forwardCount;
