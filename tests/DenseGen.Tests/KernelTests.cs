@@ -377,7 +377,7 @@ public class KernelTests
         Assert.All(names, name => Assert.Matches(@"^\w+Kernels\.\w+$", name));
         Assert.Equal(names.Count, names.Distinct().Count());
         Assert.Contains("ConvolutionKernels.ForwardTiled", names);
-        Assert.Contains("BatchNormKernels.ScaleShiftTrainingAndRunning", names);
+        Assert.Contains("BatchNormKernels.Finalize", names);
         var view = h.Upload(h.Random(10));
         long before = h.Kernels.Launches;
         h.Kernels.Zero(view);
@@ -429,7 +429,13 @@ public class KernelTests
         var mean = h.Poisoned(stride);
         var variance = h.Poisoned(stride);
         var invStd = h.Poisoned(stride);
-        h.Kernels.Statistics(h.Groups(count), range, buffer, mean, variance, invStd, 1e-5f);
+        // Two readers folded in: gamma, beta, running mean and variance of reader j at j * 4 * stride + (0, 1, 2, 3) * stride.
+        var parameters = h.Upload(h.Random(8 * stride, 0.5, 1.5), out var p);
+        var running = h.Upload(h.Random(8 * stride, 0.5, 1.5), out var run);
+        var scaleShift = h.Poisoned(8 * stride);
+        var consumers = h.Upload(Enumerable.Range(0, 8).Select(i => i / 4 * 4 * stride + i % 4 * stride).ToArray());
+        var fold = new BatchNormFold { Consumers = consumers, Count = 2, Parameters = parameters, Running = running, ScaleShift = scaleShift, Momentum = 0.1f, Unbias = 1.25f };
+        h.Kernels.Statistics(h.Groups(count), range, buffer, mean, variance, invStd, 1e-5f, fold);
         var m = h.Read(mean);
         var v = h.Read(variance);
         int area = size * size, perChannel = n * area;
@@ -444,6 +450,28 @@ public class KernelTests
         NetworkTests.AssertClose("mean", em, m.Skip(offset).Take(count).ToArray(), 1e-6);
         NetworkTests.AssertClose("variance", ev, v.Skip(offset).Take(count).ToArray(), 1e-3);
         AssertUntouched(m, Enumerable.Range(offset, count).ToArray());
+
+        // The fold, from the statistics as stored: scale = gamma * invstd, shift = beta - mean * scale, running = 0.9
+        // running + 0.1 batch (the variance times the unbias factor), only at the range's channels of each reader.
+        var readInvStd = h.Read(invStd);
+        var folded = h.Read(scaleShift);
+        var updated = h.Read(running);
+        var expectedScaleShift = Enumerable.Repeat(double.NaN, 8 * stride).ToArray();
+        var expectedRunning = (double[])run.Clone();
+        for (int j = 0; j < 2; j++)
+            for (int ch = offset; ch < offset + count; ch++)
+            {
+                int gamma = j * 4 * stride + ch, beta = gamma + stride, runningMean = gamma + 2 * stride, runningVariance = gamma + 3 * stride;
+                double scale = p[gamma] * readInvStd[ch];
+                expectedScaleShift[runningMean] = scale;
+                expectedScaleShift[runningVariance] = p[beta] - m[ch] * scale;
+                expectedRunning[runningMean] = 0.9 * run[runningMean] + 0.1 * m[ch];
+                expectedRunning[runningVariance] = 0.9 * run[runningVariance] + 0.1 * v[ch] * 1.25;
+            }
+        for (int i = 0; i < folded.Length; i++)
+            if (double.IsNaN(expectedScaleShift[i])) Assert.True(float.IsNaN(folded[i]), $"scale/shift element {i} was written outside the readers' channels");
+        NetworkTests.AssertClose("folded scale and shift", expectedScaleShift.Where(e => !double.IsNaN(e)).ToArray(), folded.Where((_, i) => !double.IsNaN(expectedScaleShift[i])).ToArray(), 1e-5);
+        NetworkTests.AssertClose("running statistics", expectedRunning, updated, 1e-6);
 
         // Finalize: dx = invstd / M * (M * G - S1 - xhat * S2), in place, only inside the range.
         var istd = h.Read(invStd).Select(f => (double)f).ToArray();

@@ -69,7 +69,7 @@ internal static class Planner
     {
         const int statisticArrays = 5; // mean, variance, 1/std, S1, S2
         long perImage = checked((long)spec.InputChannels * spec.InputSize * spec.InputSize + 1); // images, labels
-        long fixedElements = 0, scratch = 0, scratchRecomputing = 0, storedBottlenecks = 0;
+        long fixedElements = 0, scratch = 0, scratchRecomputing = 0, storedBottlenecks = 0, batchNorms = 0;
         int maxWidth = 0;
         for (int b = 0; b < blocks.Count; b++)
         {
@@ -88,13 +88,17 @@ internal static class Planner
                 scratchRecomputing = Math.Max(scratchRecomputing, pooled);
             }
             maxWidth = Math.Max(maxWidth, block.BottleneckChannels);
+            // Its layers' BNs (two per layer with a bottleneck) and its closing BN (the next transition's, or norm5).
+            batchNorms += block.Layers * (block.BottleneckChannels > 0 ? 2 : 1) + 1;
         }
         fixedElements += 2L * maxWidth; // the bottleneck gradient's S1, S2
         if (stem.Kind == StemKindSpec.ImageNet)
         {
             perImage = checked(perImage + 2L * stem.Channels * stem.ConvOutputSize * stem.ConvOutputSize);
             fixedElements += statisticArrays * (long)stem.Channels;
+            batchNorms++; // norm0
         }
+        fixedElements += 4 * batchNorms; // each BN's parameter and running-statistics offsets, read where its input's statistics are finished
         perImage = checked(perImage + 2L * finalChannels + 2L * spec.Classes + 1); // features, logits, loss
         long perImageRecomputing = checked(perImage + scratchRecomputing);
         perImage = checked(perImage + storedBottlenecks + scratch);

@@ -27,6 +27,11 @@ public sealed class DenseNetSession : IDisposable
     private readonly ArrayView<float> _images, _features, _dFeatures, _logits, _dLogits, _loss, _parameters, _gradients, _momentum, _running, _scratch;
     private readonly ArrayView<int> _labels;
     private readonly ArrayView<float> _scaleShift;
+    private readonly ArrayView<int> _consumers;
+    // Where each group of MemoryPlan.ConsumersOf starts (in entries): per block its layers' first BNs and its closing BN,
+    // per block its layers' second BNs, the stem's norm0.
+    private readonly int[] _blockConsumers, _bottleneckConsumers;
+    private readonly int _norm0Consumer;
     private readonly int _n, _stemConvSize;
     private bool _firstStep = true;
     private CudaGraphStep? _graph;
@@ -91,6 +96,19 @@ public sealed class DenseNetSession : IDisposable
         _momentum = View("momentum");
         _running = View("running");
         _scaleShift = View("scaleshift");
+        _consumers = View("batchnorm.consumers").Cast<int>();
+        var consumers = MemoryPlan.ConsumersOf(_layout);
+        Upload(_consumers, consumers.SelectMany(norm => new[] { (int)norm.Weight.Offset, (int)norm.Bias.Offset, (int)norm.RunningMean.Offset, (int)norm.RunningVariance.Offset }).ToArray());
+        _blockConsumers = new int[_layout.Blocks.Count];
+        _bottleneckConsumers = new int[_layout.Blocks.Count];
+        int entry = 0;
+        for (int b = 0; b < _layout.Blocks.Count; b++) { _blockConsumers[b] = entry; entry += _layout.Blocks[b].Layers.Count + 1; }
+        for (int b = 0; b < _layout.Blocks.Count; b++)
+        {
+            _bottleneckConsumers[b] = entry;
+            if (MemoryPlan.BottleneckWidth(_layout.Blocks[b]) > 0) entry += _layout.Blocks[b].Layers.Count;
+        }
+        _norm0Consumer = entry;
         _bottleneckS1 = View("bottleneck.s1");
         _bottleneckS2 = View("bottleneck.s2");
         _stem = _layout.Stem.Norm0 is null ? default : TensorOf("stem", hasValue: true);
@@ -528,40 +546,44 @@ public sealed class DenseNetSession : IDisposable
         if (_layout.Stem.Norm0 is not { } norm0)
         {
             var shape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, first.Channels, 0, first.Size);
-            ConvForward(shape, _images, Param(conv0.Weight), default, first.Value, training);
+            ConvForward(shape, _images, Param(conv0.Weight), default, first.Value, training, BlockConsumers(0, fromLayer: 0, first.Size));
             return;
         }
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
-        ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem, training);
-        var bn0 = Normalize(norm0, _stem, training, size: _stemConvSize);
+        ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem, training, Fold(_norm0Consumer, 1, _stemConvSize));
+        var bn0 = Normalize(norm0, training);
         var pool = StemPool(first);
         _k.MaxPoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, _stem.Value, bn0, first.Value.Value);
-        if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size);
+        if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size, BlockConsumers(0, fromLayer: 0, first.Size));
     }
 
     private void DenseLayerForward(Block block, int l, bool training)
     {
         var layer = block.Tensors.Layers[l];
-        var bn1 = Normalize(layer.Norm1, block.Value, training, size: block.Size);
+        var bn1 = Normalize(layer.Norm1, training);
+        // The new channels' readers: every later layer's first BN and the block's closing BN.
+        int b = block.Tensors.Index - 1; // (torchvision's numbering: denseblock1 first)
+        var readers = BlockConsumers(b, fromLayer: l + 1, block.Size);
         if (layer.Conv2 is { } conv2)
         {
             var shape1 = BottleneckConv(block, layer);
             var bottleneck = Bottleneck(block, l);
-            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), bn1, bottleneck, training);
-            var bn2 = Normalize(layer.Norm2!, bottleneck, training, size: block.Size);
+            ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), bn1, bottleneck, training,
+                Fold(_bottleneckConsumers[b] + l, 1, block.Size)); // its only reader: the layer's second BN
+            var bn2 = Normalize(layer.Norm2!, training);
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             // With dropout, the statistics are of the dropped-out values: a separate pass after the mask.
-            ConvForward(shape2, bottleneck.Value, Param(conv2.Weight), bn2, block.Value, training && layer.DropRate == 0);
+            ConvForward(shape2, bottleneck.Value, Param(conv2.Weight), bn2, block.Value, training && layer.DropRate == 0, readers);
         }
         else
         {
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
-            ConvForward(shape, block.Value.Value, Param(layer.Conv1.Weight), bn1, block.Value, training && layer.DropRate == 0);
+            ConvForward(shape, block.Value.Value, Param(layer.Conv1.Weight), bn1, block.Value, training && layer.DropRate == 0, readers);
         }
         if (training && layer.DropRate > 0)
         {
             Dropout(block, l, block.Value.Value);
-            Statistics(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
+            Statistics(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size, readers);
         }
     }
 
@@ -584,17 +606,17 @@ public sealed class DenseNetSession : IDisposable
     {
         Block from = _blocks[b], to = _blocks[b + 1];
         var t = _layout.Transitions[b];
-        var bn = Normalize(t.Norm, from.Value, training, size: from.Size);
+        var bn = Normalize(t.Norm, training);
         var pool = TransitionPool(from, to);
         _k.AveragePoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, from.Value.Value, bn, PooledValue(from, to));
         var shape = TransitionConv(from, to, t);
-        ConvForward(shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value, training);
+        ConvForward(shape, PooledValue(from, to), Param(t.Conv.Weight), default, to.Value, training, BlockConsumers(b + 1, fromLayer: 0, to.Size));
     }
 
     private void HeadForward(bool training)
     {
         var last = _blocks[^1];
-        var bn5 = Normalize(_layout.Norm5, last.Value, training, size: last.Size);
+        var bn5 = Normalize(_layout.Norm5, training);
         var pool = HeadPool(last);
         _k.GlobalPoolForward(_n * last.Channels, pool, last.Value.Value, bn5, _features);
         var fc = _layout.Classifier;
@@ -640,7 +662,7 @@ public sealed class DenseNetSession : IDisposable
             var (value, grad) = (bottleneck.Value, bottleneck.Grad);
             // The lean mode recomputes the output; its statistics were kept from the forward (the same values).
             if (Plan.Bottlenecks == BottleneckMode.Recompute)
-                ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), bn1, bottleneck, withStatistics: false);
+                ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), bn1, bottleneck, withStatistics: false, default);
             var bn2 = PrologueOf(layer.Norm2!);
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
@@ -696,23 +718,42 @@ public sealed class DenseNetSession : IDisposable
 
     /// <summary>
     /// A conv writing into tensor <paramref name="t"/>'s value buffer; with <paramref name="withStatistics"/>, also the
-    /// batch statistics of the channels it writes (in the conv's epilogue where the kernels allow).
+    /// batch statistics of the channels it writes (in the conv's epilogue where the kernels allow), folded into the
+    /// scale, shift and running statistics of the BNs that read them (<paramref name="readers"/>).
     /// </summary>
-    private void ConvForward(ConvShape shape, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, Tensor t, bool withStatistics)
+    private void ConvForward(ConvShape shape, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, Tensor t, bool withStatistics, BatchNormFold readers)
     {
         if (withStatistics)
             _k.ConvForwardWithStatistics(shape, input, weight, prologue, t.Value,
-                new BatchStatistics { Mean = t.Mean, Variance = t.Variance, InvStd = t.InvStd, Epsilon = Epsilon });
+                new BatchStatistics { Mean = t.Mean, Variance = t.Variance, InvStd = t.InvStd, Epsilon = Epsilon, Fold = readers });
         else
             _k.ConvForward(shape, input, weight, prologue, t.Value);
     }
 
-    /// <summary>Batch statistics of channels [offset, offset + count) of a tensor with <paramref name="stride"/> channels.</summary>
-    private void Statistics(Tensor t, int stride, int offset, int count, int size)
+    /// <summary>Batch statistics of channels [offset, offset + count) of a tensor with <paramref name="stride"/> channels, folded into their readers.</summary>
+    private void Statistics(Tensor t, int stride, int offset, int count, int size, BatchNormFold readers)
     {
         var range = new ChannelRange { Batch = _n, Stride = stride, Offset = offset, Count = count, Size = size };
-        _k.Statistics(Groups(count), range, t.Value, t.Mean, t.Variance, t.InvStd, Epsilon);
+        _k.Statistics(Groups(count), range, t.Value, t.Mean, t.Variance, t.InvStd, Epsilon, readers);
     }
+
+    /// <summary>
+    /// The BNs from <paramref name="first"/> (an entry of MemoryPlan.ConsumersOf) on, <paramref name="count"/> of them,
+    /// reading a tensor of <paramref name="size"/> x <paramref name="size"/> images: their training-mode fold.
+    /// </summary>
+    private BatchNormFold Fold(int first, int count, int size)
+    {
+        float m = (float)_n * size * size;
+        return new BatchNormFold
+        {
+            Consumers = _consumers.SubView(4L * first, 4L * count), Count = count, Parameters = _parameters, Running = _running, ScaleShift = _scaleShift,
+            Momentum = BatchNormMomentum, Unbias = m / Math.Max(1f, m - 1f),
+        };
+    }
+
+    /// <summary>The readers of block <paramref name="block"/>'s channels that layer <paramref name="fromLayer"/> and later read: those layers' first BNs and the block's closing BN.</summary>
+    private BatchNormFold BlockConsumers(int block, int fromLayer, int size) =>
+        Fold(_blockConsumers[block] + fromLayer, _layout.Blocks[block].Layers.Count + 1 - fromLayer, size);
 
     /// <summary>
     /// A BN's BN-ReLU prologue: its own scale and shift (one pair per BN channel, placed as its running mean and variance
@@ -724,28 +765,15 @@ public sealed class DenseNetSession : IDisposable
     };
 
     /// <summary>
-    /// Folds a BN (over the tensor's first channels) into its prologue's scale and shift (<see cref="PrologueOf"/>) and
-    /// returns that prologue: a forward's only BN launch. In training, with the batch statistics, and the same launch
-    /// updates the running statistics (<paramref name="size"/>: the feature map's height and width); in evaluation, with
-    /// the running statistics.
+    /// A BN's prologue (<see cref="PrologueOf"/>). In training its scale, shift and running statistics were written
+    /// with its input channels' statistics (each producer folds its readers: <see cref="Fold"/>), so nothing is
+    /// launched; in evaluation one launch folds the running statistics into it.
     /// </summary>
-    private Prologue Normalize(BatchNormTensors norm, Tensor t, bool training, int size)
+    private Prologue Normalize(BatchNormTensors norm, bool training)
     {
         var prologue = PrologueOf(norm);
-        if (training)
-        {
-            float m = (float)_n * size * size;
-            var running = new RunningUpdate
-            {
-                BatchVariance = t.Variance, RunningMean = Running(norm.RunningMean), RunningVariance = Running(norm.RunningVariance),
-                Momentum = BatchNormMomentum, Unbias = m / Math.Max(1f, m - 1f),
-            };
-            _k.ScaleShiftTrainingAndRunning(norm.Channels, t.Mean, t.InvStd, Param(norm.Weight), Param(norm.Bias), prologue.Scale, prologue.Shift, running);
-        }
-        else
-        {
+        if (!training)
             _k.ScaleShiftEvaluation(norm.Channels, Running(norm.RunningMean), Running(norm.RunningVariance), Param(norm.Weight), Param(norm.Bias), prologue.Scale, prologue.Shift, Epsilon);
-        }
         return prologue;
     }
 

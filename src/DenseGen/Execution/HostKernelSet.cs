@@ -42,16 +42,14 @@ internal sealed partial class KernelSet
                 if (s.Stride == 1) conv.BackwardWeights(s, input, prologue, dOut, dWeight);
                 else PerChannel(s.WeightElements, w => dWeight[w] = (float)ConvolutionKernels.BackwardWeightsPart(s, input, prologue, dOut, w, 0, 1));
             },
-            Statistics = (config, r, buffer, mean, variance, invStd, epsilon) => PerChannel(config, c =>
+            Statistics = (config, r, buffer, mean, variance, invStd, epsilon, fold) => PerChannel(config, c =>
             {
                 double sum = 0, sumSquares = 0;
                 BatchNormKernels.StatisticsPart(r, buffer, c, 0, 1, ref sum, ref sumSquares);
-                BatchNormKernels.FinishStatistics(r, c, sum, sumSquares, mean, variance, invStd, epsilon);
+                BatchNormKernels.FinishStatistics(r, c, sum, sumSquares, mean, variance, invStd, epsilon, fold);
             }),
             ScaleShiftEvaluation = (count, runningMean, runningVariance, gamma, beta, scale, shift, epsilon) =>
                 ForEach(count, c => BatchNormKernels.ScaleShiftEvaluation(c, runningMean, runningVariance, gamma, beta, scale, shift, epsilon)),
-            ScaleShiftTrainingAndRunning = (count, mean, invStd, gamma, beta, scale, shift, running) =>
-                ForEach(count, c => BatchNormKernels.ScaleShiftTrainingAndRunning(c, mean, invStd, gamma, beta, scale, shift, running)),
             Finalize = (count, r, buffer, grad, mean, invStd, s1, s2) =>
                 ForEach(count, i => BatchNormKernels.Finalize(i, r, buffer, grad, mean, invStd, s1, s2)),
             AveragePoolForward = (count, p, input, prologue, output) =>

@@ -71,7 +71,7 @@ internal sealed partial class KernelSet
             T OneBand<T>(Delegate kernel) where T : Delegate => banded ? OnFirstUse<T>(kernel, autoGrouped: false) : Grouped<T>(kernel);
             // Version 4's direct growth kernels: compiled on first use, in version 4's sets only (the only ones that launch them).
             T? BandedOnly<T>(Delegate kernel) where T : Delegate => banded ? OnFirstUse<T>(kernel, autoGrouped: false) : null;
-            var finishStatistics = Grouped<Action<KernelConfig, ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(ConvolutionKernels.FinishStatisticsFromTiles);
+            var finishStatistics = Grouped<Action<KernelConfig, ChannelRange, int, ArrayView<double>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold>>(ConvolutionKernels.FinishStatisticsFromTiles);
             var backwardWeights = pipelined
                 ? OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
                 : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
@@ -125,7 +125,7 @@ internal sealed partial class KernelSet
                         var tileSums = statistics is null ? default : DoubleScratch(2L * groups * s.OutChannels);
                         var growth = (s.OutChannels <= 16 ? growth16 : growth32)!;
                         growth(new KernelConfig(groups, ConvolutionKernels.TileThreads), s, input, weight, prologue, output, tileSums, statistics is null ? 0 : 1);
-                        if (statistics is { } g) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), groups, tileSums, g.Mean, g.Variance, g.InvStd, g.Epsilon);
+                        if (statistics is { } g) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), groups, tileSums, g.Mean, g.Variance, g.InvStd, g.Epsilon, g.Fold);
                         return;
                     }
                     int pixels = s.Batch * s.OutSize * s.OutSize;
@@ -140,7 +140,7 @@ internal sealed partial class KernelSet
                     {
                         var partials = statistics is null ? default : DoubleScratch(2L * tiling.StatisticsTiles * s.OutChannels);
                         Product(partials, statistics is null ? 0 : 1, default);
-                        if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiling.StatisticsTiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon);
+                        if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiling.StatisticsTiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon, b.Fold);
                         return;
                     }
                     var products = FloatScratch((long)splits * s.OutChannels * pixels);
@@ -148,7 +148,7 @@ internal sealed partial class KernelSet
                     int chunks = Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, s.OutChannels), pixels / (4 * reductionGroupSize)));
                     var sums = statistics is null ? default : DoubleScratch(2L * chunks * s.OutChannels);
                     finishSplits(PerGroup(s.OutChannels * chunks), s, splits, products, output, chunks, sums, statistics is null ? 0 : 1);
-                    if (statistics is { } c) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), chunks, sums, c.Mean, c.Variance, c.InvStd, c.Epsilon);
+                    if (statistics is { } c) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), chunks, sums, c.Mean, c.Variance, c.InvStd, c.Epsilon, c.Fold);
                 };
             }
             else
@@ -160,7 +160,7 @@ internal sealed partial class KernelSet
                     int tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
                     var partials = statistics is null ? default : DoubleScratch(2L * tiles * s.OutChannels);
                     forward(Tiles(s.OutChannels, pixels, tileRows), s, input, weight, prologue, output, tileRows, partials, statistics is null ? 0 : 1);
-                    if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon);
+                    if (statistics is { } b) finishStatistics(PerGroup(s.OutChannels), OutputRange(s), tiles, partials, b.Mean, b.Variance, b.InvStd, b.Epsilon, b.Fold);
                 };
             }
             ConvForward = (s, input, weight, prologue, output) => launchForward(s, input, weight, prologue, output, null);
@@ -271,10 +271,9 @@ internal sealed partial class KernelSet
         // A separate statistics pass: every training forward of version 1; with the others (statistics in the conv's
         // epilogue) only after the ImageNet stem's pool and after dropout, so compiled when such a network asks.
         Statistics = convolution == ConvolutionVersion.Direct
-            ? Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics)
-            : OnFirstUse<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.Statistics, autoGrouped: false);
+            ? Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold>>(BatchNormKernels.Statistics)
+            : OnFirstUse<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold>>(BatchNormKernels.Statistics, autoGrouped: false);
         ScaleShiftEvaluation = OnFirstUse<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation, autoGrouped: true); // evaluation only
-        ScaleShiftTrainingAndRunning = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate>>(BatchNormKernels.ScaleShiftTrainingAndRunning);
         Finalize = AutoGrouped<Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.Finalize);
         AveragePoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.AveragePoolForward);
         // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
@@ -595,9 +594,8 @@ internal sealed partial class KernelSet
     public required Action<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> ConvBackwardInputThroughBatchNorm { get; init; }
     /// <summary>dWeight = the weight gradient (overwritten).</summary>
     public required Action<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>> ConvBackwardWeights { get; init; }
-    public required Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> Statistics { get; init; }
+    public required Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold> Statistics { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> ScaleShiftEvaluation { get; init; }
-    public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, RunningUpdate> ScaleShiftTrainingAndRunning { get; init; }
     public required Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> Finalize { get; init; }
     public required Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>> AveragePoolForward { get; init; }
     public required Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> AveragePoolBackward { get; init; }
@@ -734,7 +732,7 @@ internal sealed partial class KernelSet
             return;
         }
         ConvForward(s, input, weight, prologue, output);
-        Statistics(new KernelConfig(s.OutChannels, _reductionGroupSize), OutputRange(s), output, statistics.Mean, statistics.Variance, statistics.InvStd, statistics.Epsilon);
+        Statistics(new KernelConfig(s.OutChannels, _reductionGroupSize), OutputRange(s), output, statistics.Mean, statistics.Variance, statistics.InvStd, statistics.Epsilon, statistics.Fold);
     }
 
     /// <summary>Sets a view to zero (on the stream, like every other launch).</summary>

@@ -73,6 +73,9 @@ public sealed class MemoryPlan
         // Each BN's BN-ReLU prologue (scale and shift per channel, placed as the running means and variances): written
         // in the forward, read again in the backward.
         Add("scaleshift", layout.RunningStatisticsCount);
+        // Each BN's offsets (gamma, beta, running mean, running variance; int32 in the float arena), in the order
+        // ConsumersOf gives: what a statistics launch reads to fold its consumers' scale/shift (Kernels.BatchNormFold).
+        Add("batchnorm.consumers", 4L * ConsumersOf(layout).Count);
         Add("parameters", layout.ParameterCount);
         Add("gradients", layout.ParameterCount);
         Add("momentum", layout.ParameterCount);
@@ -135,6 +138,26 @@ public sealed class MemoryPlan
             _regions.Add((name, Elements, length));
             Elements += length;
         }
+    }
+
+    /// <summary>
+    /// Every BN, grouped by the tensor whose channels it reads, each group in the order its members come: per dense block
+    /// its layers' first BNs then the block's closing BN (the next transition's, or norm5), which read a prefix of the
+    /// block's channels; per block with bottlenecks its layers' second BNs (one per bottleneck output); the stem's
+    /// norm0. So the consumers of the channels layer l adds are one run: the block's entries from l + 1 on.
+    /// </summary>
+    internal static IReadOnlyList<BatchNormTensors> ConsumersOf(ModelLayout layout)
+    {
+        var consumers = new List<BatchNormTensors>();
+        for (int b = 0; b < layout.Blocks.Count; b++)
+        {
+            consumers.AddRange(layout.Blocks[b].Layers.Select(l => l.Norm1));
+            consumers.Add(b + 1 < layout.Blocks.Count ? layout.Transitions[b].Norm : layout.Norm5);
+        }
+        foreach (var block in layout.Blocks)
+            if (BottleneckWidth(block) > 0) consumers.AddRange(block.Layers.Select(l => l.Norm2!));
+        if (layout.Stem.Norm0 is { } norm0) consumers.Add(norm0);
+        return consumers;
     }
 
     internal static int BlockChannels(DenseBlockTensors block) => block.Layers[^1].InputChannels + block.Layers[^1].GrowthRate;

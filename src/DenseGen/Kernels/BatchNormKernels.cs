@@ -9,8 +9,11 @@ namespace DenseGen.Kernels;
 /// </summary>
 internal static class BatchNormKernels
 {
-    /// <summary>Per channel of the range: batch mean, biased variance and 1/sqrt(var + eps), at the buffer's channel index.</summary>
-    public static void Statistics(ChannelRange r, ArrayView<float> buffer, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon)
+    /// <summary>
+    /// Per channel of the range: batch mean, biased variance and 1/sqrt(var + eps), at the buffer's channel index, and
+    /// the consumers' scale, shift and running statistics (<see cref="BatchNormFold"/>).
+    /// </summary>
+    public static void Statistics(ChannelRange r, ArrayView<float> buffer, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon, BatchNormFold fold)
     {
         var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int c = Grid.IdxX;
@@ -18,7 +21,7 @@ internal static class BatchNormKernels
         StatisticsPart(r, buffer, c, Group.IdxX, Group.DimX, ref sum, ref sumSquares);
         double total = GroupReduce.Sum(shared, sum);
         double totalSquares = GroupReduce.Sum(shared, sumSquares);
-        if (Group.IdxX == 0) FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon);
+        if (Group.IdxX == 0) FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon, fold);
     }
 
     /// <summary>One thread's share of channel c's sum and sum of squares.</summary>
@@ -37,23 +40,33 @@ internal static class BatchNormKernels
         }
     }
 
-    internal static void FinishStatistics(ChannelRange r, int c, double total, double totalSquares, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon)
+    /// <summary>
+    /// Channel c's statistics from its sums (every statistics path ends here: the separate pass, the tiles' and the
+    /// splits' finishing, the host's), then its consumers' scale, shift and running statistics from the float32 values
+    /// stored (what a consumer read when each BN had its own launch).
+    /// </summary>
+    internal static void FinishStatistics(ChannelRange r, int c, double total, double totalSquares, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon, BatchNormFold fold)
     {
         double m = total / r.PerChannel;
         double v = totalSquares / r.PerChannel - m * m;
         if (v < 0) v = 0;
         int at = r.Offset + c;
-        mean[at] = (float)m;
-        variance[at] = (float)v;
-        invStd[at] = (float)(1.0 / System.Math.Sqrt(v + epsilon));
-    }
-
-    /// <summary>Training: scale = gamma * invstd, shift = beta - mean * scale, for channels [0, count).</summary>
-    private static void ScaleShiftTraining(Index1D c, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> scale, ArrayView<float> shift)
-    {
-        float a = gamma[c] * invStd[c];
-        scale[c] = a;
-        shift[c] = beta[c] - mean[c] * a;
+        float meanValue = (float)m, varianceValue = (float)v, invStdValue = (float)(1.0 / System.Math.Sqrt(v + epsilon));
+        mean[at] = meanValue;
+        variance[at] = varianceValue;
+        invStd[at] = invStdValue;
+        for (int j = 0; j < fold.Count; j++)
+        {
+            int gamma = fold.Consumers[4 * j] + at, beta = fold.Consumers[4 * j + 1] + at;
+            int runningMean = fold.Consumers[4 * j + 2] + at, runningVariance = fold.Consumers[4 * j + 3] + at;
+            // The prologue (scale at the running mean's place, shift at the running variance's).
+            float a = fold.Parameters[gamma] * invStdValue;
+            fold.ScaleShift[runningMean] = a;
+            fold.ScaleShift[runningVariance] = fold.Parameters[beta] - meanValue * a;
+            // PyTorch's update: running = (1 - momentum) running + momentum batch, with the unbiased variance.
+            fold.Running[runningMean] = (1f - fold.Momentum) * fold.Running[runningMean] + fold.Momentum * meanValue;
+            fold.Running[runningVariance] = (1f - fold.Momentum) * fold.Running[runningVariance] + fold.Momentum * varianceValue * fold.Unbias;
+        }
     }
 
     /// <summary>Evaluation: the consumer's own running statistics.</summary>
@@ -62,23 +75,6 @@ internal static class BatchNormKernels
         float a = gamma[c] / (float)System.Math.Sqrt(runningVariance[c] + epsilon);
         scale[c] = a;
         shift[c] = beta[c] - runningMean[c] * a;
-    }
-
-    /// <summary>
-    /// Training-mode scale/shift and the running-statistics update of one BN in one launch (both per channel of the
-    /// same range; a separate launch each cost a launch per BN per step).
-    /// </summary>
-    public static void ScaleShiftTrainingAndRunning(Index1D c, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> gamma, ArrayView<float> beta, ArrayView<float> scale, ArrayView<float> shift, RunningUpdate running)
-    {
-        ScaleShiftTraining(c, mean, invStd, gamma, beta, scale, shift);
-        UpdateRunningStatistics(c, mean, running.BatchVariance, running.RunningMean, running.RunningVariance, running.Momentum, running.Unbias);
-    }
-
-    /// <summary>PyTorch's update: running = (1 - momentum) running + momentum batch, with the unbiased variance.</summary>
-    private static void UpdateRunningStatistics(Index1D c, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> runningMean, ArrayView<float> runningVariance, float momentum, float unbias)
-    {
-        runningMean[c] = (1f - momentum) * runningMean[c] + momentum * mean[c];
-        runningVariance[c] = (1f - momentum) * runningVariance[c] + momentum * variance[c] * unbias;
     }
 
     /// <summary>

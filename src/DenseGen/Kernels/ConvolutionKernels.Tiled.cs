@@ -328,9 +328,11 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// One group per output channel c of <paramref name="r"/>: adds the channel's per-tile sums of <see cref="ForwardTiled"/>
-    /// in a fixed order (deterministic) and writes its batch mean, variance and 1/sqrt(variance + epsilon).
+    /// in a fixed order (deterministic) and writes its batch mean, variance and 1/sqrt(variance + epsilon), and its
+    /// consumers' scale, shift and running statistics (<see cref="BatchNormFold"/>).
     /// </summary>
-    public static void FinishStatisticsFromTiles(ChannelRange r, int tiles, ArrayView<double> partials, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon)
+    public static void FinishStatisticsFromTiles(ChannelRange r, int tiles, ArrayView<double> partials, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon,
+        BatchNormFold fold)
     {
         var shared = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         int c = Grid.IdxX;
@@ -343,7 +345,7 @@ internal static partial class ConvolutionKernels
         }
         double total = GroupReduce.Sum(shared, sum);
         double totalSquares = GroupReduce.Sum(shared, squares);
-        if (Group.IdxX == 0) BatchNormKernels.FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon);
+        if (Group.IdxX == 0) BatchNormKernels.FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon, fold);
     }
 
     /// <summary>

@@ -56,18 +56,32 @@ internal struct BatchNormBackward
 
 /// <summary>
 /// Where a conv's training forward leaves the batch statistics of the channels it writes: Mean, Variance (biased) and
-/// InvStd = 1 / sqrt(Variance + Epsilon), each indexed by the output buffer's channel (OutOffset + c).
+/// InvStd = 1 / sqrt(Variance + Epsilon), each indexed by the output buffer's channel (OutOffset + c); and the BNs that
+/// will read those channels, whose scale, shift and running statistics the same launch writes (<see cref="Fold"/>).
 /// </summary>
 internal struct BatchStatistics
 {
     public ArrayView<float> Mean, Variance, InvStd;
     public float Epsilon;
+    public BatchNormFold Fold;
 }
 
-/// <summary>The running-statistics update folded into a training-mode BN's scale/shift launch.</summary>
-internal struct RunningUpdate
+/// <summary>
+/// The training-mode BNs that consume a tensor's channels (every later layer's first BN and the block's closing BN
+/// read each channel of a dense block; a bottleneck's output has one), folded where the channels' statistics are
+/// finished: per consumer and channel, scale = gamma * invstd and shift = beta - mean * scale into the consumer's
+/// prologue, and PyTorch's running-statistics update (momentum, unbiased variance). One launch per BN fewer in every
+/// forward: a channel's statistics never change after its producer, and each consumer's gamma and beta not within a
+/// step. Consumers: <see cref="Count"/> entries of 4 ints, the offsets of the consumer's gamma and beta in
+/// <see cref="Parameters"/> and of its running mean and variance in <see cref="Running"/> (its scale and shift sit at
+/// the same offsets in <see cref="ScaleShift"/>); a consumer's channel c is the tensor's channel c (a dense block's BNs
+/// read a prefix of its channels). Count 0: nothing folded (evaluation, kernel tests).
+/// </summary>
+internal struct BatchNormFold
 {
-    public ArrayView<float> BatchVariance, RunningMean, RunningVariance;
+    public ArrayView<int> Consumers;
+    public ArrayView<float> Parameters, Running, ScaleShift;
+    public int Count;
     public float Momentum, Unbias;
 }
 

@@ -55,7 +55,7 @@ namespace Samples.ImageNet
         public const long RecomputingTrainingBytesPerImage = 24_565_576;
 
         /// <summary>Training-step device memory independent of the batch, in bytes: parameters, gradients, momentum, statistics.</summary>
-        public const long TrainingBytesFixed = 403_557_856;
+        public const long TrainingBytesFixed = 403_562_096;
 
         /// <summary>
         /// Peak device memory of a training step at <paramref name="batchSize"/>, in bytes, known before touching a device:
