@@ -46,7 +46,7 @@ internal sealed partial class KernelSet
             {
                 double sum = 0, sumSquares = 0;
                 BatchNormKernels.StatisticsPart(r, buffer, c, 0, 1, ref sum, ref sumSquares);
-                BatchNormKernels.FinishStatistics(r, c, sum, sumSquares, mean, variance, invStd, epsilon, fold);
+                BatchNormKernels.FinishStatistics(r, c, sum, sumSquares, mean, variance, invStd, epsilon, fold, 0, 1);
             }),
             ScaleShiftEvaluation = (count, runningMean, runningVariance, gamma, beta, scale, shift, epsilon) =>
                 ForEach(count, c => BatchNormKernels.ScaleShiftEvaluation(c, runningMean, runningVariance, gamma, beta, scale, shift, epsilon)),

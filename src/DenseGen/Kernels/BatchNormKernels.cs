@@ -21,7 +21,7 @@ internal static class BatchNormKernels
         StatisticsPart(r, buffer, c, Group.IdxX, Group.DimX, ref sum, ref sumSquares);
         double total = GroupReduce.Sum(shared, sum);
         double totalSquares = GroupReduce.Sum(shared, sumSquares);
-        if (Group.IdxX == 0) FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon, fold);
+        FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon, fold, Group.IdxX, Group.DimX);
     }
 
     /// <summary>One thread's share of channel c's sum and sum of squares.</summary>
@@ -43,19 +43,26 @@ internal static class BatchNormKernels
     /// <summary>
     /// Channel c's statistics from its sums (every statistics path ends here: the separate pass, the tiles' and the
     /// splits' finishing, the host's), then its consumers' scale, shift and running statistics from the float32 values
-    /// stored (what a consumer read when each BN had its own launch).
+    /// stored (what a consumer read when each BN had its own launch). Called by every thread of the channel's group with
+    /// the group's totals: <paramref name="thread"/> 0 writes the statistics, and the consumers are shared out among the
+    /// <paramref name="threads"/> (a block's first channels have up to 65 in DenseNet-264; one after another they would
+    /// be as many dependent round trips to memory).
     /// </summary>
-    internal static void FinishStatistics(ChannelRange r, int c, double total, double totalSquares, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon, BatchNormFold fold)
+    internal static void FinishStatistics(ChannelRange r, int c, double total, double totalSquares, ArrayView<float> mean, ArrayView<float> variance, ArrayView<float> invStd, float epsilon,
+        BatchNormFold fold, int thread, int threads)
     {
         double m = total / r.PerChannel;
         double v = totalSquares / r.PerChannel - m * m;
         if (v < 0) v = 0;
         int at = r.Offset + c;
         float meanValue = (float)m, varianceValue = (float)v, invStdValue = (float)(1.0 / System.Math.Sqrt(v + epsilon));
-        mean[at] = meanValue;
-        variance[at] = varianceValue;
-        invStd[at] = invStdValue;
-        for (int j = 0; j < fold.Count; j++)
+        if (thread == 0)
+        {
+            mean[at] = meanValue;
+            variance[at] = varianceValue;
+            invStd[at] = invStdValue;
+        }
+        for (int j = thread; j < fold.Count; j += threads)
         {
             int gamma = fold.Consumers[4 * j] + at, beta = fold.Consumers[4 * j + 1] + at;
             int runningMean = fold.Consumers[4 * j + 2] + at, runningVariance = fold.Consumers[4 * j + 3] + at;

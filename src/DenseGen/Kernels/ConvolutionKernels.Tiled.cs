@@ -345,7 +345,7 @@ internal static partial class ConvolutionKernels
         }
         double total = GroupReduce.Sum(shared, sum);
         double totalSquares = GroupReduce.Sum(shared, squares);
-        if (Group.IdxX == 0) BatchNormKernels.FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon, fold);
+        BatchNormKernels.FinishStatistics(r, c, total, totalSquares, mean, variance, invStd, epsilon, fold, Group.IdxX, Group.DimX);
     }
 
     /// <summary>
