@@ -20,6 +20,7 @@ public class MemoryPlanTests(ITestOutputHelper output)
                 cases.Add(nameof(DenseNetBC100K12), 64, mode); cases.Add(nameof(DenseNetBC100K12), 1, mode); cases.Add(nameof(DenseNet40K12), 64, mode);
                 cases.Add(nameof(Tests.DenseNet121), 64, mode); cases.Add(nameof(SmallBC), 3, mode); cases.Add(nameof(SmallPlain), 5, mode);
                 cases.Add(nameof(SmallImageNet), 2, mode); cases.Add(nameof(DenseNetBC1000K12), 64, mode);
+                cases.Add(nameof(SmallDropout), 3, mode); // a bottleneck block, then one without
             }
             return cases;
         }
@@ -33,6 +34,7 @@ public class MemoryPlanTests(ITestOutputHelper output)
         nameof(SmallBC) => (SmallBC.Description, SmallBC.TrainingBytes(batch, mode)),
         nameof(SmallPlain) => (SmallPlain.Description, SmallPlain.TrainingBytes(batch, mode)),
         nameof(SmallImageNet) => (SmallImageNet.Description, SmallImageNet.TrainingBytes(batch, mode)),
+        nameof(SmallDropout) => (SmallDropout.Description, SmallDropout.TrainingBytes(batch, mode)),
         _ => (DenseNetBC1000K12.Description, DenseNetBC1000K12.TrainingBytes(batch, mode)),
     };
 

@@ -98,7 +98,8 @@ public sealed class DenseNetSession : IDisposable
         _scaleShift = View("scaleshift");
         _consumers = View("batchnorm.consumers").Cast<int>();
         var consumers = MemoryPlan.ConsumersOf(_layout);
-        Upload(_consumers, consumers.SelectMany(norm => new[] { (int)norm.Weight.Offset, (int)norm.Bias.Offset, (int)norm.RunningMean.Offset, (int)norm.RunningVariance.Offset }).ToArray());
+        Upload(_consumers, consumers.SelectMany(norm => new[]
+            { checked((int)norm.Weight.Offset), checked((int)norm.Bias.Offset), checked((int)norm.RunningMean.Offset), checked((int)norm.RunningVariance.Offset) }).ToArray());
         _blockConsumers = new int[_layout.Blocks.Count];
         _bottleneckConsumers = new int[_layout.Blocks.Count];
         int entry = 0;
@@ -109,6 +110,8 @@ public sealed class DenseNetSession : IDisposable
             if (MemoryPlan.BottleneckWidth(_layout.Blocks[b]) > 0) entry += _layout.Blocks[b].Layers.Count;
         }
         _norm0Consumer = entry;
+        if (entry + (_layout.Stem.Norm0 is null ? 0 : 1) != consumers.Count)
+            throw new InvalidOperationException($"The BN table has {consumers.Count} entries where its groups count {entry}: MemoryPlan.ConsumersOf and this constructor disagree on its order.");
         _bottleneckS1 = View("bottleneck.s1");
         _bottleneckS2 = View("bottleneck.s2");
         _stem = _layout.Stem.Norm0 is null ? default : TensorOf("stem", hasValue: true);
@@ -482,7 +485,7 @@ public sealed class DenseNetSession : IDisposable
             var block = _blocks[b];
             for (int l = 0; l < block.Tensors.Layers.Count; l++)
             {
-                DenseLayerForward(block, l, training);
+                DenseLayerForward(b, l, training);
                 _afterLayer?.Invoke(block.Tensors.Layers[l].Name, block.Value.Value);
             }
             if (b + 1 < _blocks.Length)
@@ -557,12 +560,12 @@ public sealed class DenseNetSession : IDisposable
         if (training) Statistics(first.Value, first.Channels, 0, conv0.OutputChannels, first.Size, BlockConsumers(0, fromLayer: 0, first.Size));
     }
 
-    private void DenseLayerForward(Block block, int l, bool training)
+    private void DenseLayerForward(int b, int l, bool training)
     {
+        var block = _blocks[b];
         var layer = block.Tensors.Layers[l];
         var bn1 = Normalize(layer.Norm1, training);
         // The new channels' readers: every later layer's first BN and the block's closing BN.
-        int b = block.Tensors.Index - 1; // (torchvision's numbering: denseblock1 first)
         var readers = BlockConsumers(b, fromLayer: l + 1, block.Size);
         if (layer.Conv2 is { } conv2)
         {
@@ -757,7 +760,8 @@ public sealed class DenseNetSession : IDisposable
 
     /// <summary>
     /// A BN's BN-ReLU prologue: its own scale and shift (one pair per BN channel, placed as its running mean and variance
-    /// are in theirs), written by <see cref="Normalize"/> in the forward and read again by the backward.
+    /// are in theirs), written in a training forward where its input channels' statistics are finished (<see cref="Fold"/>)
+    /// and in evaluation by <see cref="Normalize"/>, and read again by the backward.
     /// </summary>
     private Prologue PrologueOf(BatchNormTensors norm) => new()
     {
