@@ -24,6 +24,18 @@ public sealed class CudaGraphTests
         return (images, Enumerable.Range(0, Batch).Select(_ => random.Next(model.Classes)).ToArray());
     }
 
+    /// <summary>SGD steps of both sessions on the same batches, each step's loss equal; <paramref name="afterStep"/> after each.</summary>
+    private static void TrainSideBySide(ModelDescription model, DenseNetSession usual, DenseNetSession graphs, int steps, Action<int>? afterStep = null)
+    {
+        var options = new SgdOptions(0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
+        for (int step = 0; step < steps; step++)
+        {
+            var (images, labels) = Batch2(model, step);
+            Assert.Equal(usual.TrainStep(images, labels, options), graphs.TrainStep(images, labels, options));
+            afterStep?.Invoke(step);
+        }
+    }
+
     /// <summary>An ILGPU device (the test device, or ILGPU's CPU accelerator when the tests run on the host kernels).</summary>
     private static ComputeDevice IlgpuDevice() => TestDevice.For("pipelined").Device;
 
@@ -68,15 +80,9 @@ public sealed class CudaGraphTests
     /// <summary>Where graphs cannot apply, enabling them changes nothing but the status, which says why: returned.</summary>
     private static string StepsRunAsUsual(ModelDescription model)
     {
-        var device = TestDevice.Instance;
-        using var usual = new DenseNetSession(model, device, Batch);
-        using var graphs = new DenseNetSession(model, device, Batch) { CudaGraphs = true };
-        var options = new SgdOptions(0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
-        for (int step = 0; step < 3; step++)
-        {
-            var (images, labels) = Batch2(model, step);
-            Assert.Equal(usual.TrainStep(images, labels, options), graphs.TrainStep(images, labels, options));
-        }
+        using var usual = new DenseNetSession(model, TestDevice.Instance, Batch);
+        using var graphs = new DenseNetSession(model, TestDevice.Instance, Batch) { CudaGraphs = true };
+        TrainSideBySide(model, usual, graphs, steps: 3);
         Assert.True(usual.GetParameters().AsSpan().SequenceEqual(graphs.GetParameters()), "the parameters differ");
         Assert.StartsWith("not used: ", graphs.CudaGraphStatus);
         Assert.Equal(0, graphs.CudaGraphLaunches);
@@ -91,16 +97,12 @@ public sealed class CudaGraphTests
     public void Replayed_graph_steps_train_bit_for_bit_as_launched_ones()
     {
         var model = SmallBC.Description;
-        var device = TestDevice.Instance;
-        using var usual = new DenseNetSession(model, device, Batch);
-        using var graphs = new DenseNetSession(model, device, Batch) { CudaGraphs = true };
-        var options = new SgdOptions(0.1f, Momentum: 0.9f, WeightDecay: 1e-4f, Nesterov: true);
-        for (int step = 0; step < 4; step++)
+        using var usual = new DenseNetSession(model, TestDevice.Instance, Batch);
+        using var graphs = new DenseNetSession(model, TestDevice.Instance, Batch) { CudaGraphs = true };
+        TrainSideBySide(model, usual, graphs, steps: 4, afterStep: step =>
         {
-            var (images, labels) = Batch2(model, step);
-            Assert.Equal(usual.TrainStep(images, labels, options), graphs.TrainStep(images, labels, options));
             if (step == 0) Assert.Equal(0, graphs.CudaGraphLaunches); // launched one by one: loads every kernel, sizes the scratch
-        }
+        });
         Assert.StartsWith("replaying a graph of ", graphs.CudaGraphStatus);
         Assert.True(graphs.CudaGraphLaunches > 10, graphs.CudaGraphStatus);
         Assert.True(usual.GetParameters().AsSpan().SequenceEqual(graphs.GetParameters()), "the parameters differ");

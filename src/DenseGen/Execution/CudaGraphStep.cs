@@ -48,13 +48,10 @@ internal sealed class CudaGraphStep : IDisposable
         accelerator.Bind();
         using var stream = accelerator.CreateStream(StreamFlags.CU_STREAM_NON_BLOCKING);
         int generation = kernels.ScratchGeneration;
-        var previous = kernels.Stream;
         CudaDriver.BeginCapture(stream.StreamPtr);
-        IntPtr graph;
-        kernels.Stream = stream;
         try
         {
-            launches();
+            kernels.LaunchOn(stream, launches);
         }
         catch
         {
@@ -62,11 +59,7 @@ internal sealed class CudaGraphStep : IDisposable
             try { CudaDriver.DestroyGraph(CudaDriver.EndCapture(stream.StreamPtr)); } catch (InvalidOperationException) { }
             throw;
         }
-        finally
-        {
-            kernels.Stream = previous;
-        }
-        graph = CudaDriver.EndCapture(stream.StreamPtr);
+        var graph = CudaDriver.EndCapture(stream.StreamPtr);
         try
         {
             int nodes = CudaDriver.NodeCount(graph); // before instantiating: nothing else to release if it throws

@@ -28,10 +28,10 @@ public sealed class DenseNetSession : IDisposable
     private readonly ArrayView<int> _labels;
     private readonly ArrayView<float> _scaleShift;
     private readonly ArrayView<int> _consumers;
-    // Where each group of MemoryPlan.ConsumersOf starts (in entries): per block its layers' first BNs and its closing BN,
-    // per block its layers' second BNs, the stem's norm0.
-    private readonly int[] _blockConsumers, _bottleneckConsumers;
-    private readonly int _norm0Consumer;
+    // The BN table's order and group starts (MemoryPlan.ConsumersOf).
+    private readonly MemoryPlan.BatchNormTable _table;
+    // Why this session's steps cannot be captured as a CUDA graph (the device and the network decide), or null.
+    private readonly string? _graphsUnavailable;
     private readonly int _n, _stemConvSize;
     private bool _firstStep = true;
     private CudaGraphStep? _graph;
@@ -97,21 +97,9 @@ public sealed class DenseNetSession : IDisposable
         _running = View("running");
         _scaleShift = View("scaleshift");
         _consumers = View("batchnorm.consumers").Cast<int>();
-        var consumers = MemoryPlan.ConsumersOf(_layout);
-        Upload(_consumers, consumers.SelectMany(norm => new[]
+        _table = MemoryPlan.ConsumersOf(_layout);
+        Upload(_consumers, _table.Consumers.SelectMany(norm => new[]
             { checked((int)norm.Weight.Offset), checked((int)norm.Bias.Offset), checked((int)norm.RunningMean.Offset), checked((int)norm.RunningVariance.Offset) }).ToArray());
-        _blockConsumers = new int[_layout.Blocks.Count];
-        _bottleneckConsumers = new int[_layout.Blocks.Count];
-        int entry = 0;
-        for (int b = 0; b < _layout.Blocks.Count; b++) { _blockConsumers[b] = entry; entry += _layout.Blocks[b].Layers.Count + 1; }
-        for (int b = 0; b < _layout.Blocks.Count; b++)
-        {
-            _bottleneckConsumers[b] = entry;
-            if (MemoryPlan.BottleneckWidth(_layout.Blocks[b]) > 0) entry += _layout.Blocks[b].Layers.Count;
-        }
-        _norm0Consumer = entry;
-        if (entry + (_layout.Stem.Norm0 is null ? 0 : 1) != consumers.Count)
-            throw new InvalidOperationException($"The BN table has {consumers.Count} entries where its groups count {entry}: MemoryPlan.ConsumersOf and this constructor disagree on its order.");
         _bottleneckS1 = View("bottleneck.s1");
         _bottleneckS2 = View("bottleneck.s2");
         _stem = _layout.Stem.Norm0 is null ? default : TensorOf("stem", hasValue: true);
@@ -127,6 +115,7 @@ public sealed class DenseNetSession : IDisposable
             return new Block(b, sizes[i], MemoryPlan.BlockChannels(b), width, TensorOf($"block{i + 1}", true), bottlenecks);
         }).ToArray();
         BatchesTracked = new long[_layout.Tensors.Count(t => t.Role == TensorRole.BatchesTracked)];
+        _graphsUnavailable = GraphUnavailable();
         // Every kernel the network's convolutions will launch compiles now, side by side, not one by one in the first step.
         _k.Prepare(Convolutions());
         if (_layout.Stem.Norm0 is not null) _k.PrepareStemPool();
@@ -345,7 +334,7 @@ public sealed class DenseNetSession : IDisposable
             if (!value) DropGraph();
             _cudaGraphs = value;
             _graphWarm = false;
-            CudaGraphStatus = value ? GraphUnavailable() is { } reason ? "not used: " + reason : "enabled: the next step runs as usual, the one after is captured" : "off";
+            CudaGraphStatus = value ? _graphsUnavailable is { } reason ? "not used: " + reason : "enabled: the next step runs as usual, the one after is captured" : "off";
         }
     }
 
@@ -355,7 +344,7 @@ public sealed class DenseNetSession : IDisposable
     /// <summary>Kernel launches in the captured graph, or 0 when none is held.</summary>
     internal int CudaGraphLaunches => _graph?.Launches ?? 0;
 
-    /// <summary>Why this session's steps cannot be captured as a CUDA graph, or null when they can.</summary>
+    /// <summary>Why this session's steps cannot be captured as a CUDA graph, or null when they can (computed once).</summary>
     private string? GraphUnavailable()
     {
         var reasons = new List<string>();
@@ -373,17 +362,7 @@ public sealed class DenseNetSession : IDisposable
         if (_device.Kind == DeviceKind.Cpu) throw new NotSupportedException("The host kernels have no streams: use an ILGPU device.");
         CopyIn(_images, images, "images");
         Upload(_labels, labels);
-        var previous = _k.Stream;
-        _k.Stream = stream;
-        try
-        {
-            RunForward(training: true);
-            RunBackward();
-        }
-        finally
-        {
-            _k.Stream = previous;
-        }
+        _k.LaunchOn(stream, RunTrainingPassesDirectly);
         stream.Synchronize();
         return CopyOut(_loss).Average();
     }
@@ -391,10 +370,9 @@ public sealed class DenseNetSession : IDisposable
     /// <summary>A training forward and backward: launched one by one, or with <see cref="CudaGraphs"/> as one graph.</summary>
     private void RunTrainingPasses()
     {
-        if (!_cudaGraphs || _direct || GraphUnavailable() is not null)
+        if (!_cudaGraphs || _direct || _graphsUnavailable is not null)
         {
-            RunForward(training: true);
-            RunBackward();
+            RunTrainingPassesDirectly();
             return;
         }
         if (_graph is { } stale && stale.ScratchGeneration != _k.ScratchGeneration) DropGraph(); // the scratch moved
@@ -403,8 +381,7 @@ public sealed class DenseNetSession : IDisposable
             if (!_graphWarm)
             {
                 // Every kernel loaded and the scratch sized: nothing a capture may not do is left for the next step.
-                RunForward(training: true);
-                RunBackward();
+                RunTrainingPassesDirectly();
                 _graphWarm = true;
                 return;
             }
@@ -413,7 +390,7 @@ public sealed class DenseNetSession : IDisposable
             try
             {
                 // Capturing runs the host side of the passes once (this step's counters) and records their launches.
-                _graph = CudaGraphStep.Capture((ILGPU.Runtime.Cuda.CudaAccelerator)_device.Accelerator, _k, () => { RunForward(training: true); RunBackward(); });
+                _graph = CudaGraphStep.Capture((ILGPU.Runtime.Cuda.CudaAccelerator)_device.Accelerator, _k, RunTrainingPassesDirectly);
             }
             catch (Exception error) // whatever failed (a driver without an export included): the steps run as usual
             {
@@ -421,14 +398,20 @@ public sealed class DenseNetSession : IDisposable
                 _forwardCount = forwardCount;
                 _cudaGraphs = false;
                 CudaGraphStatus = $"not used: the capture failed ({error.Message}); steps run as usual";
-                RunForward(training: true);
-                RunBackward();
+                RunTrainingPassesDirectly();
                 return;
             }
         }
         else CountTrainingForward();
         _graph.Launch();
         CudaGraphStatus = $"replaying a graph of {_graph.Launches} launches";
+    }
+
+    /// <summary>A training forward and backward, each kernel launched (on the kernel set's stream).</summary>
+    private void RunTrainingPassesDirectly()
+    {
+        RunForward(training: true);
+        RunBackward();
     }
 
     private void DropGraph()
@@ -553,7 +536,7 @@ public sealed class DenseNetSession : IDisposable
             return;
         }
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
-        ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem, training, Fold(_norm0Consumer, 1, _stemConvSize));
+        ConvForward(stemShape, _images, Param(conv0.Weight), default, _stem, training, Fold(_table.Norm0, 1, _stemConvSize));
         var bn0 = Normalize(norm0, training);
         var pool = StemPool(first);
         _k.MaxPoolForward(_n * pool.Channels * pool.OutSize * pool.OutSize, pool, _stem.Value, bn0, first.Value.Value);
@@ -572,7 +555,7 @@ public sealed class DenseNetSession : IDisposable
             var shape1 = BottleneckConv(block, layer);
             var bottleneck = Bottleneck(block, l);
             ConvForward(shape1, block.Value.Value, Param(layer.Conv1.Weight), bn1, bottleneck, training,
-                Fold(_bottleneckConsumers[b] + l, 1, block.Size)); // its only reader: the layer's second BN
+                Fold(_table.BottleneckStarts[b] + l, 1, block.Size)); // its only reader: the layer's second BN
             var bn2 = Normalize(layer.Norm2!, training);
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             // With dropout, the statistics are of the dropped-out values: a separate pass after the mask.
@@ -756,7 +739,7 @@ public sealed class DenseNetSession : IDisposable
 
     /// <summary>The readers of block <paramref name="block"/>'s channels that layer <paramref name="fromLayer"/> and later read: those layers' first BNs and the block's closing BN.</summary>
     private BatchNormFold BlockConsumers(int block, int fromLayer, int size) =>
-        Fold(_blockConsumers[block] + fromLayer, _layout.Blocks[block].Layers.Count + 1 - fromLayer, size);
+        Fold(_table.BlockStarts[block] + fromLayer, _layout.Blocks[block].Layers.Count + 1 - fromLayer, size);
 
     /// <summary>
     /// A BN's BN-ReLU prologue: its own scale and shift (one pair per BN channel, placed as its running mean and variance

@@ -710,6 +710,15 @@ internal sealed partial class KernelSet
         set => _stream = value ?? throw new ArgumentNullException(nameof(value));
     }
 
+    /// <summary>Runs <paramref name="launches"/> with every launch going to <paramref name="stream"/>, then puts the stream before back.</summary>
+    public void LaunchOn(AcceleratorStream stream, Action launches)
+    {
+        var previous = Stream;
+        Stream = stream;
+        try { launches(); }
+        finally { _stream = previous; }
+    }
+
     /// <summary>Bytes of scratch the tiled kernels hold now (part of a session's device memory).</summary>
     public long ScratchBytes => (_floatScratch?.LengthInBytes ?? 0) + (_doubleScratch?.LengthInBytes ?? 0);
 

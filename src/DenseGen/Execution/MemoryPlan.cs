@@ -75,7 +75,7 @@ public sealed class MemoryPlan
         Add("scaleshift", layout.RunningStatisticsCount);
         // Each BN's offsets (gamma, beta, running mean, running variance; int32 in the float arena), in the order
         // ConsumersOf gives: what a statistics launch reads to fold its consumers' scale/shift (Kernels.BatchNormFold).
-        Add("batchnorm.consumers", 4L * ConsumersOf(layout).Count);
+        Add("batchnorm.consumers", 4L * ConsumersOf(layout).Consumers.Count);
         Add("parameters", layout.ParameterCount);
         Add("gradients", layout.ParameterCount);
         Add("momentum", layout.ParameterCount);
@@ -144,21 +144,31 @@ public sealed class MemoryPlan
     /// Every BN, grouped by the tensor whose channels it reads, each group in the order its members come: per dense block
     /// its layers' first BNs then the block's closing BN (the next transition's, or norm5), which read a prefix of the
     /// block's channels; per block with bottlenecks its layers' second BNs (one per bottleneck output); the stem's
-    /// norm0. So the consumers of the channels layer l adds are one run: the block's entries from l + 1 on.
+    /// norm0. So the consumers of the channels layer l adds are one run: the block's entries from l + 1 on. With where
+    /// each group starts (entries): per block its first BNs' run and its second BNs' run, and norm0 (-1 without it).
     /// </summary>
-    internal static IReadOnlyList<BatchNormTensors> ConsumersOf(ModelLayout layout)
+    internal static BatchNormTable ConsumersOf(ModelLayout layout)
     {
         var consumers = new List<BatchNormTensors>();
+        int[] blockStarts = new int[layout.Blocks.Count], bottleneckStarts = new int[layout.Blocks.Count];
         for (int b = 0; b < layout.Blocks.Count; b++)
         {
+            blockStarts[b] = consumers.Count;
             consumers.AddRange(layout.Blocks[b].Layers.Select(l => l.Norm1));
             consumers.Add(b + 1 < layout.Blocks.Count ? layout.Transitions[b].Norm : layout.Norm5);
         }
-        foreach (var block in layout.Blocks)
-            if (BottleneckWidth(block) > 0) consumers.AddRange(block.Layers.Select(l => l.Norm2!));
-        if (layout.Stem.Norm0 is { } norm0) consumers.Add(norm0);
-        return consumers;
+        for (int b = 0; b < layout.Blocks.Count; b++)
+        {
+            bottleneckStarts[b] = consumers.Count;
+            if (BottleneckWidth(layout.Blocks[b]) > 0) consumers.AddRange(layout.Blocks[b].Layers.Select(l => l.Norm2!));
+        }
+        int norm0 = -1;
+        if (layout.Stem.Norm0 is { } stemNorm) { norm0 = consumers.Count; consumers.Add(stemNorm); }
+        return new BatchNormTable(consumers, blockStarts, bottleneckStarts, norm0);
     }
+
+    /// <summary>The BNs in the order of the arena's table (<see cref="ConsumersOf"/>) and where each group starts.</summary>
+    internal sealed record BatchNormTable(IReadOnlyList<BatchNormTensors> Consumers, int[] BlockStarts, int[] BottleneckStarts, int Norm0);
 
     internal static int BlockChannels(DenseBlockTensors block) => block.Layers[^1].InputChannels + block.Layers[^1].GrowthRate;
 
