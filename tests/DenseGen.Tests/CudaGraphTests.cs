@@ -46,6 +46,7 @@ public sealed class CudaGraphTests
     /// default stream's loss and gradients bit for bit. One test, one fresh kernel set (its compile is most of the time).
     /// </summary>
     [Fact]
+    [Trait("Kernels", "Versions")]
     public void A_step_on_a_stream_of_its_own_is_refused_until_the_scratch_is_sized_then_gives_the_default_streams_bits()
     {
         var device = IlgpuDevice();
@@ -71,7 +72,7 @@ public sealed class CudaGraphTests
 
     [NotCudaFact]
     public void Without_cuda_steps_run_as_usual_and_say_why() =>
-        Assert.Contains("CUDA graphs need a CUDA GPU", StepsRunAsUsual(SmallBC.Description));
+        Assert.Contains("CUDA graphs need a CUDA GPU", StepsRunAsUsual(SmallPlain.Description));
 
     [Fact]
     public void With_dropout_steps_run_as_usual_and_say_why() =>

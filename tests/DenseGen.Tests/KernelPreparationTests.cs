@@ -14,6 +14,7 @@ namespace DenseGen.Tests;
 /// the first step pays for nothing.
 /// </summary>
 [Trait("Backend", "Device")]
+[Trait("Kernels", "Versions")]
 public class KernelPreparationTests(ITestOutputHelper output)
 {
     [Theory]

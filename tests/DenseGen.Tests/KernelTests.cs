@@ -76,6 +76,7 @@ public class KernelTests
     /// <summary>relu(x * scale + shift) of the prologue, or x.</summary>
     private static double Pre(bool on, double x, double scale, double shift) => on ? Math.Max(0, x * scale + shift) : x;
 
+    [Trait("Kernels", "Versions")]
     [Theory]
     [MemberData(nameof(ConvShapes))]
     public void Convolution_forward(string variant, string name)
@@ -115,6 +116,7 @@ public class KernelTests
     /// A training forward's batch statistics of the channels the conv writes (computed in the tiled conv's epilogue,
     /// by a separate pass otherwise), against the float64 statistics of the conv's float64 output.
     /// </summary>
+    [Trait("Kernels", "Versions")]
     [Theory]
     [MemberData(nameof(ConvShapes))]
     public void Convolution_forward_with_batch_statistics(string variant, string name)
@@ -172,6 +174,7 @@ public class KernelTests
         Assert.All(written, i => Assert.False(float.IsNaN(actual[i])));
     }
 
+    [Trait("Kernels", "Versions")]
     [Theory]
     [MemberData(nameof(ConvShapes))]
     public void Convolution_backward_weights(string variant, string name)
@@ -221,6 +224,7 @@ public class KernelTests
         return dy;
     }
 
+    [Trait("Kernels", "Versions")]
     [Theory]
     [MemberData(nameof(ConvShapes))]
     public void Convolution_backward_input(string variant, string name)
@@ -245,6 +249,7 @@ public class KernelTests
     /// their buffer's alignment, and scalars from ones that do not (a 16-byte load there is an error on a GPU); both
     /// against the float64 references, forward, backward-input and weight gradient. The kernel that ran is read from the launch profile.
     /// </summary>
+    [Trait("Kernels", "Versions")]
     [Theory]
     [InlineData(0, true)]
     [InlineData(1, false)]
@@ -303,6 +308,7 @@ public class KernelTests
         NetworkTests.AssertClose("quads conv backward weights", expectedWeights, h.Read(dWeight), Tolerance);
     }
 
+    [Trait("Kernels", "Versions")]
     [Theory]
     [MemberData(nameof(ConvShapes))]
     public void Convolution_backward_through_shared_batch_norm(string variant, string name)

@@ -11,6 +11,7 @@ namespace DenseGen.Tests;
 /// both take the tree (it cannot compile shuffles).
 /// </summary>
 [Trait("Backend", "Device")]
+[Trait("Kernels", "Versions")]
 public class RowSumsTests
 {
     // 60 output channels: two tiles of 3 bands (48 rows), the second partial; 300 pixels: three 128-pixel columns, the

@@ -26,6 +26,9 @@ internal static class TestDevice
     /// for its policy to choose many), split, and with 3 and 4 unsplit; and version 4 with its direct growth kernel on
     /// every forward it applies to (the tests' grids are too small for its policy), and its growth weight gradient with
     /// several row tiles per group.
+    /// Tests that check the versions this way carry the trait Kernels=Versions. On the host run they run the GPU kernels
+    /// on ILGPU's CPU accelerator, the very device a DENSEGEN_DEVICE=ilgpu-cpu run gives them, with the same kernel sets:
+    /// CI's ILGPU-CPU run leaves them out (<c>--filter "Backend=Device&amp;Kernels!=Versions"</c>), having run them once.
     /// </summary>
     public static string[] ConvolutionVariants => Instance.Kind == DeviceKind.Cpu
         ? ["host", .. s_deviceVariants]
