@@ -49,7 +49,9 @@ python3 benchmarks/gpu_table.py "$out" 2>&1 | tee "$out/table.md"
 # reasons (version 3's are in benchmarks/results/2026-11-26-h200-v3). A diagnosis for the next kernel version;
 # optional (GPU_CHECK_NCU=0 skips it), at most 2 x 45 s.
 if command -v ncu >/dev/null && [[ ${GPU_CHECK_NCU:-1} != 0 ]]; then
-  sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats"
+  # SourceCounters samples the warps' program counters: with it the WarpStateStats rule names the stall reasons
+  # (without it ncu warns that smsp__pcsamp_sample_count is missing and gives only cycles per issued instruction).
+  sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats --section SourceCounters"
   timeout 45 ncu --clock-control none -k regex:'Forward(Pipelined|Banded)$' --launch-skip 1 --launch-count 4 $sections \
     bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --network 121 --version banded >"$out/ncu-forward.txt" 2>&1 || echo "ncu (forward): failed or timed out"
   timeout 45 ncu --clock-control none -k regex:'Backward(Weights|InputThroughBatchNorm)(Pipelined|Banded|Growth)$' --launch-count 4 $sections \

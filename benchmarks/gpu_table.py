@@ -12,13 +12,15 @@ best = {}
 for net in ["densenet-bc-100", "densenet-121"]:
     # DenseGen's versions 3 (no suffix) and 4 (the default since this table showed it faster) compete, and version 4
     # recomputing its bottleneck outputs (the lean mode; the other rows store them since 2026-11-27), and version 4 with
-    # its steps replayed from CUDA graphs (since 2026-11-27, opt-in: DenseNetSession.CudaGraphs); the fastest one is
+    # its steps replayed from CUDA graphs (since 2026-11-27, opt-in: DenseNetSession.CudaGraphs), and version 4 without
+    # the 1x1 convs' 16-byte quads (CUDA's default since 2026-11-27, untimed before); the fastest one is
     # the headline (its name printed beside the targets), versions 2 and 1 are baselines.
     default = dg.get("first_step_version", "pipelined")
     versions = [(k, label + (", the default" if name == default else "") + ")") for k, name, label in
                 [("", "pipelined", "pipelined (version 3"), (".banded", "banded", "banded (version 4"),
                  (".banded.recompute", "banded-recompute", "banded (version 4, bottleneck outputs recomputed"),
-                 (".banded.graphs", "banded-graphs", "banded (version 4, each step's forward and backward replayed from a CUDA graph")]
+                 (".banded.graphs", "banded-graphs", "banded (version 4, each step's forward and backward replayed from a CUDA graph"),
+                 (".banded.scalar1x1", "banded-scalar1x1", "banded (version 4, 1x1 convs gathering scalars, not CUDA's 16-byte quads")]
                 if dg.get(f"{net}{k}.images_per_second")]
     if versions:
         key, label = max(versions, key=lambda v: dg[f"{net}{v[0]}.images_per_second"])

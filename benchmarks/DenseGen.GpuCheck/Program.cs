@@ -30,6 +30,7 @@ Directory.CreateDirectory(outDir);
 var total = Stopwatch.StartNew();
 var results = new Dictionary<string, object>();
 bool ok = true;
+var scalarSets = new Dictionary<ConvolutionVersion, KernelSet>();
 
 // --kernel-images DIR --ptxas FILE [--arch sm_90]: no device; assembles every kernel of this build for the architecture
 // (KernelImages) into DIR, run here on the packed program after ../shared/gpu/pack.sh so that the images are this
@@ -229,6 +230,9 @@ if (!quick)
     // Version 4 with each step's forward and backward replayed from a CUDA graph (".graphs"; DenseNetSession.CudaGraphs).
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Banded, graphs: true);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded, graphs: true);
+    // Version 4 with its 1x1 gathers as scalars (".scalar1x1"): the 16-byte quads are CUDA's default never timed before 2026-11-27.
+    Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Banded, scalar1x1: true);
+    Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded, scalar1x1: true);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, gpu.Convolution == ConvolutionVersion.Banded ? ConvolutionVersion.Pipelined : ConvolutionVersion.Banded);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
@@ -244,6 +248,8 @@ if (!quick)
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
 }
 results["seconds"] = total.Elapsed.TotalSeconds;
+// JSON has no NaN or infinity (a row with one timed step has no launches per step): those values are written as null.
+foreach (var key in results.Where(r => r.Value is double d && !double.IsFinite(d)).Select(r => r.Key).ToList()) results[key] = null!;
 File.WriteAllText(Path.Combine(outDir, "densegen.json"), System.Text.Json.JsonSerializer.Serialize(results, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
 Console.WriteLine($"done in {total.Elapsed.TotalSeconds:F0} s: {(ok ? "all checks passed" : "CHECKS FAILED")}");
 return ok ? 0 : 1;
@@ -281,20 +287,26 @@ void Profile(string name, ModelDescription model, int batch, ConvolutionVersion 
     }
 }
 
-void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks = BottleneckMode.Store, bool graphs = false)
+void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks = BottleneckMode.Store, bool graphs = false,
+    bool scalar1x1 = false)
 {
-    try { TimeSteps(name, model, plannedBytes, batch, version, bottlenecks, graphs); }
+    try { TimeSteps(name, model, plannedBytes, batch, version, bottlenecks, graphs, scalar1x1); }
     catch (Exception error) // one failing measurement must not lose the others
     {
         ok = false;
         Console.WriteLine($"{name} ({version}, bottlenecks {bottlenecks}{(graphs ? ", CUDA graphs" : "")}): FAILED: {error.GetType().Name}: {error.Message}");
-        results[$"{name}{Suffix(version)}{ModeSuffix(bottlenecks)}{(graphs ? ".graphs" : "")}.error"] = error.Message;
+        results[$"{name}{Suffix(version)}{ModeSuffix(bottlenecks)}{(graphs ? ".graphs" : "")}{(scalar1x1 ? ".scalar1x1" : "")}.error"] = error.Message;
     }
 }
 
-void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs)
+// A kernel set whose 1x1 convs gather scalars where the device's own reads 16-byte quads (CUDA's default,
+// ConvolutionKernels.QuadsByDefault): the ".scalar1x1" rows time what the quads change. One per version, as KernelsFor.
+KernelSet ScalarKernels(ConvolutionVersion version) => scalarSets.TryGetValue(version, out var set) ? set
+    : scalarSets[version] = new KernelSet(gpu.Accelerator, gpu.ReductionGroupSize, version, quads: false);
+
+void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1)
 {
-    name += Suffix(version) + ModeSuffix(bottlenecks) + (graphs ? ".graphs" : "");
+    name += Suffix(version) + ModeSuffix(bottlenecks) + (graphs ? ".graphs" : "") + (scalar1x1 ? ".scalar1x1" : "");
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }
     var random = new Random(1);
     var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
@@ -303,13 +315,14 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
     var sgd = new SgdOptions(0.1f);
     long freeBefore = FreeDeviceMemory(gpu);
     var first = Stopwatch.StartNew();
-    using var session = new DenseNetSession(model, gpu, batch, version, bottlenecks) { CudaGraphs = graphs };
+    var kernels = scalar1x1 ? ScalarKernels(version) : gpu.KernelsFor(version);
+    using var session = new DenseNetSession(model, gpu, batch, kernels, bottlenecks) { CudaGraphs = graphs };
     float loss = session.TrainStep(images, labels, sgd); // includes kernel compilation on a fresh device
     double firstStep = first.Elapsed.TotalSeconds;
     long used = freeBefore - FreeDeviceMemory(gpu);
     var times = new List<double>();
     double stepBudget = Math.Max(10, budgetSeconds - total.Elapsed.TotalSeconds) / 2;
-    long launchesBefore = gpu.KernelsFor(version).Launches;
+    long launchesBefore = kernels.Launches;
     var timed = Stopwatch.StartNew();
     for (int i = 0; i < 6 && timed.Elapsed.TotalSeconds < stepBudget; i++)
     {
@@ -317,7 +330,7 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
         loss = session.TrainStep(images, labels, sgd); // reads the loss back: the step has finished
         times.Add(sw.Elapsed.TotalSeconds);
         // Launches per step from the steps after the warm-up (with graphs, the capture): the host's launches per step.
-        if (i == 0) launchesBefore = gpu.KernelsFor(version).Launches;
+        if (i == 0) launchesBefore = kernels.Launches;
     }
     if (graphs)
     {
@@ -327,11 +340,11 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
         results[$"{name}.graph_launches"] = session.CudaGraphLaunches;
         if (session.CudaGraphLaunches == 0 && gpu.Kind == DeviceKind.Cuda) ok = false; // elsewhere the status says why not
     }
-    double launches = times.Count > 1 ? (double)(gpu.KernelsFor(version).Launches - launchesBefore) / (times.Count - 1) : double.NaN;
+    double launches = times.Count > 1 ? (double)(kernels.Launches - launchesBefore) / (times.Count - 1) : double.NaN;
     if (times.Count > 1) times.RemoveAt(0); // warm-up
     times.Sort();
     double median = times[times.Count / 2];
-    long scratch = gpu.KernelsFor(version).ScratchBytes;
+    long scratch = kernels.ScratchBytes;
     Console.WriteLine($"{name}: batch {batch}, first step {firstStep:F2} s, median step {median * 1000:F1} ms over {times.Count}, {batch / median:F1} images/s, " +
                       $"arena {session.ArenaBytes / 1048576.0:F1} MiB (planned {plannedBytes / 1048576.0:F1}) + kernel scratch {scratch / 1048576.0:F1} MiB, " +
                       $"device memory used {used / 1048576.0:F1} MiB, {launches:F0} launches per step, loss {loss:F3}");
