@@ -78,6 +78,9 @@ for net in ["densenet-bc-100", "densenet-121"]:
         print(f"\nCUDA graphs, {net}: {dg[f'{net}.banded.graphs.graph_status']}")
     if f"{net}.banded.graphs.error" in dg:
         print(f"\nCUDA graphs, {net}: FAILED: {dg[f'{net}.banded.graphs.error']}")
+for key, net in [("check_graphs", "SmallBC"), ("check_graphs.SmallDropout", "SmallDropout")]:
+    if key in dg:
+        print(f"\nCUDA graph replay vs launches one by one, {net}, 5 steps: {dg[key]}")
 checks = {k: v for k, v in dg.items() if k.startswith("check.")}
 print("\nCUDA kernels vs the CPU reference (float64 since version 4 was added, the host kernels before; worst relative error, two training steps): " + ", ".join(f"{k[6:]} {v:.1e}" for k, v in checks.items()))
 print("Kernels spilling to local memory: " + (", ".join(dg.get("spilling_kernels", [])) or "none"))

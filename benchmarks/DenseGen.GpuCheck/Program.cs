@@ -192,15 +192,16 @@ foreach (var (label, shape) in skipChecks ? [] : new (string, DenseGen.Kernels.C
 }
 // (a3) steps replayed from a CUDA graph against steps launched one by one, same device and kernels: every loss, the
 // parameters, the running statistics and an evaluation's logits, bit for bit (CudaGraphTests' check, which CI cannot run).
-if (!skipChecks)
+// SmallDropout too: its masks' per-step key is read from device memory, written before each replay.
+foreach (var (label, model) in skipChecks ? [] : new[] { ("SmallBC", SmallBC.Description), ("SmallDropout", SmallDropout.Description) })
 {
     string graphCheck;
-    try { graphCheck = CompareGraphSteps(SmallBC.Description, gpu); }
+    try { graphCheck = CompareGraphSteps(model, gpu); }
     catch (Exception error) { graphCheck = $"FAILED: {error.GetType().Name}: {error.Message}"; }
     bool pass = graphCheck.StartsWith("ok", StringComparison.Ordinal) || graphCheck.StartsWith("skipped", StringComparison.Ordinal);
     ok &= pass;
-    Console.WriteLine($"check CUDA graphs, SmallBC, 5 steps vs launched one by one: {graphCheck}");
-    results["check_graphs"] = graphCheck;
+    Console.WriteLine($"check CUDA graphs, {label}, 5 steps vs launched one by one: {graphCheck}");
+    results[label == "SmallBC" ? "check_graphs" : $"check_graphs.{label}"] = graphCheck;
 }
 // Which kernels the checks above and the first step ran from kernel images (KernelImages; benchmarks/pack-gpu-check.sh).
 var loads = KernelLoader.Times.ToList();

@@ -45,7 +45,7 @@ namespace DenseGen.Cli
                                  [--seed N] [--augment|--no-augment] [--out FOLDER] [--resume] [--device cpu|opencl|cuda[:i]]
                                  [--limit N (the first N training images: a quick look)]
                                  [--recompute-bottlenecks (less memory: bottleneck outputs recomputed in the backward, one more 1x1 conv per layer)]
-                                 [--cuda-graphs (CUDA: each step's forward and backward replayed from one captured graph; not with dropout)]
+                                 [--cuda-graphs (CUDA: each step's forward and backward replayed from one captured graph)]
                 densegen eval    --model NAME --weights FILE [--data FOLDER] [--batch N] [--device D]
                 densegen summary [--model NAME] [--list]
                 densegen bench   [--model NAME] [--data FOLDER] [--batch N] [--steps N] [--device D] [--recompute-bottlenecks] [--cuda-graphs]

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using DenseGen.Generators.Infrastructure;
 using DenseGen.Generators.Parsing;
 
@@ -99,6 +100,7 @@ internal static class Planner
             batchNorms++; // norm0
         }
         fixedElements += 4 * batchNorms; // each BN's parameter and running-statistics offsets, read where its input's statistics are finished
+        if (blocks.Any(b => b.DropRate > 0)) fixedElements += 1; // the training step's dropout key, written before each step
         perImage = checked(perImage + 2L * finalChannels + 2L * spec.Classes + 1); // features, logits, loss
         long perImageRecomputing = checked(perImage + scratchRecomputing);
         perImage = checked(perImage + storedBottlenecks + scratch);

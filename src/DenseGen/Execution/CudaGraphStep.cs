@@ -10,8 +10,8 @@ namespace DenseGen.Execution;
 /// kernels leave the step.
 /// Why it is sound: a step launches the same kernels with the same arguments every time. The arena's views, the shapes,
 /// the split plans and the scratch are fixed by the session; the per-step inputs (images, labels) are copied into the
-/// arena before the replay and the loss read after it. The one argument that changes per step, a dropout layer's seed,
-/// is why networks with dropout are not captured. SGD is not in the graph (its learning rate changes by schedule, its
+/// arena before the replay and the loss read after it, and so is dropout's per-step key (its launches' arguments are the
+/// arena view and a per-layer key, the same every step). SGD is not in the graph (its learning rate changes by schedule, its
 /// first step differs, and the trainer checks the gradients before it): it stays one launch.
 /// What invalidates a graph: the kernels' scratch growing (another session on the device, <see cref="KernelSet.ScratchGeneration"/>);
 /// the session captures again then.

@@ -26,6 +26,7 @@ public sealed class DenseNetSession : IDisposable
     private readonly ArrayView<float> _bottleneckS1, _bottleneckS2;
     private readonly ArrayView<float> _images, _features, _dFeatures, _logits, _dLogits, _loss, _parameters, _gradients, _momentum, _running, _scratch;
     private readonly ArrayView<int> _labels;
+    private readonly ArrayView<uint> _dropoutKey; // the training step's dropout key; empty without dropout
     private readonly ArrayView<float> _scaleShift;
     private readonly ArrayView<int> _consumers;
     // The BN table's order and group starts (MemoryPlan.ConsumersOf).
@@ -100,6 +101,7 @@ public sealed class DenseNetSession : IDisposable
         _table = MemoryPlan.ConsumersOf(_layout);
         Upload(_consumers, _table.Consumers.SelectMany(norm => new[]
             { checked((int)norm.Weight.Offset), checked((int)norm.Bias.Offset), checked((int)norm.RunningMean.Offset), checked((int)norm.RunningVariance.Offset) }).ToArray());
+        _dropoutKey = MemoryPlan.HasDropout(_layout) ? View("dropout.key").Cast<uint>() : default;
         _bottleneckS1 = View("bottleneck.s1");
         _bottleneckS2 = View("bottleneck.s2");
         _stem = _layout.Stem.Norm0 is null ? default : TensorOf("stem", hasValue: true);
@@ -288,6 +290,7 @@ public sealed class DenseNetSession : IDisposable
     public float[] Forward(ReadOnlySpan<float> images, bool training)
     {
         CopyIn(_images, images, "images");
+        if (training) CountTrainingForward();
         RunForward(training);
         return CopyOut(_logits);
     }
@@ -322,8 +325,9 @@ public sealed class DenseNetSession : IDisposable
     /// <summary>
     /// Whether training steps replay a CUDA graph of their forward and backward (<see cref="CudaGraphStep"/>): the first
     /// step after enabling runs as usual, the second is captured, every later one is one graph launch. Same kernels,
-    /// arguments and order, so the same bits. Off by default; where it cannot apply (not a CUDA device, a network with
-    /// dropout) the steps run as usual and <see cref="CudaGraphStatus"/> says why.
+    /// arguments and order, so the same bits (dropout's per-step key is in device memory, written before each step).
+    /// Off by default; where it cannot apply (not a CUDA device) the steps run as usual and <see cref="CudaGraphStatus"/>
+    /// says why.
     /// </summary>
     public bool CudaGraphs
     {
@@ -345,13 +349,8 @@ public sealed class DenseNetSession : IDisposable
     internal int CudaGraphLaunches => _graph?.Launches ?? 0;
 
     /// <summary>Why this session's steps cannot be captured as a CUDA graph, or null when they can (computed once).</summary>
-    private string? GraphUnavailable()
-    {
-        var reasons = new List<string>();
-        if (_device.Accelerator is not ILGPU.Runtime.Cuda.CudaAccelerator) reasons.Add($"the device is {_device}, and CUDA graphs need a CUDA GPU");
-        if (_blocks.Any(b => b.Tensors.Layers.Any(l => l.DropRate > 0))) reasons.Add("the network has dropout, whose mask's seed changes every step and is a kernel argument");
-        return reasons.Count == 0 ? null : string.Join("; ", reasons);
-    }
+    private string? GraphUnavailable() =>
+        _device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator ? null : $"the device is {_device}, and CUDA graphs need a CUDA GPU";
 
     /// <summary>
     /// A training forward and backward launched on <paramref name="stream"/> and waited for there, as a capture launches
@@ -362,14 +361,19 @@ public sealed class DenseNetSession : IDisposable
         if (_device.Kind == DeviceKind.Cpu) throw new NotSupportedException("The host kernels have no streams: use an ILGPU device.");
         CopyIn(_images, images, "images");
         Upload(_labels, labels);
+        CountTrainingForward();
         _k.LaunchOn(stream, RunTrainingPassesDirectly);
         stream.Synchronize();
         return CopyOut(_loss).Average();
     }
 
-    /// <summary>A training forward and backward: launched one by one, or with <see cref="CudaGraphs"/> as one graph.</summary>
+    /// <summary>
+    /// A training forward and backward: launched one by one, or with <see cref="CudaGraphs"/> as one graph. The step is
+    /// counted first, on the host and in the dropout key (an upload on the default stream), outside any capture.
+    /// </summary>
     private void RunTrainingPasses()
     {
+        CountTrainingForward();
         if (!_cudaGraphs || _direct || _graphsUnavailable is not null)
         {
             RunTrainingPassesDirectly();
@@ -385,24 +389,19 @@ public sealed class DenseNetSession : IDisposable
                 _graphWarm = true;
                 return;
             }
-            var counters = (long[])BatchesTracked.Clone();
-            uint forwardCount = _forwardCount;
             try
             {
-                // Capturing runs the host side of the passes once (this step's counters) and records their launches.
+                // Capturing runs the host side of the passes once, which launches nothing but kernels, and records them.
                 _graph = CudaGraphStep.Capture((ILGPU.Runtime.Cuda.CudaAccelerator)_device.Accelerator, _k, RunTrainingPassesDirectly);
             }
             catch (Exception error) // whatever failed (a driver without an export included): the steps run as usual
             {
-                Array.Copy(counters, BatchesTracked, counters.Length);
-                _forwardCount = forwardCount;
                 _cudaGraphs = false;
                 CudaGraphStatus = $"not used: the capture failed ({error.Message}); steps run as usual";
                 RunTrainingPassesDirectly();
                 return;
             }
         }
-        else CountTrainingForward();
         _graph.Launch();
         CudaGraphStatus = $"replaying a graph of {_graph.Launches} launches";
     }
@@ -458,9 +457,9 @@ public sealed class DenseNetSession : IDisposable
 
     // ----- forward -----
 
+    /// <summary>The forward's launches; a training forward is counted by the caller (<see cref="CountTrainingForward"/>).</summary>
     private void RunForward(bool training)
     {
-        if (training) CountTrainingForward();
         StemForward(training);
         _afterLayer?.Invoke("features.conv0", StemOutput());
         for (int b = 0; b < _blocks.Length; b++)
@@ -481,11 +480,15 @@ public sealed class DenseNetSession : IDisposable
         _afterLayer?.Invoke("classifier", _logits);
     }
 
-    /// <summary>What a training forward counts on the host: each BN's num_batches_tracked and the dropout stream's step.</summary>
+    /// <summary>
+    /// What a training forward counts: each BN's num_batches_tracked and the dropout stream's step (on the host), and
+    /// with dropout the step's key in the arena, which the dropout launches read (<see cref="DropoutStepKey"/>).
+    /// </summary>
     private void CountTrainingForward()
     {
         for (int i = 0; i < BatchesTracked.Length; i++) BatchesTracked[i]++;
         _forwardCount++;
+        if (_dropoutKey.Length > 0) Upload(_dropoutKey, [DropoutStepKey(_dropoutSeed, _forwardCount)]);
     }
 
     // Set only while locating a non-finite value: called after each layer with the values it wrote.
@@ -505,6 +508,7 @@ public sealed class DenseNetSession : IDisposable
         var running = GetRunningStatistics();
         var counters = (long[])BatchesTracked.Clone();
         uint forwardCount = _forwardCount;
+        CountTrainingForward(); // a step of its own, as it always was (its dropout masks too); undone on the host below
         // Channels not yet rewritten still hold the diverged step's values: clear them so only fresh outputs count.
         foreach (var block in _blocks) _k.Zero(block.Value.Value);
         if (_layout.Stem.Norm0 is not null) _k.Zero(_stem.Value);
@@ -581,12 +585,17 @@ public sealed class DenseNetSession : IDisposable
     {
         var layer = block.Tensors.Layers[l];
         var range = new ChannelRange { Batch = _n, Stride = block.Channels, Offset = layer.InputChannels, Count = layer.GrowthRate, Size = block.Size };
-        _k.Dropout(range.Elements, range, buffer, DropoutSeed(_dropoutSeed, _forwardCount, block.Tensors.Index, l), (float)layer.DropRate);
+        _k.Dropout(range.Elements, range, buffer, _dropoutKey, DropoutLayerKey(block.Tensors.Index, l), (float)layer.DropRate);
     }
 
-    /// <summary>The dropout seed of one layer in one training step.</summary>
-    internal static uint DropoutSeed(int seed, uint step, int block, int layer) =>
-        DropoutKernels.Hash(DropoutKernels.Hash((uint)seed, step), (uint)(block * 65536 + layer));
+    /// <summary>The dropout seed of one layer in one training step: what <see cref="DropoutKernels.Apply"/> hashes from its keys.</summary>
+    internal static uint DropoutSeed(int seed, uint step, int block, int layer) => DropoutKernels.Hash(DropoutStepKey(seed, step), DropoutLayerKey(block, layer));
+
+    /// <summary>A training step's dropout key: written to the arena before the step.</summary>
+    private static uint DropoutStepKey(int seed, uint step) => DropoutKernels.Hash((uint)seed, step);
+
+    /// <summary>A dropout layer's key: its launch's argument, the same every step.</summary>
+    private static uint DropoutLayerKey(int block, int layer) => (uint)(block * 65536 + layer);
 
     private void TransitionForward(int b, bool training)
     {

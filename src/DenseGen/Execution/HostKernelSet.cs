@@ -75,7 +75,7 @@ internal sealed partial class KernelSet
             Sgd = (count, parameters, gradients, momentumBuffer, learningRate, momentum, weightDecay, nesterov, firstStep) =>
                 ForEach(count, i => OptimizerKernels.Sgd(i, parameters, gradients, momentumBuffer, learningRate, momentum, weightDecay, nesterov, firstStep)),
             FlagNonFinite = (count, values, flag) => ForEach(count, i => OptimizerKernels.FlagNonFinite(i, values, flag)),
-            Dropout = (count, r, buffer, seed, rate) => ForEach(count, i => DropoutKernels.Apply(i, r, buffer, seed, rate)),
+            Dropout = (count, r, buffer, stepKey, layerKey, rate) => ForEach(count, i => DropoutKernels.Apply(i, r, buffer, stepKey, layerKey, rate)),
             Fill = (count, target, value) => HostMemory.Fill(target.SubView(0, count.X), value),
         };
     }

@@ -298,7 +298,7 @@ internal sealed partial class KernelSet
         SoftmaxCrossEntropy = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<int>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.SoftmaxCrossEntropy);
         LinearBackwardInput = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearBackwardInput);
         LinearBackwardParameters = AutoGrouped<Action<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearBackwardParameters);
-        Dropout = OnFirstUse<Action<Index1D, ChannelRange, ArrayView<float>, uint, float>>(DropoutKernels.Apply, autoGrouped: true); // networks with dropout only
+        Dropout = OnFirstUse<Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<uint>, uint, float>>(DropoutKernels.Apply, autoGrouped: true); // networks with dropout only
         Fill = AutoGrouped<Action<Index1D, ArrayView<float>, float>>(MemoryKernels.Fill);
         FlagNonFinite = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>>>(OptimizerKernels.FlagNonFinite);
         Sgd = AutoGrouped<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int>>(OptimizerKernels.Sgd);
@@ -608,7 +608,7 @@ internal sealed partial class KernelSet
     public required Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>> LinearBackwardInput { get; init; }
     public required Action<Index1D, int, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> LinearBackwardParameters { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, float, float, int, int> Sgd { get; init; }
-    public required Action<Index1D, ChannelRange, ArrayView<float>, uint, float> Dropout { get; init; }
+    public required Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<uint>, uint, float> Dropout { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>> FlagNonFinite { get; init; }
     public required Action<Index1D, ArrayView<float>, float> Fill { get; init; }
 

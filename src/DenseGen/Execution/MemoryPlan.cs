@@ -76,12 +76,18 @@ public sealed class MemoryPlan
         // Each BN's offsets (gamma, beta, running mean, running variance; int32 in the float arena), in the order
         // ConsumersOf gives: what a statistics launch reads to fold its consumers' scale/shift (Kernels.BatchNormFold).
         Add("batchnorm.consumers", 4L * ConsumersOf(layout).Consumers.Count);
+        // With dropout, the training step's dropout key (uint32 in the float arena): written before each training
+        // forward, read by every dropout launch, so that the launches' arguments do not change between steps.
+        if (HasDropout(layout)) Add("dropout.key", 1);
         Add("parameters", layout.ParameterCount);
         Add("gradients", layout.ParameterCount);
         Add("momentum", layout.ParameterCount);
         Add("running", layout.RunningStatisticsCount);
         LayOut();
     }
+
+    /// <summary>Whether any dense layer of <paramref name="layout"/> has dropout.</summary>
+    internal static bool HasDropout(ModelLayout layout) => layout.Blocks.Any(b => b.Layers.Any(l => l.DropRate > 0));
 
     /// <summary>Per-channel arrays kept for each shared-statistics tensor.</summary>
     internal static readonly string[] StatisticNames = ["mean", "variance", "invstd", "s1", "s2"];

@@ -27,10 +27,13 @@ internal static class DropoutKernels
     /// <summary>
     /// Multiplies channels [Offset, Offset + Count) of a buffer by the dropout factors; element e of the range is
     /// numbered (n * Count + c) * area + p, independent of the buffer's width. Forward on the values; backward on
-    /// the finalized gradient, with the same seed.
+    /// the finalized gradient, with the same seed: Hash(step key, layer key). The step key (a hash of the run's seed
+    /// and the training step) is read from device memory, where the session writes it before each step, so the launch's
+    /// arguments are the same every step and a CUDA graph can replay them; the layer key is the launch's own.
     /// </summary>
-    public static void Apply(Index1D index, ChannelRange r, ArrayView<float> buffer, uint seed, float rate)
+    public static void Apply(Index1D index, ChannelRange r, ArrayView<float> buffer, ArrayView<uint> stepKey, uint layerKey, float rate)
     {
+        uint seed = Hash(stepKey[0], layerKey);
         int area = r.Size * r.Size;
         int c = index / r.PerChannel, e = index % r.PerChannel;
         int n = e / area, p = e % area;
