@@ -47,14 +47,14 @@ python3 benchmarks/gpu_table.py "$out" 2>&1 | tee "$out/table.md"
 # (block 1, the stem skipped: four-band 1x1 bottlenecks and two-band 3x3 growth convs, alternating) and the first
 # backward ones of BC-100 (block 3: backward runs the network in reverse), with occupancy, throughput and warp stall
 # reasons (version 3's are in benchmarks/results/2026-11-26-h200-v3). A diagnosis for the next kernel version;
-# optional (GPU_CHECK_NCU=0 skips it), at most 2 x 45 s.
+# optional (GPU_CHECK_NCU=0 skips it), at most 2 x 60 s. Two launches each: sampling the program counters adds passes.
 if command -v ncu >/dev/null && [[ ${GPU_CHECK_NCU:-1} != 0 ]]; then
   # SourceCounters samples the warps' program counters: with it the WarpStateStats rule names the stall reasons
   # (without it ncu warns that smsp__pcsamp_sample_count is missing and gives only cycles per issued instruction).
   sections="--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats --section SourceCounters"
-  timeout 45 ncu --clock-control none -k regex:'Forward(Pipelined|Banded)$' --launch-skip 1 --launch-count 4 $sections \
+  timeout 60 ncu --clock-control none -k regex:'Forward(Pipelined|Banded)$' --launch-skip 1 --launch-count 2 $sections \
     bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --network 121 --version banded >"$out/ncu-forward.txt" 2>&1 || echo "ncu (forward): failed or timed out"
-  timeout 45 ncu --clock-control none -k regex:'Backward(Weights|InputThroughBatchNorm)(Pipelined|Banded|Growth)$' --launch-count 4 $sections \
+  timeout 60 ncu --clock-control none -k regex:'Backward(Weights|InputThroughBatchNorm)(Pipelined|Banded|Growth)$' --launch-count 2 $sections \
     bash .gpu/run.sh DenseGen.GpuCheck.dll --one-step --version banded >"$out/ncu-backward.txt" 2>&1 || echo "ncu (backward): failed or timed out"
   grep -hE '^  Kernel_|Duration|Compute \(SM\) Throughput|Memory Throughput|Achieved Occupancy|Theoretical Occupancy|Grid Size|Registers Per|Warp Cycles Per Issued|Issued Ipc|No Eligible|Stall|stall' \
     "$out/ncu-forward.txt" "$out/ncu-backward.txt" | head -150 || true
