@@ -376,6 +376,7 @@ public class KernelTests
     }
 
     [Fact]
+    [Trait("Kernels", "Versions")]
     public void A_gpu_kernel_set_names_every_kernel_after_its_method_and_counts_launches()
     {
         using var h = new KernelHarness(10, "tiled");
@@ -393,6 +394,7 @@ public class KernelTests
     }
 
     [Fact]
+    [Trait("Kernels", "Versions")]
     public void A_profiled_training_step_accounts_for_every_launch()
     {
         var (device, kernels) = TestDevice.For("tiled");
