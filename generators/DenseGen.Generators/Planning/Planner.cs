@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using DenseGen.Generators.Infrastructure;
 using DenseGen.Generators.Parsing;
 
@@ -72,9 +71,11 @@ internal static class Planner
         long perImage = checked((long)spec.InputChannels * spec.InputSize * spec.InputSize + 1); // images, labels
         long fixedElements = 0, scratch = 0, scratchRecomputing = 0, storedBottlenecks = 0, batchNorms = 0;
         int maxWidth = 0;
+        bool dropout = false;
         for (int b = 0; b < blocks.Count; b++)
         {
             var block = blocks[b];
+            dropout |= block.DropRate > 0;
             long bottleneck = checked((long)block.BottleneckChannels * block.Size * block.Size);
             perImage = checked(perImage + 2L * block.OutputChannels * block.Size * block.Size); // value and gradient
             fixedElements += statisticArrays * (long)block.OutputChannels;
@@ -100,7 +101,7 @@ internal static class Planner
             batchNorms++; // norm0
         }
         fixedElements += 4 * batchNorms; // each BN's parameter and running-statistics offsets, read where its input's statistics are finished
-        if (blocks.Any(b => b.DropRate > 0)) fixedElements += 1; // the training step's dropout key, written before each step
+        if (dropout) fixedElements += 1; // the training step's dropout key, written before each step
         perImage = checked(perImage + 2L * finalChannels + 2L * spec.Classes + 1); // features, logits, loss
         long perImageRecomputing = checked(perImage + scratchRecomputing);
         perImage = checked(perImage + storedBottlenecks + scratch);
