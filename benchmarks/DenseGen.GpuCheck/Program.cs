@@ -299,9 +299,13 @@ void Time(string name, ModelDescription model, long plannedBytes, int batch, Con
     {
         ok = false;
         Console.WriteLine($"{name} ({version}, bottlenecks {bottlenecks}{(graphs ? ", CUDA graphs" : "")}{(scalar1x1 ? ", scalar 1x1 gathers" : "")}): FAILED: {error.GetType().Name}: {error.Message}");
-        results[$"{name}{Suffix(version)}{ModeSuffix(bottlenecks)}{(graphs ? ".graphs" : "")}{(scalar1x1 ? ".scalar1x1" : "")}.error"] = error.Message;
+        results[RowName(name, version, bottlenecks, graphs, scalar1x1) + ".error"] = error.Message;
     }
 }
+
+// A timing row's key in densegen.json (and gpu_table.py): the network, then what differs from version 3 storing its bottlenecks.
+static string RowName(string network, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1) =>
+    network + Suffix(version) + ModeSuffix(bottlenecks) + (graphs ? ".graphs" : "") + (scalar1x1 ? ".scalar1x1" : "");
 
 // A kernel set whose 1x1 convs gather scalars where the device's own reads 16-byte quads (CUDA's default,
 // ConvolutionKernels.QuadsByDefault): the ".scalar1x1" rows time what the quads change. One per version, as KernelsFor.
@@ -310,7 +314,7 @@ KernelSet ScalarKernels(ConvolutionVersion version) => scalarSets.TryGetValue(ve
 
 void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1)
 {
-    name += Suffix(version) + ModeSuffix(bottlenecks) + (graphs ? ".graphs" : "") + (scalar1x1 ? ".scalar1x1" : "");
+    name = RowName(name, version, bottlenecks, graphs, scalar1x1);
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }
     var random = new Random(1);
     var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];

@@ -31,7 +31,7 @@ public sealed class DenseNetSession : IDisposable
     private readonly ArrayView<int> _consumers;
     // The BN table's order and group starts (MemoryPlan.ConsumersOf).
     private readonly MemoryPlan.BatchNormTable _table;
-    // Why this session's steps cannot be captured as a CUDA graph (the device and the network decide), or null.
+    // Why this session's steps cannot be captured as a CUDA graph (not a CUDA device), or null.
     private readonly string? _graphsUnavailable;
     private readonly int _n, _stemConvSize;
     private bool _firstStep = true;
@@ -117,11 +117,11 @@ public sealed class DenseNetSession : IDisposable
             return new Block(b, sizes[i], MemoryPlan.BlockChannels(b), width, TensorOf($"block{i + 1}", true), bottlenecks);
         }).ToArray();
         BatchesTracked = new long[_layout.Tensors.Count(t => t.Role == TensorRole.BatchesTracked)];
-        _graphsUnavailable = GraphUnavailable();
+        _graphsUnavailable = _device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator ? null : $"the device is {_device}, and CUDA graphs need a CUDA GPU";
         // Every kernel the network's convolutions will launch compiles now, side by side, not one by one in the first step.
         _k.Prepare(Convolutions());
         if (_layout.Stem.Norm0 is not null) _k.PrepareStemPool();
-        if (_blocks.Any(b => b.Tensors.Layers.Any(l => l.DropRate > 0))) _k.PrepareDropout();
+        if (_dropoutKey.Length > 0) _k.PrepareDropout();
         InitializeParameters(0);
         _k.WaitForCompilation();
     }
@@ -347,10 +347,6 @@ public sealed class DenseNetSession : IDisposable
 
     /// <summary>Kernel launches in the captured graph, or 0 when none is held.</summary>
     internal int CudaGraphLaunches => _graph?.Launches ?? 0;
-
-    /// <summary>Why this session's steps cannot be captured as a CUDA graph, or null when they can (computed once).</summary>
-    private string? GraphUnavailable() =>
-        _device.Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator ? null : $"the device is {_device}, and CUDA graphs need a CUDA GPU";
 
     /// <summary>
     /// A training forward and backward launched on <paramref name="stream"/> and waited for there, as a capture launches
