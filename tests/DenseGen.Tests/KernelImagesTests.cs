@@ -29,7 +29,7 @@ public sealed class KernelImagesTests(ITestOutputHelper output) : IDisposable
 
     private static readonly string[] Sample =
     [
-        "BatchNormKernels.Finalize", // implicitly grouped: loaded with the image's own best group size
+        "PoolingKernels.AveragePoolForward", // implicitly grouped: loaded with the image's own best group size
         "BatchNormKernels.Statistics", // static shared memory
         "ConvolutionKernels.ForwardBanded<Bands3, Taps1x1, ShuffleRowSums>", // launch bounds
     ];

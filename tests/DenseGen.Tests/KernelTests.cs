@@ -329,8 +329,10 @@ public class KernelTests
         var s2 = h.Upload(h.Random(cs), out var s20);
         var dGamma = h.Poisoned(ci);
         var dBeta = h.Poisoned(ci);
+        // This consumer reads the last half of its channels last: their gradient becomes the producer's in the same launch.
+        int finalized = (ci + 1) / 2, open = ci - finalized;
         h.Kernels.ConvBackwardInputThroughBatchNorm(s, dOut, weight, input, new Prologue { Scale = scale, Shift = shift, Enabled = 1 },
-            new BatchNormBackward { Gamma = gamma, Mean = mean, InvStd = invStd, Grad = grad, S1 = s1, S2 = s2, DGamma = dGamma, DBeta = dBeta });
+            new BatchNormBackward { Gamma = gamma, Mean = mean, InvStd = invStd, Grad = grad, S1 = s1, S2 = s2, DGamma = dGamma, DBeta = dBeta, FinalizeCount = finalized });
 
         var dy = InputGradient(s, g, w);
         var expectedGrad = (double[])g0.Clone();
@@ -352,11 +354,39 @@ public class KernelTests
             expectedS1[c] += gm[c] * expectedDBeta[c];
             expectedS2[c] += gm[c] * expectedDGamma[c];
         }
-        NetworkTests.AssertClose("gradient accumulator", expectedGrad, h.Read(grad), Tolerance);
+        var finalizedChannels = Enumerable.Range(open, finalized).ToArray();
+        ExpectFinalized(expectedGrad, x, mu, istd, expectedS1, expectedS2, finalizedChannels, n, cs, size * size);
+        var actualGrad = h.Read(grad);
+        var elements = Enumerable.Range(0, n).SelectMany(b => Enumerable.Range(0, ci).SelectMany(c => Enumerable.Range(0, size * size).Select(p => s.InputIndex(b, c, p / size, p % size)))).ToArray();
+        NetworkTests.AssertClose("gradient accumulator, and the producer's gradient of the finalized channels", expectedGrad, actualGrad, Tolerance);
+        NetworkTests.AssertClose("the finalized channels' elements alone", elements.Where(i => i / (size * size) % cs >= open).Select(i => expectedGrad[i]).ToArray(),
+            elements.Where(i => i / (size * size) % cs >= open).Select(i => actualGrad[i]).ToArray(), Tolerance);
         NetworkTests.AssertClose("dbeta", expectedDBeta, h.Read(dBeta), Tolerance);
         NetworkTests.AssertClose("dgamma", expectedDGamma, h.Read(dGamma), Tolerance);
-        NetworkTests.AssertClose("S1", expectedS1, h.Read(s1), Tolerance);
-        NetworkTests.AssertClose("S2", expectedS2, h.Read(s2), Tolerance);
+        // S1 and S2 of the channels still open (and those the conv does not read, untouched); the finalized ones' are spent.
+        var open1 = h.Read(s1);
+        var open2 = h.Read(s2);
+        var kept = Enumerable.Range(0, cs).Where(c => c < open || c >= ci).ToArray();
+        NetworkTests.AssertClose("S1", kept.Select(c => expectedS1[c]).ToArray(), kept.Select(c => open1[c]).ToArray(), Tolerance);
+        NetworkTests.AssertClose("S2", kept.Select(c => expectedS2[c]).ToArray(), kept.Select(c => open2[c]).ToArray(), Tolerance);
+    }
+
+    /// <summary>
+    /// The producer's side of the shared-statistics backward (DESIGN §4.5), in float64, in place on the channels a
+    /// consumer read last: dx = invstd / M * (M * G - S1 - xhat * S2), M = batch x area, for buffers of
+    /// <paramref name="stride"/> channels of <paramref name="area"/> pixels.
+    /// </summary>
+    private static void ExpectFinalized(double[] grad, double[] x, double[] mean, double[] invStd, double[] s1, double[] s2, int[] channels, int n, int stride, int area)
+    {
+        int m = n * area;
+        foreach (int c in channels)
+            for (int b = 0; b < n; b++)
+                for (int p = 0; p < area; p++)
+                {
+                    int i = (b * stride + c) * area + p;
+                    double xhat = (x[i] - mean[c]) * invStd[c];
+                    grad[i] = invStd[c] / m * (m * grad[i] - s1[c] - xhat * s2[c]);
+                }
     }
 
     [Theory]
@@ -384,7 +414,7 @@ public class KernelTests
         Assert.All(names, name => Assert.Matches(@"^\w+Kernels\.\w+$", name));
         Assert.Equal(names.Count, names.Distinct().Count());
         Assert.Contains("ConvolutionKernels.ForwardTiled", names);
-        Assert.Contains("BatchNormKernels.Finalize", names);
+        Assert.Contains("ConvolutionKernels.FinishChannelsFromTiles", names);
         var view = h.Upload(h.Random(10));
         long before = h.Kernels.Launches;
         h.Kernels.Zero(view);
@@ -428,7 +458,7 @@ public class KernelTests
     [Theory]
     [InlineData(1, 7, 2, 5, 7)]
     [InlineData(3, 6, 0, 6, 5)]
-    public void Statistics_and_finalize_of_a_channel_range(int n, int stride, int offset, int count, int size)
+    public void Statistics_of_a_channel_range_fold_into_their_readers(int n, int stride, int offset, int count, int size)
     {
         using var h = new KernelHarness(5);
         var range = new ChannelRange { Batch = n, Stride = stride, Offset = offset, Count = count, Size = size };
@@ -480,23 +510,6 @@ public class KernelTests
             if (double.IsNaN(expectedScaleShift[i])) Assert.True(float.IsNaN(folded[i]), $"scale/shift element {i} was written outside the readers' channels");
         NetworkTests.AssertClose("folded scale and shift", expectedScaleShift.Where(e => !double.IsNaN(e)).ToArray(), folded.Where((_, i) => !double.IsNaN(expectedScaleShift[i])).ToArray(), 1e-5);
         NetworkTests.AssertClose("running statistics", expectedRunning, updated, 1e-6);
-
-        // Finalize: dx = invstd / M * (M * G - S1 - xhat * S2), in place, only inside the range.
-        var istd = h.Read(invStd).Select(f => (double)f).ToArray();
-        var grad = h.Upload(h.Random(n * stride * size * size), out var g);
-        var s1 = h.Upload(h.Random(stride), out var a1);
-        var s2 = h.Upload(h.Random(stride), out var a2);
-        h.Kernels.Finalize(range.Elements, range, buffer, grad, mean, invStd, s1, s2);
-        var actual = h.Read(grad);
-        var expected = (double[])g.Clone();
-        for (int c = 0; c < count; c++)
-            for (int e = 0; e < perChannel; e++)
-            {
-                int i = range.Index(c, e), ch = offset + c;
-                double xhat = (x[i] - m[ch]) * istd[ch];
-                expected[i] = istd[ch] / perChannel * (perChannel * g[i] - a1[ch] - xhat * a2[ch]);
-            }
-        NetworkTests.AssertClose("finalize", expected, actual, Tolerance);
     }
 
     [Theory]
@@ -561,7 +574,10 @@ public class KernelTests
             var s2 = h.Upload(new double[stride]);
             var dGamma = h.Poisoned(channels);
             var dBeta = h.Poisoned(channels);
-            var bn = new BatchNormBackward { Gamma = gamma, Mean = mean, InvStd = invStd, Grad = grad, S1 = s1, S2 = s2, DGamma = dGamma, DBeta = dBeta };
+            // The last channels' gradient becomes the producer's in the same launch (a transition, norm5 or the stem reads
+            // them last); the first channel stays open.
+            int finalized = channels - 1;
+            var bn = new BatchNormBackward { Gamma = gamma, Mean = mean, InvStd = invStd, Grad = grad, S1 = s1, S2 = s2, DGamma = dGamma, DBeta = dBeta, FinalizeCount = finalized };
             if (kind == "average") h.Kernels.AveragePoolBackward(h.Groups(channels), shape, dOut, input, prologue, bn);
             else if (kind == "max") h.Kernels.MaxPoolBackward(h.Groups(channels), shape, dOut, input, prologue, bn);
             else h.Kernels.GlobalPoolBackward(h.Groups(channels), shape, dOut, input, prologue, bn);
@@ -593,7 +609,12 @@ public class KernelTests
                 eBeta[c] += dA;
                 eGamma[c] += dA * (x[i] - mu[c]) * istd[c];
             }
-            NetworkTests.AssertClose($"{kind} pool backward accumulator", eGrad, h.Read(grad), Tolerance);
+            var eS1 = Enumerable.Range(0, stride).Select(c => c < channels ? gm[c] * eBeta[c] : 0).ToArray();
+            var eS2 = Enumerable.Range(0, stride).Select(c => c < channels ? gm[c] * eGamma[c] : 0).ToArray();
+            ExpectFinalized(eGrad, x, mu, istd, eS1, eS2, Enumerable.Range(channels - finalized, finalized).ToArray(), n, stride, area);
+            NetworkTests.AssertClose($"{kind} pool backward accumulator, and the producer's gradient of the finalized channels", eGrad, h.Read(grad), Tolerance);
+            var open1 = h.Read(s1);
+            NetworkTests.AssertClose($"{kind} pool S1 of the open channel", [eS1[0]], [open1[0]], Tolerance);
             NetworkTests.AssertClose($"{kind} pool dbeta", eBeta, h.Read(dBeta), Tolerance);
             NetworkTests.AssertClose($"{kind} pool dgamma", eGamma, h.Read(dGamma), Tolerance);
         }

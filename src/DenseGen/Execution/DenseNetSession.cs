@@ -626,14 +626,15 @@ public sealed class DenseNetSession : IDisposable
         var fc = _layout.Classifier;
         _k.LinearBackwardParameters(Model.Classes * (fc.InputFeatures + 1), _n, fc.InputFeatures, Model.Classes, _features, _dLogits, Grad(fc.Weight), Grad(fc.Bias));
         _k.LinearBackwardInput(_n * fc.InputFeatures, fc.InputFeatures, Model.Classes, _dLogits, Param(fc.Weight), _dFeatures);
-        _k.GlobalPoolBackward(Groups(last.Channels), HeadPool(last), _dFeatures, last.Value.Value, PrologueOf(_layout.Norm5), BackwardOf(_layout.Norm5, last.Value));
+        // Each channel's gradient becomes its producer's output gradient in the launch of its last consumer in this
+        // order (FinalizeCount): norm5 reads the last layer's channels last.
+        _k.GlobalPoolBackward(Groups(last.Channels), HeadPool(last), _dFeatures, last.Value.Value, PrologueOf(_layout.Norm5),
+            BackwardOf(_layout.Norm5, last.Value) with { FinalizeCount = NewestChannels(last) });
 
         for (int b = _blocks.Length - 1; b >= 0; b--)
         {
             var block = _blocks[b];
             for (int l = block.Tensors.Layers.Count - 1; l >= 0; l--) DenseLayerBackward(block, l);
-            // Every consumer of the block's input channels is done: they become the producer's output gradient.
-            FinalizeGradient(block.Value, block.Channels, 0, block.Tensors.Layers[0].InputChannels, block.Size);
             if (b > 0) TransitionBackward(b - 1);
             else StemBackward();
         }
@@ -642,7 +643,10 @@ public sealed class DenseNetSession : IDisposable
     private void DenseLayerBackward(Block block, int l)
     {
         var layer = block.Tensors.Layers[l];
-        FinalizeGradient(block.Value, block.Channels, layer.InputChannels, layer.GrowthRate, block.Size);
+        // This layer's channels were finalized by their last consumer (the next layer, the transition or norm5), and this
+        // layer's BN1 is the last consumer of the channels before it that the previous layer wrote (the block's input for
+        // layer 0).
+        int readLast = l == 0 ? layer.InputChannels : block.Tensors.Layers[l - 1].GrowthRate;
         if (layer.DropRate > 0) Dropout(block, l, block.Value.Grad); // d(dropout)/d(conv output) is the same mask
         // Each BN's scale and shift are those of the forward (same statistics, gamma and beta): kept, not recomputed.
         var bn1 = PrologueOf(layer.Norm1);
@@ -658,18 +662,21 @@ public sealed class DenseNetSession : IDisposable
 
             var shape2 = GrowthConv(block, layer, conv2, block.Width, block.Width);
             _k.ConvBackwardWeights(shape2, value, bn2, block.Value.Grad, Grad(conv2.Weight));
-            // The 3x3 conv is the bottleneck's only consumer: it writes grad, S1 and S2 instead of adding (no zeroing launches).
-            _k.ConvBackwardInputThroughBatchNorm(shape2, block.Value.Grad, Param(conv2.Weight), value, bn2, BackwardOf(layer.Norm2!, bottleneck) with { Overwrite = 1 });
-            FinalizeGradient(bottleneck, block.Width, 0, block.Width, block.Size);
+            // The 3x3 conv is the bottleneck's only consumer: it writes grad, S1 and S2 instead of adding (no zeroing
+            // launches), and finalizes every bottleneck channel.
+            _k.ConvBackwardInputThroughBatchNorm(shape2, block.Value.Grad, Param(conv2.Weight), value, bn2,
+                BackwardOf(layer.Norm2!, bottleneck) with { Overwrite = 1, FinalizeCount = block.Width });
 
             _k.ConvBackwardWeights(shape1, block.Value.Value, bn1, grad, Grad(layer.Conv1.Weight));
-            _k.ConvBackwardInputThroughBatchNorm(shape1, grad, Param(layer.Conv1.Weight), block.Value.Value, bn1, BackwardOf(layer.Norm1, block.Value));
+            _k.ConvBackwardInputThroughBatchNorm(shape1, grad, Param(layer.Conv1.Weight), block.Value.Value, bn1,
+                BackwardOf(layer.Norm1, block.Value) with { FinalizeCount = readLast });
         }
         else
         {
             var shape = GrowthConv(block, layer, layer.Conv1, layer.InputChannels, block.Channels);
             _k.ConvBackwardWeights(shape, block.Value.Value, bn1, block.Value.Grad, Grad(layer.Conv1.Weight));
-            _k.ConvBackwardInputThroughBatchNorm(shape, block.Value.Grad, Param(layer.Conv1.Weight), block.Value.Value, bn1, BackwardOf(layer.Norm1, block.Value));
+            _k.ConvBackwardInputThroughBatchNorm(shape, block.Value.Grad, Param(layer.Conv1.Weight), block.Value.Value, bn1,
+                BackwardOf(layer.Norm1, block.Value) with { FinalizeCount = readLast });
         }
     }
 
@@ -685,7 +692,7 @@ public sealed class DenseNetSession : IDisposable
         var shape = TransitionConv(from, to, t);
         _k.ConvBackwardWeights(shape, pooled, default, to.Value.Grad, Grad(t.Conv.Weight));
         _k.ConvBackwardInput(shape, to.Value.Grad, Param(t.Conv.Weight), dPooled);
-        _k.AveragePoolBackward(Groups(from.Channels), pool, dPooled, from.Value.Value, bn, BackwardOf(t.Norm, from.Value));
+        _k.AveragePoolBackward(Groups(from.Channels), pool, dPooled, from.Value.Value, bn, BackwardOf(t.Norm, from.Value) with { FinalizeCount = NewestChannels(from) });
     }
 
     private void StemBackward()
@@ -699,8 +706,7 @@ public sealed class DenseNetSession : IDisposable
             return;
         }
         _k.Zero(_stem.Grad); _k.Zero(_stem.S1); _k.Zero(_stem.S2);
-        _k.MaxPoolBackward(Groups(norm0.Channels), StemPool(first), first.Value.Grad, _stem.Value, PrologueOf(norm0), BackwardOf(norm0, _stem));
-        FinalizeGradient(_stem, norm0.Channels, 0, norm0.Channels, _stemConvSize);
+        _k.MaxPoolBackward(Groups(norm0.Channels), StemPool(first), first.Value.Grad, _stem.Value, PrologueOf(norm0), BackwardOf(norm0, _stem) with { FinalizeCount = norm0.Channels });
         var stemShape = Conv(conv0, Model.InputChannels, Model.InputChannels, Model.InputSize, conv0.OutputChannels, 0, _stemConvSize);
         _k.ConvBackwardWeights(stemShape, _images, default, _stem.Grad, Grad(conv0.Weight));
     }
@@ -769,11 +775,9 @@ public sealed class DenseNetSession : IDisposable
         return prologue;
     }
 
-    private void FinalizeGradient(Tensor t, int stride, int offset, int count, int size)
-    {
-        var range = new ChannelRange { Batch = _n, Stride = stride, Offset = offset, Count = count, Size = size };
-        _k.Finalize(range.Elements, range, t.Value, t.Grad, t.Mean, t.InvStd, t.S1, t.S2);
-    }
+    /// <summary>The channels a block's closing BN (its transition's or norm5) reads last: its last layer's, or its input's if it has no layers.</summary>
+    private static int NewestChannels(Block block) =>
+        block.Tensors.Layers is { Count: > 0 } layers ? layers[^1].GrowthRate : block.Channels;
 
     private BatchNormBackward BackwardOf(BatchNormTensors norm, Tensor t) => new()
     {

@@ -33,9 +33,10 @@ internal sealed partial class KernelSet
             },
             ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) =>
             {
-                if (s.Stride == 1) { conv.BackwardInputThroughBatchNorm(s, dOut, weight, input, prologue, bn); return; }
-                ThroughBatchNormPerChannel(s.InChannels, bn, (int ci, ref double sumA, ref double sumAX) =>
+                if (s.Stride == 1) conv.BackwardInputThroughBatchNorm(s, dOut, weight, input, prologue, bn);
+                else ThroughBatchNormPerChannel(s.InChannels, bn, (int ci, ref double sumA, ref double sumAX) =>
                     ConvolutionKernels.BackwardInputThroughBatchNormPart(s, dOut, weight, input, prologue, bn, ci, 0, 1, ref sumA, ref sumAX));
+                Finalize(s.InputLayout, bn, input);
             },
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
             {
@@ -50,20 +51,30 @@ internal sealed partial class KernelSet
             }),
             ScaleShiftEvaluation = (count, runningMean, runningVariance, gamma, beta, scale, shift, epsilon) =>
                 ForEach(count, c => BatchNormKernels.ScaleShiftEvaluation(c, runningMean, runningVariance, gamma, beta, scale, shift, epsilon)),
-            Finalize = (count, r, buffer, grad, mean, invStd, s1, s2) =>
-                ForEach(count, i => BatchNormKernels.Finalize(i, r, buffer, grad, mean, invStd, s1, s2)),
             AveragePoolForward = (count, p, input, prologue, output) =>
                 ForEach(count, i => PoolingKernels.AveragePoolForward(i, p, input, prologue, output)),
-            AveragePoolBackward = (config, p, dOut, input, prologue, bn) => ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
-                PoolingKernels.AveragePoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX)),
+            AveragePoolBackward = (config, p, dOut, input, prologue, bn) =>
+            {
+                ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
+                    PoolingKernels.AveragePoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX));
+                Finalize(p.InputLayout, bn, input);
+            },
             MaxPoolForward = (count, p, input, prologue, output) =>
                 ForEach(count, i => PoolingKernels.MaxPoolForward(i, p, input, prologue, output)),
-            MaxPoolBackward = (config, p, dOut, input, prologue, bn) => ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
-                PoolingKernels.MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX)),
+            MaxPoolBackward = (config, p, dOut, input, prologue, bn) =>
+            {
+                ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
+                    PoolingKernels.MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX));
+                Finalize(p.InputLayout, bn, input);
+            },
             GlobalPoolForward = (count, p, input, prologue, features) =>
                 ForEach(count, i => PoolingKernels.GlobalPoolForward(i, p, input, prologue, features)),
-            GlobalPoolBackward = (config, p, dFeatures, input, prologue, bn) => ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
-                PoolingKernels.GlobalPoolBackwardThroughBatchNormPart(p, dFeatures, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX)),
+            GlobalPoolBackward = (config, p, dFeatures, input, prologue, bn) =>
+            {
+                ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
+                    PoolingKernels.GlobalPoolBackwardThroughBatchNormPart(p, dFeatures, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX));
+                Finalize(p.InputLayout, bn, input);
+            },
             LinearForward = (count, features, classes, input, weight, bias, logits) =>
                 ForEach(count, i => ClassifierKernels.LinearForward(i, features, classes, input, weight, bias, logits)),
             SoftmaxCrossEntropy = (count, batch, classes, logits, labels, loss, dLogits) =>
@@ -98,6 +109,13 @@ internal sealed partial class KernelSet
     }
 
     private delegate void ChannelSums(int channel, ref double sumA, ref double sumAX);
+
+    /// <summary>
+    /// After a backward through BN has finished its channels: the producer's output gradient of those it read last
+    /// (<see cref="BatchNormBackward.FinalizeCount"/>; the GPU kernels do this in their finishing groups).
+    /// </summary>
+    private static void Finalize(ChannelRange layout, BatchNormBackward bn, ArrayView<float> input) =>
+        Parallel.For(layout.Count - bn.FinalizeCount, layout.Count, c => BatchNormKernels.Finalize(layout, bn, input, c));
 
     /// <summary>
     /// A backward through BN-ReLU per channel: the kernel's per-thread body with one thread does the channel's whole

@@ -49,7 +49,14 @@ internal sealed partial class KernelSet
         _reductionGroupSize = reductionGroupSize;
         Convolution = convolution;
         KernelConfig PerGroup(int groups) => new(groups, reductionGroupSize);
-        var finishChannels = Grouped<Action<KernelConfig, int, int, ArrayView<double>, BatchNormBackward>>(ConvolutionKernels.FinishChannelsFromTiles);
+        var finishChannels = Grouped<Action<KernelConfig, ChannelRange, int, int, ArrayView<double>, ArrayView<float>, BatchNormBackward>>(ConvolutionKernels.FinishChannelsFromTiles);
+        // Finishes a backward through BN from its per-tile sums; where it is the last consumer of some channels
+        // (bn.FinalizeCount), the same launch also turns their gradient into the producer's (no Finalize launch).
+        void FinishChannels(ChannelRange layout, int tiles, ArrayView<double> partials, ArrayView<float> input, BatchNormBackward bn)
+        {
+            int chunks = bn.FinalizeCount > 0 ? ConvolutionKernels.FinalizeChunks(layout, reductionGroupSize) : 1;
+            finishChannels(PerGroup(ConvolutionKernels.FinishChannelGroups(layout.Count, bn.FinalizeCount, chunks)), layout, tiles, chunks, partials, input, bn);
+        }
         if (convolution == ConvolutionVersion.Direct)
         {
             var forward = AutoGrouped<Action<Index1D, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>>>(ConvolutionKernels.Forward);
@@ -193,7 +200,7 @@ internal sealed partial class KernelSet
                         int tiles = ConvolutionKernels.GrowthInputTiles(s);
                         var tileSums = DoubleScratch(2L * tiles * s.InChannels);
                         growthInput!(new KernelConfig(ConvolutionKernels.GrowthInputGroups(s), ConvolutionKernels.TileThreads), s, dOut, weight, input, prologue, growthBn, tileSums);
-                        finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, tileSums, growthBn);
+                        FinishChannels(s.InputLayout, tiles, tileSums, input, growthBn);
                         return;
                     }
                     int pixels = s.Batch * s.InSize * s.InSize;
@@ -213,7 +220,7 @@ internal sealed partial class KernelSet
                     {
                         var partials = bn is null ? default : DoubleScratch(2L * tiling.StatisticsTiles * s.InChannels);
                         Product(partials, default);
-                        if (bn is { } b) finishChannels(PerGroup(s.InChannels), s.InChannels, tiling.StatisticsTiles, partials, b);
+                        if (bn is { } b) FinishChannels(s.InputLayout, tiling.StatisticsTiles, partials, input, b);
                         return;
                     }
                     var products = FloatScratch((long)splits * s.InChannels * pixels);
@@ -221,7 +228,7 @@ internal sealed partial class KernelSet
                     int chunks = Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, s.InChannels), pixels / (4 * reductionGroupSize)));
                     var sums = bn is null ? default : DoubleScratch(2L * chunks * s.InChannels);
                     finishSplits(PerGroup(s.InChannels * chunks), s, splits, products, dInput, input, prologue, bn ?? default, bn is null ? 0 : 1, chunks, sums);
-                    if (bn is { } c) finishChannels(PerGroup(s.InChannels), s.InChannels, chunks, sums, c);
+                    if (bn is { } c) FinishChannels(s.InputLayout, chunks, sums, input, c);
                 }
                 ConvBackwardInput = (s, dOut, weight, dInput) => LaunchInput(s, dOut, weight, dInput, default, default, null);
                 ConvBackwardInputThroughBatchNorm = (s, dOut, weight, input, prologue, bn) => LaunchInput(s, dOut, weight, default, input, prologue, bn);
@@ -241,7 +248,7 @@ internal sealed partial class KernelSet
                     int pixels = s.Batch * s.InSize * s.InSize, tiles = ConvolutionKernels.Ceiling(pixels, ConvolutionKernels.TileArea / tileRows);
                     var partials = DoubleScratch(2L * tiles * s.InChannels);
                     throughBatchNorm(Tiles(s.InChannels, pixels, tileRows), s, dOut, weight, input, prologue, bn, partials, tileRows);
-                    finishChannels(PerGroup(s.InChannels), s.InChannels, tiles, partials, bn);
+                    FinishChannels(s.InputLayout, tiles, partials, input, bn);
                 };
             }
             ConvBackwardWeights = (s, input, prologue, dOut, dWeight) =>
@@ -274,7 +281,6 @@ internal sealed partial class KernelSet
             ? Grouped<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold>>(BatchNormKernels.Statistics)
             : OnFirstUse<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold>>(BatchNormKernels.Statistics, autoGrouped: false);
         ScaleShiftEvaluation = OnFirstUse<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation, autoGrouped: true); // evaluation only
-        Finalize = AutoGrouped<Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(BatchNormKernels.Finalize);
         AveragePoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.AveragePoolForward);
         // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
         var averagePoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks);
@@ -286,7 +292,7 @@ internal sealed partial class KernelSet
                 int chunks = PoolChunks(p, reductionGroupSize);
                 var partials = DoubleScratch(2L * chunks * p.Channels);
                 chunked(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
-                finishChannels(PerGroup(p.Channels), p.Channels, chunks, partials, bn);
+                FinishChannels(p.InputLayout, chunks, partials, input, bn);
             };
         AveragePoolBackward = InChunks(averagePoolBackward);
         MaxPoolForward = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward, autoGrouped: true);
@@ -590,13 +596,16 @@ internal sealed partial class KernelSet
     public required Action<ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>> ConvForward { get; init; }
     /// <summary>dInput = the gradient with respect to a plain input (no prologue).</summary>
     public required Action<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>> ConvBackwardInput { get; init; }
-    /// <summary>Backward through BN-ReLU into a shared-statistics tensor (DESIGN §4.5): G, S1, S2, dGamma, dBeta.</summary>
+    /// <summary>
+    /// Backward through BN-ReLU into a shared-statistics tensor (DESIGN §4.5): G, S1, S2, dGamma, dBeta; and the
+    /// producer's output gradient of the channels it reads last (<see cref="BatchNormBackward.FinalizeCount"/>). So do
+    /// the pooling backwards through BN.
+    /// </summary>
     public required Action<ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> ConvBackwardInputThroughBatchNorm { get; init; }
     /// <summary>dWeight = the weight gradient (overwritten).</summary>
     public required Action<ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>> ConvBackwardWeights { get; init; }
     public required Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold> Statistics { get; init; }
     public required Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float> ScaleShiftEvaluation { get; init; }
-    public required Action<Index1D, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>> Finalize { get; init; }
     public required Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>> AveragePoolForward { get; init; }
     public required Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> AveragePoolBackward { get; init; }
     public required Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>> MaxPoolForward { get; init; }

@@ -85,17 +85,25 @@ internal static class BatchNormKernels
     }
 
     /// <summary>
-    /// The producer's side of the shared-statistics backward, in place: once every consumer of the range has
-    /// accumulated, Grad becomes dx = invstd / M * (M * G - S1 - xhat * S2), the gradient of the producing conv's
-    /// output. M = batch x height x width.
+    /// The producer's side of the shared-statistics backward, in place, for the channels a consumer's launch read last
+    /// (<see cref="BatchNormBackward.FinalizeCount"/>), channel c: once every consumer of the range has accumulated, Grad becomes
+    /// dx = invstd / M * (M * G - S1 - xhat * S2), the gradient of the producing conv's output. M = batch x height x width.
+    /// The host's kernel set runs it after a consumer's backward; the GPU kernels apply it where they finish the channel
+    /// (<see cref="FinishChannelInGroup(BatchNormBackward, ChannelRange, ArrayView{float}, int, double, double, int, int, bool)"/>).
     /// </summary>
-    public static void Finalize(Index1D index, ChannelRange r, ArrayView<float> buffer, ArrayView<float> grad, ArrayView<float> mean, ArrayView<float> invStd, ArrayView<float> s1, ArrayView<float> s2)
+    internal static void Finalize(ChannelRange layout, BatchNormBackward bn, ArrayView<float> buffer, int c)
     {
-        int c = index / r.PerChannel, e = index % r.PerChannel;
-        int at = r.Index(c, e), ch = r.Offset + c;
-        float m = r.PerChannel;
-        float xhat = (buffer[at] - mean[ch]) * invStd[ch];
-        grad[at] = invStd[ch] / m * (m * grad[at] - s1[ch] - xhat * s2[ch]);
+        float s1 = bn.S1[c], s2 = bn.S2[c];
+        for (int e = 0; e < layout.PerChannel; e++) FinalizeElement(layout, c, e, buffer, bn, s1, s2);
+    }
+
+    /// <summary>Element e of channel c of <paramref name="layout"/> (offset 0) as <see cref="Finalize"/> turns it, with the channel's final S1 and S2.</summary>
+    private static void FinalizeElement(ChannelRange layout, int c, int e, ArrayView<float> buffer, BatchNormBackward bn, float s1, float s2)
+    {
+        int at = layout.Index(c, e);
+        float m = layout.PerChannel, invStd = bn.InvStd[c];
+        float xhat = (buffer[at] - bn.Mean[c]) * invStd;
+        bn.Grad[at] = invStd / m * (m * bn.Grad[at] - s1 - xhat * s2);
     }
 
     /// <summary>
@@ -125,12 +133,34 @@ internal static class BatchNormKernels
         bn.S2[c] = (bn.Overwrite != 0 ? 0f : bn.S2[c]) + (float)(gamma * sumAX);
     }
 
-    /// <summary>Sums a per-channel backward's two partial sums over the group; thread 0 finishes the channel.</summary>
-    internal static void FinishChannelInGroup(BatchNormBackward bn, int c, double sumA, double sumAX)
+    /// <summary>
+    /// Sums a per-channel backward's two partial sums over the group and finishes consumer channel c of
+    /// <paramref name="layout"/> (offset 0, channels [0, Count) of the launch): where later consumers of the channel are
+    /// still to come, thread 0 writes DBeta, DGamma, S1 and S2 (<see cref="FinishChannel"/>); where this consumer is its
+    /// last (c among the last <see cref="BatchNormBackward.FinalizeCount"/>), thread 0 writes DBeta and DGamma (if
+    /// <paramref name="writesParameters"/>: one group of those sharing the channel) and the group turns elements
+    /// [begin, end) of the channel into the producer's gradient (<see cref="Finalize"/>'s formula on the same float32
+    /// S1 and S2 <see cref="FinishChannel"/> would have stored; not stored here, as other groups read the old ones).
+    /// </summary>
+    internal static void FinishChannelInGroup(BatchNormBackward bn, ChannelRange layout, ArrayView<float> buffer, int c, double sumA, double sumAX, int begin, int end, bool writesParameters)
     {
         var sharedA = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         var sharedAX = SharedMemory.Allocate<double>(GroupReduce.MaxGroupSize);
         double a = GroupReduce.Sum(sharedA, sumA), ax = GroupReduce.Sum(sharedAX, sumAX);
-        if (Group.IdxX == 0) FinishChannel(bn, c, a, ax);
+        if (c < layout.Count - bn.FinalizeCount)
+        {
+            if (Group.IdxX == 0) FinishChannel(bn, c, a, ax);
+            return;
+        }
+        if (writesParameters && Group.IdxX == 0) { bn.DBeta[c] = (float)a; bn.DGamma[c] = (float)ax; }
+        float gamma = bn.Gamma[c];
+        float s1 = (bn.Overwrite != 0 ? 0f : bn.S1[c]) + (float)(gamma * a);
+        float s2 = (bn.Overwrite != 0 ? 0f : bn.S2[c]) + (float)(gamma * ax);
+        // The group's barriers (GroupReduce) made every thread's accumulation of this launch visible here.
+        for (int e = begin + Group.IdxX; e < end; e += Group.DimX) FinalizeElement(layout, c, e, buffer, bn, s1, s2);
     }
+
+    /// <summary>A whole channel finished by one group (<see cref="FinishChannelInGroup(BatchNormBackward, ChannelRange, ArrayView{float}, int, double, double, int, int, bool)"/>).</summary>
+    internal static void FinishChannelInGroup(BatchNormBackward bn, ChannelRange layout, ArrayView<float> buffer, int c, double sumA, double sumAX) =>
+        FinishChannelInGroup(bn, layout, buffer, c, sumA, sumAX, 0, layout.PerChannel, writesParameters: true);
 }

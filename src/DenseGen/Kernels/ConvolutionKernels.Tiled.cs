@@ -502,21 +502,38 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// One group per input channel: adds the channel's per-tile sums of <see cref="BackwardInputThroughBatchNormTiled"/>
-    /// (a fixed order: deterministic) and finishes the channel (DBeta, DGamma, S1, S2).
+    /// Adds each input channel's per-tile sums of a backward through BN (<see cref="BackwardInputThroughBatchNormTiled"/>
+    /// and the other versions' products, the pooling backwards' chunks; a fixed order: deterministic) and finishes the
+    /// channel: DBeta, DGamma, S1, S2, one group per channel. The last <see cref="BatchNormBackward.FinalizeCount"/>
+    /// channels, whose last consumer this is, are finished by <paramref name="chunks"/> groups each, which add the same
+    /// sums in the same order and each turn a chunk of the channel's elements into the producer's output gradient
+    /// (BatchNormKernels.FinishChannelInGroup), so that apply needs no launch of its own. Launch
+    /// <see cref="FinishChannelGroups"/> groups.
     /// </summary>
-    public static void FinishChannelsFromTiles(int channels, int tiles, ArrayView<double> partials, BatchNormBackward bn)
+    public static void FinishChannelsFromTiles(ChannelRange layout, int tiles, int chunks, ArrayView<double> partials, ArrayView<float> input, BatchNormBackward bn)
     {
-        int ci = Grid.IdxX;
+        int open = layout.Count - bn.FinalizeCount, group = Grid.IdxX;
+        int chunk = group < open ? 0 : (group - open) % chunks;
+        int ci = group < open ? group : open + (group - open) / chunks;
         double sumA = 0, sumAX = 0;
         for (int tile = Group.IdxX; tile < tiles; tile += Group.DimX)
         {
-            int at = (tile * channels + ci) * 2;
+            int at = (tile * layout.Count + ci) * 2;
             sumA += partials[at];
             sumAX += partials[at + 1];
         }
-        BatchNormKernels.FinishChannelInGroup(bn, ci, sumA, sumAX);
+        int span = Ceiling(layout.PerChannel, chunks), begin = chunk * span, end = begin + span < layout.PerChannel ? begin + span : layout.PerChannel;
+        BatchNormKernels.FinishChannelInGroup(bn, layout, input, ci, sumA, sumAX, begin, end, writesParameters: chunk == 0);
     }
+
+    /// <summary>Groups of a <see cref="FinishChannelsFromTiles"/> launch: one per channel, <paramref name="chunks"/> per finalized one.</summary>
+    public static int FinishChannelGroups(int channels, int finalized, int chunks) => channels - finalized + finalized * chunks;
+
+    /// <summary>
+    /// Groups per finalized channel in <see cref="FinishChannelsFromTiles"/>: about 8 elements per thread (BC-100's first
+    /// block at batch 64: 32 groups for each of a layer's 12 new channels), 1 where a channel is small.
+    /// </summary>
+    public static int FinalizeChunks(ChannelRange layout, int groupSize) => System.Math.Max(1, Ceiling(layout.PerChannel, 8 * groupSize));
 
     /// <summary>
     /// Backward-weights, version 2: dW[co, K] = sum over pixels of dY[co, p] * relu(bn(X))[K, p], a tile of (output

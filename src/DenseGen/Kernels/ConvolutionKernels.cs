@@ -92,8 +92,9 @@ internal static partial class ConvolutionKernels
     /// <summary>
     /// Backward through BN-ReLU into a shared-statistics tensor (DESIGN §4.5), one group per input channel ci:
     /// dA = dy * [bn(x) &gt; 0]; Grad += gamma * dA; DBeta[ci] = sum dA; DGamma[ci] = sum dA * xhat;
-    /// S1[ci] += gamma * DBeta[ci]; S2[ci] += gamma * DGamma[ci]. The producer of the channel later turns Grad, S1
-    /// and S2 into the gradient of its output (<see cref="BatchNormKernels.Finalize"/>).
+    /// S1[ci] += gamma * DBeta[ci]; S2[ci] += gamma * DGamma[ci]. Where this is the channel's last consumer
+    /// (<see cref="BatchNormBackward.FinalizeCount"/>), the group then turns Grad, S1 and S2 into the gradient of its
+    /// producer's output (<see cref="BatchNormKernels.Finalize"/>'s formula).
     /// </summary>
     public static void BackwardInputThroughBatchNorm(
         ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn)
@@ -101,7 +102,7 @@ internal static partial class ConvolutionKernels
         int ci = Grid.IdxX;
         double sumA = 0, sumAX = 0;
         BackwardInputThroughBatchNormPart(s, dOut, weight, input, prologue, bn, ci, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
-        BatchNormKernels.FinishChannelInGroup(bn, ci, sumA, sumAX);
+        BatchNormKernels.FinishChannelInGroup(bn, s.InputLayout, input, ci, sumA, sumAX);
     }
 
     internal static void BackwardInputThroughBatchNormPart(

@@ -18,6 +18,9 @@ internal struct ConvShape
     public readonly int InputIndex(int n, int c, int y, int x) => ((n * InStride + c) * InSize + y) * InSize + x;
     public readonly int OutputIndex(int n, int c, int y, int x) => ((n * OutStride + OutOffset + c) * OutSize + y) * OutSize + x;
     public readonly int WeightIndex(int co, int ci, int ky, int kx) => ((co * InChannels + ci) * Kernel + ky) * Kernel + kx;
+
+    /// <summary>The input's channels [0, InChannels) as a range (what a backward through BN finishes).</summary>
+    public readonly ChannelRange InputLayout => new() { Batch = Batch, Stride = InStride, Count = InChannels, Size = InSize };
 }
 
 /// <summary>
@@ -52,6 +55,16 @@ internal struct BatchNormBackward
     /// version, and the host's); pooling backward always accumulates.
     /// </summary>
     public int Overwrite;
+
+    /// <summary>
+    /// How many of the launch's last channels this consumer is the last to read in the backward's order (a dense layer's
+    /// new channels read last by the next layer, a block's input by its first layer, the bottleneck by its 3x3 conv):
+    /// once their sums are in, the same launch turns their Grad into the producing conv's output gradient,
+    /// dx = invstd / M * (M * G - S1 - xhat * S2) (DESIGN §4.5), so that apply costs no launch of its own. Their S1 and
+    /// S2 are then not written (nothing reads them again). 0: none. Honoured by every conv and pooling backward through
+    /// BN, on every backend.
+    /// </summary>
+    public int FinalizeCount;
 }
 
 /// <summary>
@@ -109,4 +122,7 @@ internal struct PoolShape
 
     public readonly int InputIndex(int n, int c, int y, int x) => ((n * InStride + c) * InSize + y) * InSize + x;
     public readonly int OutputIndex(int n, int c, int y, int x) => ((n * OutStride + OutOffset + c) * OutSize + y) * OutSize + x;
+
+    /// <summary>The input's channels [0, Channels) as a range (what a backward through BN finishes).</summary>
+    public readonly ChannelRange InputLayout => new() { Batch = Batch, Stride = InStride, Count = Channels, Size = InSize };
 }

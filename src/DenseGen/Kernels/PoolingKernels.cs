@@ -146,7 +146,7 @@ internal static class PoolingKernels
         int c = Grid.IdxX;
         double sumA = 0, sumAX = 0;
         GlobalPoolBackwardThroughBatchNormPart(p, dFeatures, input, prologue, bn, c, Group.IdxX, Group.DimX, ref sumA, ref sumAX);
-        BatchNormKernels.FinishChannelInGroup(bn, c, sumA, sumAX);
+        BatchNormKernels.FinishChannelInGroup(bn, p.InputLayout, input, c, sumA, sumAX);
     }
 
     internal static void GlobalPoolBackwardThroughBatchNormPart(PoolShape p, ArrayView<float> dFeatures, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, int c, int thread, int threads, ref double sumA, ref double sumAX)
