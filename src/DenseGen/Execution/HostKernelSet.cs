@@ -64,7 +64,7 @@ internal sealed partial class KernelSet
             MaxPoolBackward = (config, p, dOut, input, prologue, bn) =>
             {
                 ThroughBatchNormPerChannel(config.GridDim.X, bn, (int c, ref double sumA, ref double sumAX) =>
-                    PoolingKernels.MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, c, 0, 1, ref sumA, ref sumAX));
+                    PoolingKernels.MaxPoolBackwardThroughBatchNormPart(p, dOut, input, prologue, bn, default, c, 0, 1, ref sumA, ref sumAX));
                 Finalize(p.InputLayout, bn, input);
             },
             GlobalPoolForward = (count, p, input, prologue, features) =>

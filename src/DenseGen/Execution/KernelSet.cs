@@ -284,20 +284,28 @@ internal sealed partial class KernelSet
         AveragePoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.AveragePoolForward);
         // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
         var averagePoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks);
-        var maxPoolBackward = OnFirstUse<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks, autoGrouped: false); // the ImageNet stem only
-        Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward> InChunks(
-            Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>> chunked) =>
-            (_, p, dOut, input, prologue, bn) =>
-            {
-                int chunks = PoolChunks(p, reductionGroupSize);
-                var partials = DoubleScratch(2L * chunks * p.Channels);
-                chunked(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
-                FinishChannels(p.InputLayout, chunks, partials, input, bn);
-            };
-        AveragePoolBackward = InChunks(averagePoolBackward);
+        // The ImageNet stem only: each window's first maximum found once, then the backward in chunks.
+        var maxPoolArgMax = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<byte>>>(PoolingKernels.MaxPoolArgMax, autoGrouped: true);
+        var maxPoolBackward = OnFirstUse<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<byte>, int, ArrayView<double>>>(PoolingKernels.MaxPoolBackwardThroughBatchNormChunks, autoGrouped: false);
+        AveragePoolBackward = (_, p, dOut, input, prologue, bn) =>
+        {
+            int chunks = PoolChunks(p, reductionGroupSize);
+            var partials = DoubleScratch(2L * chunks * p.Channels);
+            averagePoolBackward(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, chunks, partials);
+            FinishChannels(p.InputLayout, chunks, partials, input, bn);
+        };
         MaxPoolForward = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward, autoGrouped: true);
-        MaxPoolBackward = InChunks(maxPoolBackward);
-        _prepareStemPool = () => { StartOnFirstUse(MaxPoolForward); StartOnFirstUse(maxPoolBackward); StartOnFirstUse(Statistics); };
+        MaxPoolBackward = (_, p, dOut, input, prologue, bn) =>
+        {
+            int windows = p.Batch * p.Channels * p.OutSize * p.OutSize;
+            var argmax = FloatScratch(ConvolutionKernels.Ceiling(windows, 4)).Cast<byte>().SubView(0, windows);
+            maxPoolArgMax(windows, p, input, prologue, argmax);
+            int chunks = PoolChunks(p, reductionGroupSize);
+            var partials = DoubleScratch(2L * chunks * p.Channels);
+            maxPoolBackward(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, argmax, chunks, partials);
+            FinishChannels(p.InputLayout, chunks, partials, input, bn);
+        };
+        _prepareStemPool = () => { StartOnFirstUse(MaxPoolForward); StartOnFirstUse(maxPoolArgMax); StartOnFirstUse(maxPoolBackward); StartOnFirstUse(Statistics); };
         GlobalPoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.GlobalPoolForward);
         GlobalPoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward>>(PoolingKernels.GlobalPoolBackwardThroughBatchNorm);
         LinearForward = AutoGrouped<Action<Index1D, int, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>>>(ClassifierKernels.LinearForward);
