@@ -114,8 +114,11 @@ internal sealed partial class KernelSet
     /// After a backward through BN has finished its channels: the producer's output gradient of those it read last
     /// (<see cref="BatchNormBackward.FinalizeCount"/>; the GPU kernels do this in their finishing groups).
     /// </summary>
-    private static void Finalize(ChannelRange layout, BatchNormBackward bn, ArrayView<float> input) =>
+    private static void Finalize(ChannelRange layout, BatchNormBackward bn, ArrayView<float> input)
+    {
+        KernelSet.RequireFinalizeCount(layout, bn);
         Parallel.For(layout.Count - bn.FinalizeCount, layout.Count, c => BatchNormKernels.Finalize(layout, bn, input, c));
+    }
 
     /// <summary>
     /// A backward through BN-ReLU per channel: the kernel's per-thread body with one thread does the channel's whole

@@ -54,6 +54,7 @@ internal sealed partial class KernelSet
         // (bn.FinalizeCount), the same launch also turns their gradient into the producer's (no Finalize launch).
         void FinishChannels(ChannelRange layout, int tiles, ArrayView<double> partials, ArrayView<float> input, BatchNormBackward bn)
         {
+            RequireFinalizeCount(layout, bn);
             int chunks = bn.FinalizeCount > 0 ? ConvolutionKernels.FinalizeChunks(layout, reductionGroupSize) : 1;
             finishChannels(PerGroup(ConvolutionKernels.FinishChannelGroups(layout.Count, bn.FinalizeCount, chunks)), layout, tiles, chunks, partials, input, bn);
         }
@@ -282,7 +283,7 @@ internal sealed partial class KernelSet
             : OnFirstUse<Action<KernelConfig, ChannelRange, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float, BatchNormFold>>(BatchNormKernels.Statistics, autoGrouped: false);
         ScaleShiftEvaluation = OnFirstUse<Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, float>>(BatchNormKernels.ScaleShiftEvaluation, autoGrouped: true); // evaluation only
         AveragePoolForward = AutoGrouped<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.AveragePoolForward);
-        // Pool backwards through BN: chunks of each channel's pixels in parallel, then one finishing group per channel.
+        // Pool backwards through BN: chunks of each channel's pixels in parallel, then the finishing launch (FinishChannels).
         var averagePoolBackward = Grouped<Action<KernelConfig, PoolShape, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, ArrayView<double>>>(PoolingKernels.AveragePoolBackwardThroughBatchNormChunks);
         // The ImageNet stem only: each window's first maximum found once, then the backward in chunks.
         var maxPoolArgMax = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<byte>>>(PoolingKernels.MaxPoolArgMax, autoGrouped: true);
@@ -297,9 +298,11 @@ internal sealed partial class KernelSet
         MaxPoolForward = OnFirstUse<Action<Index1D, PoolShape, ArrayView<float>, Prologue, ArrayView<float>>>(PoolingKernels.MaxPoolForward, autoGrouped: true);
         MaxPoolBackward = (_, p, dOut, input, prologue, bn) =>
         {
+            // A byte per window in the float scratch, within its 16 MiB as the split products (DenseNet-121 up to batch 83);
+            // beyond, the backward searches each window again (an empty table), as the host does.
             int windows = p.Batch * p.Channels * p.OutSize * p.OutSize;
-            var argmax = FloatScratch(ConvolutionKernels.Ceiling(windows, 4)).Cast<byte>().SubView(0, windows);
-            maxPoolArgMax(windows, p, input, prologue, argmax);
+            var argmax = windows <= MaxScratchFloats * 4 ? FloatScratch(ConvolutionKernels.Ceiling(windows, 4)).Cast<byte>().SubView(0, windows) : default;
+            if (argmax.Length > 0) maxPoolArgMax(windows, p, input, prologue, argmax);
             int chunks = PoolChunks(p, reductionGroupSize);
             var partials = DoubleScratch(2L * chunks * p.Channels);
             maxPoolBackward(PerGroup(chunks * p.Channels), p, dOut, input, prologue, bn, argmax, chunks, partials);
@@ -636,7 +639,7 @@ internal sealed partial class KernelSet
     internal static (int Splits, int Chunk) WeightGradientSplits(int pixels, int weights)
     {
         int splits = Math.Min(64, Math.Max(1, pixels / 256));
-        splits = Math.Max(1, Math.Min(splits, (4 << 20) / Math.Max(1, weights)));
+        splits = Math.Max(1, Math.Min(splits, MaxScratchFloats / Math.Max(1, weights)));
         int chunk = ConvolutionKernels.Ceiling(ConvolutionKernels.Ceiling(pixels, splits), ConvolutionKernels.TileDepth) * ConvolutionKernels.TileDepth;
         return (ConvolutionKernels.Ceiling(pixels, chunk), chunk);
     }
@@ -652,7 +655,7 @@ internal sealed partial class KernelSet
     {
         int splits = ConvolutionKernels.Ceiling(WeightGradientGroups, Math.Max(1, tiles));
         splits = Math.Min(splits, Math.Max(1, pixels / (8 * ConvolutionKernels.TileDepth)));
-        splits = Math.Max(1, Math.Min(splits, (4 << 20) / Math.Max(1, weights)));
+        splits = Math.Max(1, Math.Min(splits, MaxScratchFloats / Math.Max(1, weights)));
         int chunk = ConvolutionKernels.Ceiling(ConvolutionKernels.Ceiling(pixels, splits), ConvolutionKernels.TileDepth) * ConvolutionKernels.TileDepth;
         return (ConvolutionKernels.Ceiling(pixels, chunk), chunk);
     }
@@ -667,7 +670,7 @@ internal sealed partial class KernelSet
     {
         if (tiles >= 256 || tiles <= 0) return (1, steps);
         int splits = Math.Min(Math.Min(ConvolutionKernels.Ceiling(512, tiles), steps / 4), maxSplits);
-        splits = (int)Math.Min(splits, (4L << 20) / Math.Max(1, outputs));
+        splits = (int)Math.Min(splits, (long)MaxScratchFloats / Math.Max(1, outputs));
         if (splits <= 1) return (1, steps);
         int splitSteps = ConvolutionKernels.Ceiling(steps, splits);
         return (ConvolutionKernels.Ceiling(steps, splitSteps), splitSteps);
@@ -679,6 +682,16 @@ internal sealed partial class KernelSet
     /// </summary>
     internal static int PoolChunks(PoolShape p, int groupSize) =>
         Math.Max(1, Math.Min(ConvolutionKernels.Ceiling(1024, p.Channels), p.Batch * p.InSize * p.InSize / (16 * groupSize)));
+
+    /// <summary>Floats of scratch a launch's partial products may take (16 MiB), where a launch can do with less.</summary>
+    private const int MaxScratchFloats = 4 << 20;
+
+    /// <summary>A consumer finalizes at most the channels it reads: a count outside [0, channels) would index past them.</summary>
+    internal static void RequireFinalizeCount(ChannelRange layout, BatchNormBackward bn)
+    {
+        if (bn.FinalizeCount < 0 || bn.FinalizeCount > layout.Count)
+            throw new ArgumentOutOfRangeException(nameof(bn), $"FinalizeCount is {bn.FinalizeCount}, but the backward reads {layout.Count} channels: finalize at most those.");
+    }
 
     /// <summary>Groups a version 3 weight-gradient launch aims for: 8 per multiprocessor of a 128-multiprocessor GPU.</summary>
     internal const int WeightGradientGroups = 1024;

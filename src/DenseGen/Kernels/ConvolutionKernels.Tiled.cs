@@ -20,7 +20,8 @@ namespace DenseGen.Kernels;
 ///   product for its chunk, and <see cref="SumSplits"/> adds the chunks in a fixed order in float64 (deterministic).
 /// - Backward-input through BN computes the BN-backward terms (G += gamma * dA, sum dA, sum dA * xhat) in the epilogue,
 ///   from the accumulators; the per-channel sums of each pixel tile go to a partial buffer that
-///   <see cref="FinishChannelsFromTiles"/> reduces in a fixed order, one group per channel.
+///   <see cref="FinishChannelsFromTiles"/> reduces in a fixed order (one group per channel, more where it also applies
+///   the producer's side).
 /// - The gathers decode each reduction index k into (channel, ky, kx) once per group and step, into a small table in
 ///   shared memory, not once per loaded element: no integer division on the per-element path.
 /// Correct on every backend (no warp shuffles, no atomics). Needs groups of <see cref="TileThreads"/> threads
@@ -531,9 +532,10 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// Groups per finalized channel in <see cref="FinishChannelsFromTiles"/>: about 8 elements per thread (BC-100's first
-    /// block at batch 64: 32 groups for each of a layer's 12 new channels), 1 where a channel is small.
+    /// block at batch 64: 32 groups of 256 for each of a layer's 12 new channels), 1 where a channel is small, at most 64
+    /// (each group adds the channel's tile sums again: small groups, as the CPU accelerator's, would repeat them often).
     /// </summary>
-    public static int FinalizeChunks(ChannelRange layout, int groupSize) => System.Math.Max(1, Ceiling(layout.PerChannel, 8 * groupSize));
+    public static int FinalizeChunks(ChannelRange layout, int groupSize) => System.Math.Clamp(Ceiling(layout.PerChannel, 8 * groupSize), 1, 64);
 
     /// <summary>
     /// Backward-weights, version 2: dW[co, K] = sum over pixels of dY[co, p] * relu(bn(X))[K, p], a tile of (output

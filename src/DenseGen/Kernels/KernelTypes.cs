@@ -58,11 +58,12 @@ internal struct BatchNormBackward
 
     /// <summary>
     /// How many of the launch's last channels this consumer is the last to read in the backward's order (a dense layer's
-    /// new channels read last by the next layer, a block's input by its first layer, the bottleneck by its 3x3 conv):
-    /// once their sums are in, the same launch turns their Grad into the producing conv's output gradient,
-    /// dx = invstd / M * (M * G - S1 - xhat * S2) (DESIGN §4.5), so that apply costs no launch of its own. Their S1 and
-    /// S2 are then not written (nothing reads them again). 0: none. Honoured by every conv and pooling backward through
-    /// BN, on every backend.
+    /// new channels read last by the next layer, a block's input by its first layer, the bottleneck by its 3x3 conv, a
+    /// block's last layer by the transition or norm5, the stem's conv by the max pool): once their sums are in, the same
+    /// launch turns their Grad into the producing conv's output gradient, dx = invstd / M * (M * G - S1 - xhat * S2)
+    /// (DESIGN §4.5), so that apply costs no launch of its own. Their S1 and S2 are then unspecified (the GPU kernels do
+    /// not write them; nothing reads them again). 0: none; at most the channels the launch reads. Honoured by every conv
+    /// and pooling backward through BN, on every backend.
     /// </summary>
     public int FinalizeCount;
 }

@@ -6,7 +6,8 @@ namespace DenseGen.Kernels;
 /// BN-ReLU fused into the three poolings of a DenseNet: the transition's 2x2 average pool (which runs before the
 /// transition's 1x1 conv: both are linear, so they commute, and the conv then costs a quarter), the ImageNet stem's
 /// 3x3 stride-2 max-pool, and the head's global average pool. Forward one thread per output; backward chunks of each
-/// channel's pixels in parallel, then one group per channel to finish it, accumulating into the shared-statistics gradient (see <see cref="BatchNormBackward"/>).
+/// channel's pixels in parallel, accumulating into the shared-statistics gradient (see <see cref="BatchNormBackward"/>),
+/// then ConvolutionKernels.FinishChannelsFromTiles to finish each channel (the head's pool: one group per channel).
 /// </summary>
 internal static class PoolingKernels
 {
