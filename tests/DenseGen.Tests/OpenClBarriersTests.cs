@@ -64,8 +64,24 @@ public class OpenClBarriersTests(ITestOutputHelper output)
         Assert.Equal(OpenClBarriers.Fence(first), Renumbered(source));
     }
 
-    /// <summary>ILGPU's names in OpenCL C (type_148546, ...) numbered by first appearance.</summary>
-    private static string Renumbered(string source) => IlgpuNames.Renumbered(source, @"\b([A-Za-z]+)_(\d+)(?!\d)");
+    /// <summary>
+    /// ILGPU's names in OpenCL C (type_148546, ...) numbered by first appearance: a loaded kernel's text has its types and
+    /// labels renumbered already (<see cref="KernelTextNames"/>), a compiled one not yet.
+    /// </summary>
+    private static string Renumbered(string source) => IlgpuNames.Renumbered(KernelTextNames.Renumber(source), @"\b([A-Za-z]+)_(\d+)(?!\d)");
+
+    [Fact]
+    public void Two_spellings_of_one_kernel_get_one_text_and_the_entry_and_fields_keep_their_names()
+    {
+        const string a = "struct type_16584;\nstruct type_16584_kernel { type_16583 field_0; };\nkernel void Kernel_Fill(global float* view_0, int var1)\n{ goto L_165680; L_165680: ; type_16583 var6; }\n";
+        const string b = "struct type_224913;\nstruct type_224913_kernel { type_224912 field_0; };\nkernel void Kernel_Fill(global float* view_0, int var1)\n{ goto L_7; L_7: ; type_224912 var6; }\n";
+        string canonical = KernelTextNames.Renumber(a);
+        output.WriteLine(canonical);
+        Assert.Equal(canonical, KernelTextNames.Renumber(b));
+        Assert.Equal("struct type_0;\nstruct type_0_kernel { type_1 field_0; };\nkernel void Kernel_Fill(global float* view_0, int var1)\n{ goto L_0; L_0: ; type_1 var6; }\n", canonical);
+        Assert.Equal(canonical, KernelTextNames.Renumber(canonical)); // a stored text loads unchanged
+        Assert.NotEqual(canonical, KernelTextNames.Renumber(a.Replace("type_16583 var6", "type_16584 var6"))); // another program stays another text
+    }
 }
 
 /// <summary>A fact for an OpenCL device (DENSEGEN_DEVICE=opencl); skipped on the others.</summary>

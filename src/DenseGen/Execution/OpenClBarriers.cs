@@ -20,10 +20,13 @@ internal static class OpenClBarriers
     /// <summary><paramref name="source"/> with every group barrier fencing local and global memory.</summary>
     public static string Fence(string source) => source.Replace(GlobalOnly, Both, StringComparison.Ordinal);
 
-    /// <summary>Gives <paramref name="kernel"/> the fenced source (before the driver builds it).</summary>
+    /// <summary>
+    /// Gives <paramref name="kernel"/> the fenced source, its ILGPU names renumbered (<see cref="KernelTextNames"/>),
+    /// before the driver builds it.
+    /// </summary>
     public static void Fence(CLCompiledKernel kernel)
     {
-        string fenced = Fence(kernel.Source);
+        string fenced = KernelTextNames.Renumber(Fence(kernel.Source));
         if (fenced != kernel.Source)
             IlgpuInternals.Require(IlgpuInternals.OpenClSource, "the OpenCL barrier fix").SetValue(kernel, fenced);
     }
