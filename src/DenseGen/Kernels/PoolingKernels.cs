@@ -121,9 +121,12 @@ internal static class PoolingKernels
         int oy = i % p.OutSize; i /= p.OutSize;
         int c = i % p.Channels, n = i / p.Channels;
         int at = ArgMax(p, input, prologue, n, c, oy, ox, out _);
-        int y = at / p.InSize, x = at - y * p.InSize;
-        argmax[index] = (byte)((y - 2 * oy + 1) * 3 + x - 2 * ox + 1);
+        int y = at / p.InSize;
+        argmax[index] = (byte)WindowPlace(y, at - y * p.InSize, oy, ox);
     }
+
+    /// <summary>Where input (y, x) lies in the 3x3 window (stride 2, padding 1) of output (oy, ox): ky * 3 + kx.</summary>
+    private static int WindowPlace(int y, int x, int oy, int ox) => (y - 2 * oy + 1) * 3 + x - 2 * ox + 1;
 
     /// <summary>
     /// dA of every element (y, x) of channel c the thread's share covers: the sum, over the windows that cover it and chose
@@ -150,7 +153,7 @@ internal static class PoolingKernels
                 {
                     if (ox < 0 || ox >= p.OutSize || 2 * ox - 1 > x || 2 * ox + 1 < x) continue;
                     bool chosen = argmax.Length > 0
-                        ? argmax[((n * p.Channels + c) * p.OutSize + oy) * p.OutSize + ox] == (y - 2 * oy + 1) * 3 + x - 2 * ox + 1
+                        ? argmax[((n * p.Channels + c) * p.OutSize + oy) * p.OutSize + ox] == WindowPlace(y, x, oy, ox)
                         : ArgMax(p, input, prologue, n, c, oy, ox, out _) == y * p.InSize + x;
                     if (chosen) dA += dOut[p.OutputIndex(n, c, oy, ox)];
                 }
