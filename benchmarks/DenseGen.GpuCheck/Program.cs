@@ -31,6 +31,7 @@ var total = Stopwatch.StartNew();
 var results = new Dictionary<string, object>();
 bool ok = true;
 var scalarSets = new Dictionary<ConvolutionVersion, KernelSet>();
+KernelSet? tensorCoreSet = null;
 
 // --kernel-images DIR --ptxas FILE [--arch sm_90]: no device; assembles every kernel of this build for the architecture
 // (KernelImages) into DIR, run here on the packed program after ../shared/gpu/pack.sh so that the images are this
@@ -161,17 +162,19 @@ if (!quick)
 
 // (a) correctness against the float64 reference.
 foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
-    foreach (var (version, bands) in new (ConvolutionVersion, int?)[]
-             { (ConvolutionVersion.Pipelined, null), (ConvolutionVersion.Banded, 2), (ConvolutionVersion.Banded, 3), (ConvolutionVersion.Banded, 4),
-               (ConvolutionVersion.Tiled, null), (ConvolutionVersion.Direct, null) })
+    foreach (var (version, bands, tensorCores) in new (ConvolutionVersion, int?, bool)[]
+             { (ConvolutionVersion.Pipelined, null, false), (ConvolutionVersion.Banded, 2, false), (ConvolutionVersion.Banded, 3, false), (ConvolutionVersion.Banded, 4, false),
+               (ConvolutionVersion.Banded, 4, true), (ConvolutionVersion.Tiled, null, false), (ConvolutionVersion.Direct, null, false) })
     {
-        string label = version.ToString().ToLowerInvariant() + (bands is { } m ? $"-{m}" : "");
+        if (tensorCores && gpu.Accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.OpenCL) continue; // no mma there
+        // banded-4-tf32x3: version 5, the 4-band forwards on tensor cores (3xTF32), checked here first on a GPU.
+        string label = version.ToString().ToLowerInvariant() + (bands is { } m ? $"-{m}" : "") + (tensorCores ? "-tf32x3" : "");
         double worst;
-        try { worst = CompareTwoSteps(model, gpu, version, bands); }
+        try { worst = CompareTwoSteps(model, gpu, version, bands, tensorCores); }
         catch (Exception error) { Console.WriteLine($"check {model.TypeName} {label}: FAILED: {error.Message}"); worst = double.PositiveInfinity; }
         bool pass = worst <= 1e-4;
         ok &= pass;
-        Console.WriteLine($"check {model.TypeName,-20} {label,-9} worst relative error vs float64 reference {worst:E2} {(pass ? "ok" : "FAIL")}");
+        Console.WriteLine($"check {model.TypeName,-20} {label,-16} worst relative error vs float64 reference {worst:E2} {(pass ? "ok" : "FAIL")}");
         results[$"check.{model.TypeName}.{label}"] = worst;
     }
 // (a2) version 4's growth kernels (16 and 32 outputs) against version 3's GEMM on the same device, output and batch
@@ -237,6 +240,12 @@ if (!quick)
     results["quads_default"] = DenseGen.Kernels.ConvolutionKernels.QuadsByDefault(gpu.Accelerator.AcceleratorType);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Banded, scalar1x1: true);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded, scalar1x1: true);
+    // Version 5 (".tf32x3"): version 4 with its 4-band forwards on tensor cores, never timed before (2026-11-28).
+    if (gpu.Accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.Cuda)
+    {
+        Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded, tensorCores: true);
+        Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Banded, tensorCores: true);
+    }
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, gpu.Convolution == ConvolutionVersion.Banded ? ConvolutionVersion.Pipelined : ConvolutionVersion.Banded);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Tiled);
@@ -292,29 +301,32 @@ void Profile(string name, ModelDescription model, int batch, ConvolutionVersion 
 }
 
 void Time(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks = BottleneckMode.Store, bool graphs = false,
-    bool scalar1x1 = false)
+    bool scalar1x1 = false, bool tensorCores = false)
 {
-    try { TimeSteps(name, model, plannedBytes, batch, version, bottlenecks, graphs, scalar1x1); }
+    try { TimeSteps(name, model, plannedBytes, batch, version, bottlenecks, graphs, scalar1x1, tensorCores); }
     catch (Exception error) // one failing measurement must not lose the others
     {
         ok = false;
-        Console.WriteLine($"{name} ({version}, bottlenecks {bottlenecks}{(graphs ? ", CUDA graphs" : "")}{(scalar1x1 ? ", scalar 1x1 gathers" : "")}): FAILED: {error.GetType().Name}: {error.Message}");
-        results[RowName(name, version, bottlenecks, graphs, scalar1x1) + ".error"] = error.Message;
+        Console.WriteLine($"{name} ({version}, bottlenecks {bottlenecks}{(graphs ? ", CUDA graphs" : "")}{(scalar1x1 ? ", scalar 1x1 gathers" : "")}{(tensorCores ? ", tensor cores" : "")}): FAILED: {error.GetType().Name}: {error.Message}");
+        results[RowName(name, version, bottlenecks, graphs, scalar1x1, tensorCores) + ".error"] = error.Message;
     }
 }
 
 // A timing row's key in densegen.json (and gpu_table.py): the network, then what differs from version 3 storing its bottlenecks.
-static string RowName(string network, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1) =>
-    network + Suffix(version) + ModeSuffix(bottlenecks) + (graphs ? ".graphs" : "") + (scalar1x1 ? ".scalar1x1" : "");
+static string RowName(string network, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1, bool tensorCores = false) =>
+    network + Suffix(version) + ModeSuffix(bottlenecks) + (graphs ? ".graphs" : "") + (scalar1x1 ? ".scalar1x1" : "") + (tensorCores ? ".tf32x3" : "");
 
 // A kernel set whose 1x1 convs gather scalars where the device's own reads 16-byte quads (CUDA's default,
 // ConvolutionKernels.QuadsByDefault): the ".scalar1x1" rows time what the quads change. One per version, as KernelsFor.
 KernelSet ScalarKernels(ConvolutionVersion version) => scalarSets.TryGetValue(version, out var set) ? set
     : scalarSets[version] = new KernelSet(gpu.Accelerator, gpu.ReductionGroupSize, version, quads: false);
 
-void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1)
+// Version 5's set: version 4 with its 4-band forwards on tensor cores (KernelSet's tensorCores; CUDA only).
+KernelSet TensorCoreKernels() => tensorCoreSet ??= new KernelSet(gpu.Accelerator, gpu.ReductionGroupSize, ConvolutionVersion.Banded, tensorCores: true);
+
+void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1, bool tensorCores)
 {
-    name = RowName(name, version, bottlenecks, graphs, scalar1x1);
+    name = RowName(name, version, bottlenecks, graphs, scalar1x1, tensorCores);
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name}: skipped, time budget spent"); return; }
     var random = new Random(1);
     var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
@@ -323,7 +335,7 @@ void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch
     var sgd = new SgdOptions(0.1f);
     long freeBefore = FreeDeviceMemory(gpu);
     var first = Stopwatch.StartNew();
-    var kernels = scalar1x1 ? ScalarKernels(version) : gpu.KernelsFor(version);
+    var kernels = tensorCores ? TensorCoreKernels() : scalar1x1 ? ScalarKernels(version) : gpu.KernelsFor(version);
     using var session = new DenseNetSession(model, gpu, batch, kernels, bottlenecks) { CudaGraphs = graphs };
     float loss = session.TrainStep(images, labels, sgd); // includes kernel compilation on a fresh device
     double firstStep = first.Elapsed.TotalSeconds;
@@ -390,13 +402,13 @@ static string ModeSuffix(BottleneckMode bottlenecks) => bottlenecks == Bottlenec
 // whatever the kernels (SmallBC with seed 7 has one in its second step: version 3 on CUDA and the host kernels were
 // 2.4e-2 from float64 there, every other version 3e-6). So the inputs come from the first seed whose float64 run
 // keeps every ReLU input at least 1e-5 of its tensor's RMS away from zero (WellConditioned).
-static double CompareTwoSteps(ModelDescription model, ComputeDevice device, ConvolutionVersion version, int? bands)
+static double CompareTwoSteps(ModelDescription model, ComputeDevice device, ConvolutionVersion version, int? bands, bool tensorCores = false)
 {
     const int batch = 3;
     // Version 4 with a given band count on every product, and its growth kernel on every conv it applies to: the
     // small networks' channels and grids are too small for its policies.
     using var session = bands is { } m
-        ? new DenseNetSession(model, device, batch, new KernelSet(device.Accelerator, device.ReductionGroupSize, version, bands: m, growthWherePossible: true))
+        ? new DenseNetSession(model, device, batch, new KernelSet(device.Accelerator, device.ReductionGroupSize, version, bands: m, growthWherePossible: true, tensorCores: tensorCores))
         : new DenseNetSession(model, device, batch, version);
     var (parameters, images, labels) = WellConditioned(model, session.GetParameters(), session.GetRunningStatistics(), batch);
     session.SetParameters(parameters);

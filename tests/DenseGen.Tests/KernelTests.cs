@@ -58,6 +58,38 @@ public class KernelTests
         }
     }
 
+    /// <summary>Every convolution case with version 5's tensor-core forward, split and unsplit (<see cref="TensorCoreTheoryAttribute"/>).</summary>
+    public static TheoryData<string, string> TensorCoreShapes => TensorCoreCases("tensor-cores", "tensor-cores-unsplit");
+
+    /// <summary>
+    /// Every convolution case with version 5 unsplit: the statistics of a split forward are summed by version 3's
+    /// FinishForwardSplits, checked with every other version (the emulated mma is slow on ILGPU's CPU accelerator).
+    /// </summary>
+    public static TheoryData<string, string> UnsplitTensorCoreShapes => TensorCoreCases("tensor-cores-unsplit");
+
+    private static TheoryData<string, string> TensorCoreCases(params string[] variants)
+    {
+        var data = new TheoryData<string, string>();
+        foreach (string variant in variants)
+            foreach (string name in s_convCases.Keys) data.Add(variant, name);
+        return data;
+    }
+
+    /// <summary>
+    /// Version 5's forward (4-band tiles, 3xTF32 on tensor cores; on ILGPU's CPU accelerator the mma is emulated from
+    /// PTX's fragment layout) against the float64 reference, at the float32 kernels' tolerance.
+    /// </summary>
+    [Trait("Kernels", "Versions")]
+    [TensorCoreTheory]
+    [MemberData(nameof(TensorCoreShapes))]
+    public void Tensor_core_convolution_forward(string variant, string name) => Convolution_forward(variant, name);
+
+    /// <summary>As <see cref="Tensor_core_convolution_forward"/>, with the batch statistics its epilogue writes.</summary>
+    [Trait("Kernels", "Versions")]
+    [TensorCoreTheory]
+    [MemberData(nameof(UnsplitTensorCoreShapes))]
+    public void Tensor_core_convolution_forward_with_batch_statistics(string variant, string name) => Convolution_forward_with_batch_statistics(variant, name);
+
     private static (ConvShape Shape, bool Prologue) Case(string name)
     {
         var (n, ci, cs, size, co, os, oo, k, stride, pad, prologue) = s_convCases[name];
@@ -705,5 +737,18 @@ public class KernelTests
         var set = written.ToHashSet();
         for (int i = 0; i < actual.Length; i++)
             if (!set.Contains(i)) Assert.True(float.IsNaN(actual[i]), $"element {i} was written but lies outside the kernel's output");
+    }
+}
+
+/// <summary>
+/// A theory of version 5's tensor-core forward: it runs on CUDA and, emulated, on ILGPU's CPU accelerator (the host run's
+/// versions); OpenCL has no mma instruction, so there it is skipped with that reason.
+/// </summary>
+public sealed class TensorCoreTheoryAttribute : TheoryAttribute
+{
+    public TensorCoreTheoryAttribute()
+    {
+        if (Environment.GetEnvironmentVariable("DENSEGEN_DEVICE") is { } device && device.StartsWith("opencl", StringComparison.Ordinal))
+            Skip = "tensor-core forwards (version 5) run on CUDA, emulated on ILGPU's CPU accelerator; OpenCL has no mma instruction";
     }
 }

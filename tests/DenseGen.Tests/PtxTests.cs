@@ -52,9 +52,14 @@ public class PtxTests(ITestOutputHelper output)
         output.WriteLine($"{name}: {ptx.Length} characters of PTX");
         Assert.Matches(@"\.target sm_\d+", ptx);
         output.WriteLine(System.Text.RegularExpressions.Regex.Match(ptx, @"\.target sm_\d+").Value);
-        Assert.DoesNotContain(".local", ptx);
-        if (Environment.GetEnvironmentVariable("DENSEGEN_PTX_DUMP") is { Length: > 0 } dump)
+        if (Environment.GetEnvironmentVariable("DENSEGEN_PTX_DUMP") is { Length: > 0 } dump) // before the checks: a failing kernel's PTX is the one to read
             System.IO.File.WriteAllText(System.IO.Path.Combine(dump, name + ".ptx"), ptx);
+        // ILGPU passes inline PTX's operands (CudaAsm.EmitRef: version 5's mma) through one 4-byte local each; ptxas keeps
+        // them in registers (PtxasTests: no stack frame). Any other local memory fails here.
+        string checkedPtx = ptx.Contains("mma.sync", StringComparison.Ordinal)
+            ? System.Text.RegularExpressions.Regex.Replace(ptx, @"\.local \.align 4 \.b8 __local_depot\d+\[4\];|(ld|st)\.local\.(b32|f32)", "")
+            : ptx;
+        Assert.DoesNotContain(".local", checkedPtx);
     }
 
     /// <summary>

@@ -20,6 +20,7 @@ internal static class KernelCatalog
         .SelectMany(t => t.GetMethods(BindingFlags.Static | BindingFlags.Public | BindingFlags.DeclaredOnly))
         .Where(m => m.ReturnType == typeof(void))
         .Concat(ConvolutionKernels.BandedKernels())
+        .Concat(ConvolutionKernels.TensorCoreKernels())
         .ToArray());
 
     public static IReadOnlyList<MethodInfo> All => s_all.Value;

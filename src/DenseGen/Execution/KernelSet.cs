@@ -33,11 +33,16 @@ internal sealed partial class KernelSet
     /// <paramref name="warpShuffles"/>: version 4's epilogue sums by warp shuffles (default: on CUDA and ILGPU's CPU
     /// accelerator, the backends that compile them) or through shared memory. <paramref name="quads"/>: version 4's 1x1
     /// forward and backward-input gather 16-byte quads where the view allows (default: <see cref="ConvolutionKernels.QuadsByDefault"/>).
+    /// <paramref name="tensorCores"/>: version 4's 4-band forwards run on the tensor cores in float32 accuracy (version 5,
+    /// 3xTF32, <c>ConvolutionKernels.TensorCores.cs</c>): CUDA, or emulated on ILGPU's CPU accelerator for the tests.
     /// </summary>
     [SetsRequiredMembers]
     public KernelSet(Accelerator a, int reductionGroupSize, ConvolutionVersion convolution, int maxForwardSplits = 64, int? bands = null, bool growthWherePossible = false, bool? warpShuffles = null,
-        bool? quads = null)
+        bool? quads = null, bool tensorCores = false)
     {
+        if (tensorCores && (convolution != ConvolutionVersion.Banded || a.AcceleratorType is not (AcceleratorType.Cuda or AcceleratorType.CPU)))
+            throw new ArgumentException($"Tensor-core forwards (version 5) extend version 4 (banded) on CUDA, or emulated on ILGPU's CPU accelerator; this set is {convolution} on {a.AcceleratorType}. Leave tensor cores off here.", nameof(tensorCores));
+        _tensorCores = tensorCores;
         _maxForwardSplits = maxForwardSplits;
         _bands = bands;
         _growthWherePossible = growthWherePossible;
@@ -114,6 +119,8 @@ internal sealed partial class KernelSet
                 var forward = OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.ForwardPipelined);
                 var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.Forward);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
+                // Version 5's tensor-core forwards (4 bands), where asked: same arguments as version 4's.
+                var forwardTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>();
                 // Version 4's direct growth kernels, for at most 16 and at most 32 outputs.
                 var growth16 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth16);
                 var growth32 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth32);
@@ -121,7 +128,8 @@ internal sealed partial class KernelSet
                 {
                     if (UsesGrowthKernel(s)) { StartOnFirstUse((s.OutChannels <= 16 ? growth16 : growth32)!); return; }
                     var (tiling, splits, _) = ForwardPlan(s);
-                    if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, PreparedPixelTaps(s, s.InSize))].Value;
+                    if (UsesTensorCores(tiling.Bands)) _ = forwardTensorCores[PreparedPixelTaps(s, s.InSize)].Value;
+                    else if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, PreparedPixelTaps(s, s.InSize))].Value;
                     else StartOnFirstUse(forward);
                     if (splits > 1) StartOnFirstUse(finishSplits);
                 };
@@ -141,7 +149,8 @@ internal sealed partial class KernelSet
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                     void Product(ArrayView<double> tileStatistics, int withStatistics, ArrayView<float> products)
                     {
-                        if (tiling.Bands > 1) forwardBanded[(tiling.Bands, PixelTaps(s, s.InSize, input))].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
+                        if (UsesTensorCores(tiling.Bands)) forwardTensorCores[PixelTaps(s, s.InSize, input)].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
+                        else if (tiling.Bands > 1) forwardBanded[(tiling.Bands, PixelTaps(s, s.InSize, input))].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
                         else forward(grid, s, input, weight, prologue, output, tiling.Rows, tileStatistics, withStatistics, splitSteps, products);
                     }
                     if (splits == 1)
@@ -398,6 +407,26 @@ internal sealed partial class KernelSet
     /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network
     /// uses few); none in other versions.
     /// </summary>
+    /// <summary>Version 5's forward for each tap kind, compiled on first use; none unless the set was asked for tensor cores.</summary>
+    private Dictionary<TapKind, Lazy<T>> TensorCores<T>() where T : Delegate
+    {
+        var kernels = new Dictionary<TapKind, Lazy<T>>();
+        if (!_tensorCores) return kernels;
+        foreach (var taps in Enum.GetValues<TapKind>())
+        {
+            var method = ConvolutionKernels.TensorCoreKernel(taps, _warpShuffles);
+            var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
+            kernels[taps] = kernel;
+            _compileOnFirstUse.Add(() => _ = kernel.Value);
+        }
+        return kernels;
+    }
+
+    /// <summary>Whether a product tiled in <paramref name="bands"/> bands runs on the tensor cores (4 bands, in a tensor-core set).</summary>
+    private bool UsesTensorCores(int bands) => _tensorCores && bands == 4;
+
+    private readonly bool _tensorCores;
+
     private Dictionary<(int Bands, TapKind Taps), Lazy<T>> Banded<T>(ConvolutionKernels.BandedProduct product) where T : Delegate
     {
         if (Convolution != ConvolutionVersion.Banded) return []; // (looked up only where TilingFor chose bands)

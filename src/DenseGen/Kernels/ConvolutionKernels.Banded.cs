@@ -108,6 +108,8 @@ internal static partial class ConvolutionKernels
 
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
+        public readonly void Begin() { }
+
         public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {
             var b = right[column];
@@ -125,6 +127,8 @@ internal static partial class ConvolutionKernels
         public readonly Block4x4 Band(int i) => i == 0 ? B0 : i == 1 ? B1 : B2;
 
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
+
+        public readonly void Begin() { }
 
         public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {
@@ -144,6 +148,8 @@ internal static partial class ConvolutionKernels
         public readonly Block4x4 Band(int i) => i == 0 ? B0 : i == 1 ? B1 : i == 2 ? B2 : B3;
 
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
+
+        public readonly void Begin() { }
 
         public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {

@@ -250,6 +250,7 @@ internal static partial class ConvolutionKernels
         else GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
 
         var block = default(TBlock);
+        block.Begin();
         for (int i = 0; i < count; i++)
         {
             // Store step i's staged values into buffer i % 2 (read two steps ago: every thread has passed a barrier since).
@@ -550,6 +551,7 @@ internal static partial class ConvolutionKernels
         else GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
 
         var block = default(TBlock);
+        block.Begin();
         for (int i = 0; i < count; i++)
         {
             int buffer = i & 1, at = buffer * ColumnBuffer + loadColumn;
@@ -789,6 +791,7 @@ internal static partial class ConvolutionKernels
         GatherWeightsStep<TTaps>(s, input, dOut, taps, g, pixel, end, co0, lane, ref d, ref x);
 
         var block = default(TBlock);
+        block.Begin();
         for (int step = 0; step < steps; step++)
         {
             int buffer = step & 1, rowAt = buffer * RowBuffer + pp * g.Rows + lane, at = buffer * ColumnBuffer + pp * g.Columns + lane;
@@ -856,6 +859,7 @@ internal static partial class ConvolutionKernels
         GatherWeightQuads(gradients, images, columns, p < end, rowFits, n * gradientStride + rowPlane + pr, n * imageStride + pr, out var d, out var x0, out var x1, out int inside);
 
         var block = default(TBlock);
+        block.Begin();
         for (int step = 0; step < steps; step++)
         {
             int buffer = step & 1;

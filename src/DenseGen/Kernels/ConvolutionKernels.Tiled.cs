@@ -68,6 +68,9 @@ internal static partial class ConvolutionKernels
     private interface IRegisterBlock
     {
         void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g);
+
+        /// <summary>Called once by every thread before the reduction: a block that needs shared memory of its own allocates it here.</summary>
+        void Begin();
     }
 
     /// <summary>A thread's 4 x 4 block of the product, in registers.</summary>
@@ -93,6 +96,8 @@ internal static partial class ConvolutionKernels
         /// 16 bytes and 128 multiply-adds, with no loop counter or index arithmetic between them.
         /// </summary>
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
+
+        public readonly void Begin() { }
 
         /// <summary>Column j of the block (rows 0..3).</summary>
         public readonly void Column(int j, out float r0, out float r1, out float r2, out float r3)

@@ -1,0 +1,258 @@
+using ILGPU;
+using ILGPU.Runtime.Cuda;
+
+namespace DenseGen.Kernels;
+
+/// <summary>
+/// BN-ReLU-Conv forward, version 5: version 4's 4-band forward (<c>ConvolutionKernels.Banded.cs</c>) with its multiply-adds
+/// on the tensor cores, in float32 accuracy by the 3xTF32 split (CUTLASS's "fast accurate" float32 GEMM).
+/// Why: version 4's 4-band forward ran at 9-13 TFLOP/s on the H200, 15-19 % of its 67 TFLOP/s of float32 FFMA, issue-bound
+/// (benchmarks/RESULTS.md, run 2); DenseNet-121's 1x1 bottlenecks are 22 % of its step. An m16n8k8 TF32 mma does
+/// 1,024 multiply-adds in one warp instruction, where FFMA does 32.
+/// What it keeps: the tile (64 output channels x 128 pixels, 128 threads), version 4's loads, gathers, BN-ReLU prologue,
+/// double-buffered shared tiles and split-K (<c>ForwardProduct</c>), and its epilogues (stores, batch-statistics
+/// partials, split partials) unchanged: after the reduction each band of 16 rows goes through shared memory into
+/// version 4's 4 x 4 thread blocks, so everything after the product is the code the FFMA kernels run.
+/// What changes: warp w multiplies all 64 rows by columns 32 w .. 32 w + 31: 4 x 4 m16n8k8 tiles, 64 float32
+/// accumulators per thread as before. Each reduction step of 8 loads the warp's fragments from the shared tiles and
+/// splits every value x into hi = tf32(x) and lo = tf32(x - hi) (truncated, 11 significant bits each); the product adds
+/// lo*hi + hi*lo + hi*hi (3 mma per tile), dropping what is below about 2^-20 relative, so the result is float32-accurate
+/// and checked against the float64 reference at the float32 kernels' tolerance. Sums run in a different order than
+/// version 4's FFMA chains (the tensor core adds 8 products at a time).
+/// Where it runs: CUDA (inline PTX: <c>mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32</c>,
+/// sm_80 and later). Elsewhere the same fragments go through an emulation of the instruction that follows PTX's fragment
+/// layout (a warp exchanges its registers through shared memory and each lane computes its four outputs), so ILGPU's
+/// CPU accelerator (32-lane warps) checks the layout and the split in the tests; OpenCL does not run it.
+/// Not yet: padded or swizzled shared tiles (a fragment load is a 4-way bank conflict in version 4's [8][64] and
+/// [8][128] layouts), ldmatrix-style loads, the backward products.
+/// </summary>
+internal static partial class ConvolutionKernels
+{
+    /// <summary>Output channels (rows) of a tensor-core tile: version 4's four bands.</summary>
+    private const int TensorRows = 4 * BandRows;
+
+    /// <summary>Floats of a band's row in the exchange after the product: 128 + 4, so rows stay 16-byte aligned.</summary>
+    private const int ExchangeStride = BandColumns + 4;
+
+    /// <summary>
+    /// One m16n8k8 accumulator fragment of a lane (g = lane / 4, t = lane % 4): C0 at row g, column 2 t; C1 at g, 2 t + 1;
+    /// C2 at g + 8, 2 t; C3 at g + 8, 2 t + 1 (PTX ISA, "Matrix Fragments for mma.m16n8k8").
+    /// </summary>
+    private struct MmaFragment
+    {
+        public float C0, C1, C2, C3;
+    }
+
+    /// <summary>A warp's four 16 x 8 tiles side by side: rows 16 i .. of the tile, columns 32 w + 8 j (j = 0..3).</summary>
+    private struct MmaRow
+    {
+        public MmaFragment N0, N1, N2, N3;
+    }
+
+    /// <summary>A lane's B fragments of the warp's four column tiles, split: b0 (k = t) and b1 (k = t + 4) of column tile j.</summary>
+    private struct MmaColumns
+    {
+        public uint Hi00, Hi01, Hi10, Hi11, Hi20, Hi21, Hi30, Hi31;
+        public uint Lo00, Lo01, Lo10, Lo11, Lo20, Lo21, Lo30, Lo31;
+    }
+
+    /// <summary>
+    /// The 64 x 128 tile as tensor-core fragments: warp w holds rows 0..63 x columns 32 w .. 32 w + 31. Its 8-step reduction
+    /// reads version 4's shared tiles: weights [8][64] (row m at k * 64 + m), pixels [8][128].
+    /// </summary>
+    private struct TensorTile : IRegisterBlock
+    {
+        public MmaRow M0, M1, M2, M3;
+
+        /// <summary>Where a warp exchanges fragments when the mma is emulated (not on CUDA: there it is one instruction).</summary>
+        private ArrayView<float> _emulation;
+
+        public void Begin()
+        {
+            if (!CudaAsm.IsSupported) _emulation = SharedMemory.Allocate<float>(6 * TileThreads);
+        }
+
+        public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g)
+        {
+            var weights = left.Cast<float>();
+            var pixels = right.Cast<float>();
+            int lane = Group.IdxX & 31, warp = Group.IdxX >> 5, row = lane >> 2, k = lane & 3;
+
+            // B fragments (pixels): b0 = B[k][n], b1 = B[k + 4][n] for n = 32 w + 8 j + row.
+            var b = default(MmaColumns);
+            int at = k * BandColumns + 32 * warp + row, step4 = 4 * BandColumns;
+            Split(pixels[at], out b.Hi00, out b.Lo00);
+            Split(pixels[at + step4], out b.Hi01, out b.Lo01);
+            Split(pixels[at + 8], out b.Hi10, out b.Lo10);
+            Split(pixels[at + 8 + step4], out b.Hi11, out b.Lo11);
+            Split(pixels[at + 16], out b.Hi20, out b.Lo20);
+            Split(pixels[at + 16 + step4], out b.Hi21, out b.Lo21);
+            Split(pixels[at + 24], out b.Hi30, out b.Lo30);
+            Split(pixels[at + 24 + step4], out b.Hi31, out b.Lo31);
+
+            // A fragments (weights) of row tile i: a0 = A[16 i + row][k], a1 = 8 rows below, a2 = a0 at k + 4, a3 = both.
+            int a = k * TensorRows + row;
+            RowTile(ref M0, weights, a, b, _emulation);
+            RowTile(ref M1, weights, a + 16, b, _emulation);
+            RowTile(ref M2, weights, a + 32, b, _emulation);
+            RowTile(ref M3, weights, a + 48, b, _emulation);
+        }
+
+        /// <summary>Row tile r of this warp: its A fragment from <paramref name="at"/>, times the four column tiles.</summary>
+        private static void RowTile(ref MmaRow r, ArrayView<float> weights, int at, MmaColumns b, ArrayView<float> emulation)
+        {
+            int step4 = 4 * TensorRows;
+            Split(weights[at], out uint h0, out uint l0);
+            Split(weights[at + 8], out uint h1, out uint l1);
+            Split(weights[at + step4], out uint h2, out uint l2);
+            Split(weights[at + step4 + 8], out uint h3, out uint l3);
+            Mma3(ref r.N0, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi00, b.Hi01, b.Lo00, b.Lo01, emulation);
+            Mma3(ref r.N1, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi10, b.Hi11, b.Lo10, b.Lo11, emulation);
+            Mma3(ref r.N2, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi20, b.Hi21, b.Lo20, b.Lo21, emulation);
+            Mma3(ref r.N3, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi30, b.Hi31, b.Lo30, b.Lo31, emulation);
+        }
+
+        /// <summary>
+        /// Band i (rows 16 i .. 16 i + 15) as version 4's 4 x 4 thread block of <paramref name="band"/>'s geometry, through
+        /// <paramref name="exchange"/> (16 x <see cref="ExchangeStride"/> floats). Every thread of the group must call it.
+        /// </summary>
+        public readonly Block4x4 Band(int i, ArrayView<float> exchange, TileGeometry band)
+        {
+            var r = i == 0 ? M0 : i == 1 ? M1 : i == 2 ? M2 : M3;
+            int lane = Group.IdxX & 31, warp = Group.IdxX >> 5, row = lane >> 2, column = 32 * warp + 2 * (lane & 3);
+            Group.Barrier(); // the exchange's last readers (the previous band) are done
+            Place(exchange, row * ExchangeStride + column, r.N0);
+            Place(exchange, row * ExchangeStride + column + 8, r.N1);
+            Place(exchange, row * ExchangeStride + column + 16, r.N2);
+            Place(exchange, row * ExchangeStride + column + 24, r.N3);
+            Group.Barrier();
+            var quads = exchange.Cast<Float4>();
+            int first = (band.Row * ExchangeStride + band.Column) / 4, rowQuads = ExchangeStride / 4;
+            Float4 q0 = quads[first], q1 = quads[first + rowQuads], q2 = quads[first + 2 * rowQuads], q3 = quads[first + 3 * rowQuads];
+            return new Block4x4
+            {
+                A00 = q0.X, A01 = q0.Y, A02 = q0.Z, A03 = q0.W,
+                A10 = q1.X, A11 = q1.Y, A12 = q1.Z, A13 = q1.W,
+                A20 = q2.X, A21 = q2.Y, A22 = q2.Z, A23 = q2.W,
+                A30 = q3.X, A31 = q3.Y, A32 = q3.Z, A33 = q3.W,
+            };
+        }
+
+        private static void Place(ArrayView<float> exchange, int at, MmaFragment f)
+        {
+            exchange[at] = f.C0;
+            exchange[at + 1] = f.C1;
+            exchange[at + 8 * ExchangeStride] = f.C2;
+            exchange[at + 8 * ExchangeStride + 1] = f.C3;
+        }
+    }
+
+    /// <summary>
+    /// x as hi + lo, each a TF32 value (a float32 whose low 13 mantissa bits are zero), by truncation: three instructions
+    /// (and, subtract, and) where PTX's cvt.rna.tf32.f32 compiles to about ten on sm_90 (ptxas's SASS). hi keeps x's top 11
+    /// significant bits, lo the next 11 of the remainder, so hi + lo is within 2^-20 of x, relatively.
+    /// </summary>
+    private static void Split(float x, out uint hi, out uint lo)
+    {
+        hi = Interop.FloatAsInt(x) & Tf32Mask;
+        lo = Interop.FloatAsInt(x - Interop.IntAsFloat(hi)) & Tf32Mask;
+    }
+
+    /// <summary>The bits a TF32 value keeps of a float32: sign, exponent and the top 10 of the 23 mantissa bits.</summary>
+    private const uint Tf32Mask = 0xFFFFE000u;
+
+    /// <summary>c += A B in float32 accuracy from split operands: lo*hi + hi*lo + hi*hi (the small products first).</summary>
+    private static void Mma3(ref MmaFragment c, uint ah0, uint ah1, uint ah2, uint ah3, uint al0, uint al1, uint al2, uint al3,
+        uint bh0, uint bh1, uint bl0, uint bl1, ArrayView<float> emulation)
+    {
+        Mma(ref c, al0, al1, al2, al3, bh0, bh1, emulation);
+        Mma(ref c, ah0, ah1, ah2, ah3, bl0, bl1, emulation);
+        Mma(ref c, ah0, ah1, ah2, ah3, bh0, bh1, emulation);
+    }
+
+    /// <summary>One warp-wide m16n8k8 TF32 multiply-add, c += A B, with this lane's fragments (PTX's layout).</summary>
+    private static void Mma(ref MmaFragment c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, ArrayView<float> emulation)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
+            Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
+            CudaAsm.EmitRef("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+                ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
+            c.C0 = d0.Value;
+            c.C1 = d1.Value;
+            c.C2 = d2.Value;
+            c.C3 = d3.Value;
+            return;
+        }
+        EmulatedMma(ref c, a0, a1, a2, a3, b0, b1, emulation);
+    }
+
+    /// <summary>
+    /// What mma.m16n8k8 computes, from the fragments as PTX lays them out: lane (g, t) holds A[g][t], A[g + 8][t],
+    /// A[g][t + 4], A[g + 8][t + 4] and B[t][g], B[t + 4][g]. The warp writes them to shared memory; each lane then forms
+    /// its outputs (rows g and g + 8, columns 2 t and 2 t + 1) from the lanes that hold them. Products of TF32 values
+    /// are exact in float32, as in the tensor core; the 8 products are added in order.
+    /// </summary>
+    private static void EmulatedMma(ref MmaFragment c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, ArrayView<float> exchange)
+    {
+        int lane = Group.IdxX & 31, warpBase = (Group.IdxX - lane) * 6;
+        exchange[warpBase + lane] = Interop.IntAsFloat(a0);
+        exchange[warpBase + 32 + lane] = Interop.IntAsFloat(a1);
+        exchange[warpBase + 64 + lane] = Interop.IntAsFloat(a2);
+        exchange[warpBase + 96 + lane] = Interop.IntAsFloat(a3);
+        exchange[warpBase + 128 + lane] = Interop.IntAsFloat(b0);
+        exchange[warpBase + 160 + lane] = Interop.IntAsFloat(b1);
+        Warp.Barrier();
+        int g = lane >> 2, t = lane & 3;
+        for (int k = 0; k < 8; k++)
+        {
+            int holder = k & 3, high = k < 4 ? 0 : 64, b = k < 4 ? 128 : 160;
+            float top = exchange[warpBase + high + 4 * g + holder], bottom = exchange[warpBase + high + 32 + 4 * g + holder];
+            float left = exchange[warpBase + b + 4 * (2 * t) + holder], right = exchange[warpBase + b + 4 * (2 * t + 1) + holder];
+            c.C0 += top * left;
+            c.C1 += top * right;
+            c.C2 += bottom * left;
+            c.C3 += bottom * right;
+        }
+        Warp.Barrier(); // before the next mma overwrites the exchange
+    }
+
+    /// <summary>
+    /// Forward, version 5 (tensor cores, 3xTF32): as version 4's 4-band <see cref="ForwardBanded{T, TTaps, TRows}"/>, same
+    /// launch (Ceiling(OutChannels, 64) * Ceiling(pixels, 128) * splits groups of <see cref="TileThreads"/> threads),
+    /// same outputs, statistics partials and split partials. CUDA (sm_80+), or emulated (tests).
+    /// </summary>
+    [LaunchBounds(TileThreads, MinGroupsPerMultiprocessor = 4)]
+    private static void ForwardTensorCores<TTaps, TRows>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) where TTaps : struct, ITaps where TRows : struct, IRowSums
+    {
+        var sums = SharedMemory.Allocate<double>(RowSums);
+        var exchange = SharedMemory.Allocate<Float4>(BandRows * ExchangeStride / 4).Cast<float>();
+        var tile = ForwardProduct<TensorTile, TTaps>(s, input, weight, prologue, BandedGeometry<Bands4>(), splitSteps, out int co0, out int pixel0, out int split);
+        var band = new TileGeometry(BandRows);
+        int pixels = s.Batch * s.OutSize * s.OutSize;
+        bool unsplit = splitSteps >= Ceiling(s.InChannels * s.Kernel * s.Kernel, TileDepth);
+        for (int i = 0; i < 4; i++)
+        {
+            var block = tile.Band(i, exchange, band);
+            if (!unsplit) StoreSplit(block, band, splitPartials, split, co0 + BandRows * i, s.OutChannels, pixel0, pixels);
+            else
+            {
+                StoreForwardBlock(s, block, band, pixel0, co0 + BandRows * i, output);
+                if (withStatistics != 0) StatisticsTree<TRows>(s, block, band, pixel0, co0 + BandRows * i, sums, statistics); // uniform over the group
+            }
+        }
+    }
+
+    /// <summary>The closed version 5 forward for <paramref name="taps"/>, its epilogue sums by warp shuffles or through shared memory.</summary>
+    public static System.Reflection.MethodInfo TensorCoreKernel(TapKind taps, bool warpShuffles) =>
+        typeof(ConvolutionKernels).GetMethod(nameof(ForwardTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
+            .MakeGenericMethod(TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
+
+    /// <summary>Every closed kernel of version 5 that CUDA loads (warp-shuffle sums; for the PTX checks and kernel images).</summary>
+    public static System.Collections.Generic.IEnumerable<System.Reflection.MethodInfo> TensorCoreKernels()
+    {
+        foreach (var taps in System.Enum.GetValues<TapKind>()) yield return TensorCoreKernel(taps, warpShuffles: true);
+    }
+}
