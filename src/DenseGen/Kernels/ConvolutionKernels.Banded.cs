@@ -110,6 +110,8 @@ internal static partial class ConvolutionKernels
 
         public readonly void Begin() { }
 
+        public readonly int TilePad => 0;
+
         public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {
             var b = right[column];
@@ -129,6 +131,8 @@ internal static partial class ConvolutionKernels
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
         public readonly void Begin() { }
+
+        public readonly int TilePad => 0;
 
         public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {
@@ -150,6 +154,8 @@ internal static partial class ConvolutionKernels
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
         public readonly void Begin() { }
+
+        public readonly int TilePad => 0;
 
         public void Step(ArrayView<Float4> left, int top, ArrayView<Float4> right, int column)
         {

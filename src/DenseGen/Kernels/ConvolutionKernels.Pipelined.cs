@@ -217,8 +217,11 @@ internal static partial class ConvolutionKernels
     private static TBlock ForwardProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, TileGeometry g, int splitSteps,
         out int co0, out int pixel0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
-        var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
-        var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
+        // The tiles' rows are padded where the block asks (a constant per block type: 0, the FFMA blocks' layout, folds away).
+        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
+        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
+        var (weightTiles, weightQuads) = SharedTile(2 * rowBuffer);
+        var (inputTiles, inputQuads) = SharedTile(2 * columnBuffer);
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int kernel = default(TTaps).Kernel(s);
@@ -251,13 +254,15 @@ internal static partial class ConvolutionKernels
 
         var block = default(TBlock);
         block.Begin();
+        // With quads, this thread's first quad of a buffer and the distance to its second (4 rows down).
+        int quadAt = pad == 0 ? t : loadRow * (columnStride / 4) + loadColumn / 4, quadSecond = QuadRowStep * (columnStride / 4);
         for (int i = 0; i < count; i++)
         {
             // Store step i's staged values into buffer i % 2 (read two steps ago: every thread has passed a barrier since).
-            int buffer = i & 1, at = buffer * ColumnBuffer + loadColumn;
-            StoreWeights(weightTiles, buffer * RowBuffer, weightElements, g.Rows, w);
-            if (default(TTaps).Quads) StoreImageQuads(inputQuads, buffer * (ColumnBuffer / 4) + t, taps, slot + loadRow, x, prologue.Enabled);
-            else StoreImages(inputTiles, at, loadRow, rowStep, g.Columns, taps, slot, x, prologue.Enabled);
+            int buffer = i & 1, at = buffer * columnBuffer + loadColumn;
+            StoreWeights(weightTiles, buffer * rowBuffer, weightElements, rowStride, w);
+            if (default(TTaps).Quads) StoreImageQuads(inputQuads, buffer * (columnBuffer / 4) + quadAt, quadSecond, taps, slot + loadRow, x, prologue.Enabled);
+            else StoreImages(inputTiles, at, loadRow, rowStep, columnStride, taps, slot, x, prologue.Enabled);
             Group.Barrier();
 
             // Decode step i + 2 into the slot step i - 1 used (its last readers were before this barrier).
@@ -270,7 +275,7 @@ internal static partial class ConvolutionKernels
                 if (default(TTaps).Quads) GatherImageQuads(input, pixelValid, windowBase, taps, slot, loadRow, ref x);
                 else GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
             }
-            block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+            block.Steps8(weightQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), inputQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
         }
         return block;
     }
@@ -413,10 +418,10 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Stores a step's two staged quads, activated with tap slots slot and slot + 4, at quads at and at + 128 of the tile.</summary>
-    private static void StoreImageQuads(ArrayView<Float4> tile, int at, TapTable taps, int slot, Staged8 x, int prologueEnabled)
+    private static void StoreImageQuads(ArrayView<Float4> tile, int at, int second, TapTable taps, int slot, Staged8 x, int prologueEnabled)
     {
         tile[at] = taps.ActivateQuad(slot, x.V0, x.V1, x.V2, x.V3, (x.Inside & 1) != 0, prologueEnabled);
-        tile[at + TileThreads] = taps.ActivateQuad(slot + QuadRowStep, x.V4, x.V5, x.V6, x.V7, (x.Inside & 2) != 0, prologueEnabled);
+        tile[at + second] = taps.ActivateQuad(slot + QuadRowStep, x.V4, x.V5, x.V6, x.V7, (x.Inside & 2) != 0, prologueEnabled);
     }
 
     /// <summary>Writes a tile's block as split <paramref name="split"/>'s partial product: partials[(split * rows + r) * columns + c].</summary>

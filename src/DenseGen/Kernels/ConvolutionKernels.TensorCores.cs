@@ -23,13 +23,17 @@ namespace DenseGen.Kernels;
 /// sm_80 and later). Elsewhere the same fragments go through an emulation of the instruction that follows PTX's fragment
 /// layout (a warp exchanges its registers through shared memory and each lane computes its four outputs), so ILGPU's
 /// CPU accelerator (32-lane warps) checks the layout and the split in the tests; OpenCL does not run it.
-/// Not yet: padded or swizzled shared tiles (a fragment load is a 4-way bank conflict in version 4's [8][64] and
-/// [8][128] layouts), ldmatrix-style loads, the backward products.
+/// Shared tiles: version 4's [8][64] and [8][128] layouts with each row padded by 8 floats, so that a fragment load's
+/// 32 lanes (8 rows x 4 reduction indices) hit 32 banks, where unpadded they were 4-way conflicts.
+/// Not yet: splitting each value once where it is stored (the 4 warps split the same weights), the backward products.
 /// </summary>
 internal static partial class ConvolutionKernels
 {
     /// <summary>Output channels (rows) of a tensor-core tile: version 4's four bands.</summary>
     private const int TensorRows = 4 * BandRows;
+
+    /// <summary>Floats added to each row of the shared tiles (<see cref="IRegisterBlock.TilePad"/>), and a weight row's floats.</summary>
+    private const int TensorPad = 8, WeightRow = TensorRows + TensorPad;
 
     /// <summary>Floats of a band's row in the exchange after the product: 128 + 4, so rows stay 16-byte aligned.</summary>
     private const int ExchangeStride = BandColumns + 4;
@@ -58,7 +62,7 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// The 64 x 128 tile as tensor-core fragments: warp w holds rows 0..63 x columns 32 w .. 32 w + 31. Its 8-step reduction
-    /// reads version 4's shared tiles: weights [8][64] (row m at k * 64 + m), pixels [8][128].
+    /// reads version 4's shared tiles with each row padded by 8 floats: weights [8][72] (row m at k * 72 + m), pixels [8][136].
     /// </summary>
     private struct TensorTile : IRegisterBlock
     {
@@ -66,6 +70,9 @@ internal static partial class ConvolutionKernels
 
         /// <summary>Where a warp exchanges fragments when the mma is emulated (not on CUDA: there it is one instruction).</summary>
         private ArrayView<float> _emulation;
+
+        /// <summary>Rows of 72 and 136 floats: a fragment load's 32 lanes (8 rows of 4 k) fall in 32 banks (4-way conflicts unpadded).</summary>
+        public readonly int TilePad => TensorPad;
 
         public void Begin()
         {
@@ -78,34 +85,35 @@ internal static partial class ConvolutionKernels
             var pixels = right.Cast<float>();
             int lane = Group.IdxX & 31, warp = Group.IdxX >> 5, row = lane >> 2, k = lane & 3;
 
-            // B fragments (pixels): b0 = B[k][n], b1 = B[k + 4][n] for n = 32 w + 8 j + row.
+            // B fragments (pixels): b0 = B[k][n], b1 = B[k + 4][n] for n = 32 w + 8 j + row. Views offset once, then
+            // constant indices: ptxas folds them into the shared loads' immediate offsets.
             var b = default(MmaColumns);
-            int at = k * BandColumns + 32 * warp + row, step4 = 4 * BandColumns;
-            Split(pixels[at], out b.Hi00, out b.Lo00);
-            Split(pixels[at + step4], out b.Hi01, out b.Lo01);
-            Split(pixels[at + 8], out b.Hi10, out b.Lo10);
-            Split(pixels[at + 8 + step4], out b.Hi11, out b.Lo11);
-            Split(pixels[at + 16], out b.Hi20, out b.Lo20);
-            Split(pixels[at + 16 + step4], out b.Hi21, out b.Lo21);
-            Split(pixels[at + 24], out b.Hi30, out b.Lo30);
-            Split(pixels[at + 24 + step4], out b.Hi31, out b.Lo31);
+            const int pixelRow = BandColumns + TensorPad, k4 = 4 * pixelRow;
+            var p = pixels.SubView(k * pixelRow + 32 * warp + row);
+            Split(p[0], out b.Hi00, out b.Lo00);
+            Split(p[k4], out b.Hi01, out b.Lo01);
+            Split(p[8], out b.Hi10, out b.Lo10);
+            Split(p[8 + k4], out b.Hi11, out b.Lo11);
+            Split(p[16], out b.Hi20, out b.Lo20);
+            Split(p[16 + k4], out b.Hi21, out b.Lo21);
+            Split(p[24], out b.Hi30, out b.Lo30);
+            Split(p[24 + k4], out b.Hi31, out b.Lo31);
 
             // A fragments (weights) of row tile i: a0 = A[16 i + row][k], a1 = 8 rows below, a2 = a0 at k + 4, a3 = both.
-            int a = k * TensorRows + row;
-            RowTile(ref M0, weights, a, b, _emulation);
-            RowTile(ref M1, weights, a + 16, b, _emulation);
-            RowTile(ref M2, weights, a + 32, b, _emulation);
-            RowTile(ref M3, weights, a + 48, b, _emulation);
+            var a = weights.SubView(k * WeightRow + row);
+            RowTile(ref M0, a, 0, b, _emulation);
+            RowTile(ref M1, a, 16, b, _emulation);
+            RowTile(ref M2, a, 32, b, _emulation);
+            RowTile(ref M3, a, 48, b, _emulation);
         }
 
         /// <summary>Row tile r of this warp: its A fragment from <paramref name="at"/>, times the four column tiles.</summary>
         private static void RowTile(ref MmaRow r, ArrayView<float> weights, int at, MmaColumns b, ArrayView<float> emulation)
         {
-            int step4 = 4 * TensorRows;
             Split(weights[at], out uint h0, out uint l0);
             Split(weights[at + 8], out uint h1, out uint l1);
-            Split(weights[at + step4], out uint h2, out uint l2);
-            Split(weights[at + step4 + 8], out uint h3, out uint l3);
+            Split(weights[at + 4 * WeightRow], out uint h2, out uint l2);
+            Split(weights[at + 4 * WeightRow + 8], out uint h3, out uint l3);
             Mma3(ref r.N0, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi00, b.Hi01, b.Lo00, b.Lo01, emulation);
             Mma3(ref r.N1, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi10, b.Hi11, b.Lo10, b.Lo11, emulation);
             Mma3(ref r.N2, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi20, b.Hi21, b.Lo20, b.Lo21, emulation);

@@ -71,6 +71,13 @@ internal static partial class ConvolutionKernels
 
         /// <summary>Called once by every thread before the reduction: a block that needs shared memory of its own allocates it here.</summary>
         void Begin();
+
+        /// <summary>
+        /// Floats added to each row of the forward's shared tiles (<c>ForwardProduct</c>): 0 for the FFMA blocks, which read
+        /// [8][rows] and [8][columns] as quads; version 5's fragments read single floats 4 rows apart, which padding
+        /// moves to different banks.
+        /// </summary>
+        int TilePad { get; }
     }
 
     /// <summary>A thread's 4 x 4 block of the product, in registers.</summary>
@@ -98,6 +105,8 @@ internal static partial class ConvolutionKernels
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g) => EightSteps(ref this, left, right, g);
 
         public readonly void Begin() { }
+
+        public readonly int TilePad => 0;
 
         /// <summary>Column j of the block (rows 0..3).</summary>
         public readonly void Column(int j, out float r0, out float r1, out float r2, out float r3)
