@@ -27,7 +27,7 @@ def sass_instructions(sass):
 
 
 def main_loop(instructions):
-    """The loop (a backward branch's range) with the most FFMA; a loop nested in it that holds at least 90 % of them
+    """The loop (a backward branch's range) with the most FFMA (or HMMA); a loop nested in it that holds at least 90 % of them
     is taken instead (the inner product loop, not the tile loop around it that also stages the tiles)."""
     index = {address: i for i, (address, _) in enumerate(instructions)}
     loops = []
@@ -37,7 +37,8 @@ def main_loop(instructions):
             continue
         start = index[int(m.group(1), 16)]
         body = [t for _, t in instructions[start:i + 1]]
-        loops.append((sum(1 for t in body if re.search(r"\bFFMA\b", t)), start, i, body))
+        # Multiply-adds: FFMA, or HMMA (version 5's tensor-core mma), whichever the loop has.
+        loops.append((sum(1 for t in body if re.search(r"\b(FFMA|HMMA)\b", t)), start, i, body))
     if not loops:
         return None
     best = max(loops, key=lambda l: (l[0], -len(l[3])))
@@ -81,6 +82,7 @@ def report(ptxas, path, arch, cuobjdump):
                 ops = collections.Counter(opcode(t) for t in loop[1])
                 row["loop"] = len(loop[1])
                 row["loop_ffma"] = loop[0]
+                row["loop_kind"] = "HMMA" if any(re.search(r"\bHMMA\b", t) for t in loop[1]) else "FFMA"
                 row["loop_mix"] = ", ".join(f"{k} {v}" for k, v in ops.most_common(8))
         return row
 
@@ -101,7 +103,7 @@ def main():
     for r in rows:
         if "error" in r:
             continue
-        loop = f"{r['loop']} / {r['loop_ffma']} FFMA" if "loop" in r else ""
+        loop = f"{r['loop']} / {r['loop_ffma']} {r['loop_kind']}" if "loop" in r else ""
         per = f"{r['loop'] / r['loop_ffma']:.2f}" if "loop" in r else ""
         print(f"| {r['kernel']} | {r['ptx_bytes'] / 1024:.0f} | {r['registers']} | {r['spill_bytes']} | {r['ptxas_s']:.2f} | {r.get('sass', '')} | {loop} | {per} |")
         if args.mix and "loop_mix" in r:

@@ -58,7 +58,7 @@ public class KernelTests
         }
     }
 
-    /// <summary>Every convolution case with version 5's tensor-core forward, split and unsplit (<see cref="TensorCoreTheoryAttribute"/>).</summary>
+    /// <summary>Every convolution case with version 5's tensor-core products, split and unsplit (<see cref="TensorCoreTheoryAttribute"/>).</summary>
     public static TheoryData<string, string> TensorCoreShapes => TensorCoreCases("tensor-cores", "tensor-cores-unsplit");
 
     /// <summary>
@@ -67,11 +67,23 @@ public class KernelTests
     /// </summary>
     public static TheoryData<string, string> UnsplitTensorCoreShapes => TensorCoreCases("tensor-cores-unsplit");
 
+    /// <summary>
+    /// Version 5's input gradient through shared BN (3xTF32 tensor-core product, version 4's epilogue), split and unsplit,
+    /// against float64: the gradient, S1/S2 of the open channels and the finalized ones.
+    /// </summary>
+    [Trait("Kernels", "Versions")]
+    [TensorCoreTheory]
+    [MemberData(nameof(TensorCoreShapes))]
+    public void Tensor_core_convolution_backward_through_shared_batch_norm(string variant, string name) => Convolution_backward_through_shared_batch_norm(variant, name);
+
+    // The emulated mma is slow on ILGPU's CPU accelerator: version 5 leaves out two cases that check other products
+    // (many weight-gradient splits; the 16-output growth kernel's 32x32 grid), every tap kind and split remaining.
     private static TheoryData<string, string> TensorCoreCases(params string[] variants)
     {
         var data = new TheoryData<string, string>();
         foreach (string variant in variants)
-            foreach (string name in s_convCases.Keys) data.Add(variant, name);
+            foreach (string name in s_convCases.Keys.Where(n => !n.StartsWith("many weight-gradient splits", StringComparison.Ordinal) && !n.StartsWith("growth 3x3 on 32x32", StringComparison.Ordinal)))
+                data.Add(variant, name);
         return data;
     }
 

@@ -46,6 +46,19 @@ public class NetworkTests(ITestOutputHelper output)
     [MemberData(nameof(Networks))]
     public void With_three_band_tiles_training_and_evaluation_match_the_float64_reference(string name) => MatchesTheFloat64Reference(name, "bands-3");
 
+    /// <summary>
+    /// Networks with version 5's tensor-core products (4-band tiles on every product: the forwards and the input
+    /// gradients through BN run their 3xTF32 mma, emulated from PTX's fragment layout on ILGPU's CPU accelerator), unsplit:
+    /// a training step's loss, logits, gradients and updates and an evaluation against float64, as every other version.
+    /// SmallBC (bottlenecks, compression, transitions) and SmallImageNet (the stem's 7x7 conv and max pool); the
+    /// emulation is too slow for all four, and the kernel tests check the split products.
+    /// </summary>
+    [TensorCoreTheory]
+    [Trait("Kernels", "Versions")]
+    [InlineData(nameof(SmallBC))]
+    [InlineData(nameof(SmallImageNet))]
+    public void With_tensor_core_products_training_and_evaluation_match_the_float64_reference(string name) => MatchesTheFloat64Reference(name, "tensor-cores-unsplit");
+
     private void MatchesTheFloat64Reference(string name, string variant)
     {
         var model = Describe(name);

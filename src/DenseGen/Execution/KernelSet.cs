@@ -33,7 +33,7 @@ internal sealed partial class KernelSet
     /// <paramref name="warpShuffles"/>: version 4's epilogue sums by warp shuffles (default: on CUDA and ILGPU's CPU
     /// accelerator, the backends that compile them) or through shared memory. <paramref name="quads"/>: version 4's 1x1
     /// forward and backward-input gather 16-byte quads where the view allows (default: <see cref="ConvolutionKernels.QuadsByDefault"/>).
-    /// <paramref name="tensorCores"/>: version 4's 4-band forwards run on the tensor cores in float32 accuracy (version 5,
+    /// <paramref name="tensorCores"/>: version 4's 4-band forwards and input gradients through BN run on the tensor cores in float32 accuracy (version 5,
     /// 3xTF32, <c>ConvolutionKernels.TensorCores.cs</c>): CUDA, or emulated on ILGPU's CPU accelerator for the tests.
     /// </summary>
     [SetsRequiredMembers]
@@ -120,7 +120,8 @@ internal sealed partial class KernelSet
                 var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.Forward);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
                 // Version 5's tensor-core forwards (4 bands), where asked: same arguments as version 4's.
-                var forwardTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>();
+                var forwardTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(
+                    ConvolutionKernels.TensorCoreKernel);
                 // Version 4's direct growth kernels, for at most 16 and at most 32 outputs.
                 var growth16 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth16);
                 var growth32 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth32);
@@ -189,6 +190,9 @@ internal sealed partial class KernelSet
                 var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInput);
                 var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInputThroughBatchNorm);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
+                // Version 5's tensor-core input gradients through BN (4 bands), where asked: same arguments as version 4's.
+                var throughBatchNormTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(
+                    ConvolutionKernels.TensorCoreInputKernel);
                 // Version 4's direct input gradient of growth convs through BN (ConvolutionKernels.GrowthInput.cs).
                 var growthInput = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>>(
                     ConvolutionKernels.BackwardInputThroughBatchNormGrowth);
@@ -198,6 +202,7 @@ internal sealed partial class KernelSet
                     if (input == InputGradient.ThroughBatchNorm && UsesGrowthInputKernel(s)) { StartOnFirstUse(growthInput!); return; }
                     var (tiling, splits, _) = InputPlan(s);
                     if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, PreparedPixelTaps(s, s.OutSize))].Value;
+                    else if (UsesTensorCores(tiling.Bands)) _ = throughBatchNormTensorCores[PreparedPixelTaps(s, s.OutSize)].Value;
                     else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, PreparedPixelTaps(s, s.OutSize))].Value;
                     else StartOnFirstUse(input == InputGradient.Plain ? backwardInput : throughBatchNorm);
                     if (splits > 1) StartOnFirstUse(finishSplits);
@@ -223,6 +228,7 @@ internal sealed partial class KernelSet
                             if (tiling.Bands > 1) backwardInputBanded[(tiling.Bands, PixelTaps(s, s.OutSize, dOut))].Value(grid, s, dOut, weight, dInput, splitSteps, products);
                             else backwardInput(grid, s, dOut, weight, dInput, tiling.Rows, splitSteps, products);
                         }
+                        else if (UsesTensorCores(tiling.Bands)) throughBatchNormTensorCores[PixelTaps(s, s.OutSize, dOut)].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
                         else if (tiling.Bands > 1) throughBatchNormBanded[(tiling.Bands, PixelTaps(s, s.OutSize, dOut))].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
                         else throughBatchNorm(grid, s, dOut, weight, input, prologue, b, tileSums, tiling.Rows, splitSteps, products);
                     }
@@ -407,14 +413,14 @@ internal sealed partial class KernelSet
     /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network
     /// uses few); none in other versions.
     /// </summary>
-    /// <summary>Version 5's forward for each tap kind, compiled on first use; none unless the set was asked for tensor cores.</summary>
-    private Dictionary<TapKind, Lazy<T>> TensorCores<T>() where T : Delegate
+    /// <summary>A version 5 kernel (<paramref name="closing"/>: its closed method per tap kind) for each tap kind, compiled on first use; none unless the set was asked for tensor cores.</summary>
+    private Dictionary<TapKind, Lazy<T>> TensorCores<T>(Func<TapKind, bool, MethodInfo> closing) where T : Delegate
     {
         var kernels = new Dictionary<TapKind, Lazy<T>>();
         if (!_tensorCores) return kernels;
         foreach (var taps in Enum.GetValues<TapKind>())
         {
-            var method = ConvolutionKernels.TensorCoreKernel(taps, _warpShuffles);
+            var method = closing(taps, _warpShuffles);
             var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
             kernels[taps] = kernel;
             _compileOnFirstUse.Add(() => _ = kernel.Value);

@@ -528,8 +528,11 @@ internal static partial class ConvolutionKernels
     private static TBlock InputGradientProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, int splitSteps,
         out int ci0, out int q0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
-        var (weightTiles, weightQuads) = SharedTile(2 * RowBuffer);
-        var (gradientTiles, gradientQuads) = SharedTile(2 * ColumnBuffer);
+        // Padded tile rows where the block asks, as ForwardProduct.
+        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
+        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
+        var (weightTiles, weightQuads) = SharedTile(2 * rowBuffer);
+        var (gradientTiles, gradientQuads) = SharedTile(2 * columnBuffer);
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int kernel = default(TTaps).Kernel(s);
@@ -557,12 +560,13 @@ internal static partial class ConvolutionKernels
 
         var block = default(TBlock);
         block.Begin();
+        int quadAt = pad == 0 ? t : loadRow * (columnStride / 4) + loadColumn / 4, quadSecond = QuadRowStep * (columnStride / 4);
         for (int i = 0; i < count; i++)
         {
-            int buffer = i & 1, at = buffer * ColumnBuffer + loadColumn;
-            StoreWeights(weightTiles, buffer * RowBuffer, weightElements, g.Rows, w);
-            if (default(TTaps).Quads) StorePlainQuads(gradientQuads, buffer * (ColumnBuffer / 4) + t, d);
-            else StorePlains(gradientTiles, at, loadRow, rowStep, g.Columns, d);
+            int buffer = i & 1, at = buffer * columnBuffer + loadColumn;
+            StoreWeights(weightTiles, buffer * rowBuffer, weightElements, rowStride, w);
+            if (default(TTaps).Quads) StorePlainQuads(gradientQuads, buffer * (columnBuffer / 4) + quadAt, quadSecond, d);
+            else StorePlains(gradientTiles, at, loadRow, rowStep, columnStride, d);
             Group.Barrier();
 
             if (t < TileDepth && i + 2 < count) GradientTaps<TTaps>(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t);
@@ -573,7 +577,7 @@ internal static partial class ConvolutionKernels
                 if (default(TTaps).Quads) GatherOutputGradientQuads(dOut, pixelValid, gradientBase + qr, taps, slot, loadRow, ref d);
                 else GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
             }
-            block.Steps8(weightQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), gradientQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+            block.Steps8(weightQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), gradientQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
         }
         return block;
     }
@@ -664,10 +668,10 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Stores a step's two staged dY quads at quads at and at + 128 of the tile.</summary>
-    private static void StorePlainQuads(ArrayView<Float4> tile, int at, Staged8 d)
+    private static void StorePlainQuads(ArrayView<Float4> tile, int at, int second, Staged8 d)
     {
         tile[at] = new Float4(d.V0, d.V1, d.V2, d.V3);
-        tile[at + TileThreads] = new Float4(d.V4, d.V5, d.V6, d.V7);
+        tile[at + second] = new Float4(d.V4, d.V5, d.V6, d.V7);
     }
 
     private static void StorePlain(ArrayView<float> tile, int at, int kk, int columns, float value)

@@ -68,15 +68,19 @@ internal static partial class ConvolutionKernels
     {
         public MmaRow M0, M1, M2, M3;
 
-        /// <summary>Where a warp exchanges fragments when the mma is emulated (not on CUDA: there it is one instruction).</summary>
-        private ArrayView<float> _emulation;
+        /// <summary>
+        /// Shared memory of the tile's own: where <see cref="Band"/> rearranges a band after the product, and where a warp
+        /// exchanges its fragments when the mma is emulated (ILGPU allocates shared memory whatever the branch, so one
+        /// allocation serves both).
+        /// </summary>
+        private ArrayView<float> _exchange;
 
         /// <summary>Rows of 72 and 136 floats: a fragment load's 32 lanes (8 rows of 4 k) fall in 32 banks (4-way conflicts unpadded).</summary>
         public readonly int TilePad => TensorPad;
 
         public void Begin()
         {
-            if (!CudaAsm.IsSupported) _emulation = SharedMemory.Allocate<float>(6 * TileThreads);
+            _exchange = SharedMemory.Allocate<Float4>(ExchangeFloats / 4).Cast<float>();
         }
 
         public void Steps8(ArrayView<Float4> left, ArrayView<Float4> right, TileGeometry g)
@@ -101,31 +105,38 @@ internal static partial class ConvolutionKernels
 
             // A fragments (weights) of row tile i: a0 = A[16 i + row][k], a1 = 8 rows below, a2 = a0 at k + 4, a3 = both.
             var a = weights.SubView(k * WeightRow + row);
-            RowTile(ref M0, a, 0, b, _emulation);
-            RowTile(ref M1, a, 16, b, _emulation);
-            RowTile(ref M2, a, 32, b, _emulation);
-            RowTile(ref M3, a, 48, b, _emulation);
+            if (!CudaAsm.IsSupported) RecordColumns(b, _exchange);
+            RowTile(ref M0, a, 0, b, _exchange);
+            RowTile(ref M1, a, 16, b, _exchange);
+            RowTile(ref M2, a, 32, b, _exchange);
+            RowTile(ref M3, a, 48, b, _exchange);
         }
 
         /// <summary>Row tile r of this warp: its A fragment from <paramref name="at"/>, times the four column tiles.</summary>
-        private static void RowTile(ref MmaRow r, ArrayView<float> weights, int at, MmaColumns b, ArrayView<float> emulation)
+        private static void RowTile(ref MmaRow r, ArrayView<float> weights, int at, MmaColumns b, ArrayView<float> exchange)
         {
             Split(weights[at], out uint h0, out uint l0);
             Split(weights[at + 8], out uint h1, out uint l1);
             Split(weights[at + 4 * WeightRow], out uint h2, out uint l2);
             Split(weights[at + 4 * WeightRow + 8], out uint h3, out uint l3);
-            Mma3(ref r.N0, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi00, b.Hi01, b.Lo00, b.Lo01, emulation);
-            Mma3(ref r.N1, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi10, b.Hi11, b.Lo10, b.Lo11, emulation);
-            Mma3(ref r.N2, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi20, b.Hi21, b.Lo20, b.Lo21, emulation);
-            Mma3(ref r.N3, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi30, b.Hi31, b.Lo30, b.Lo31, emulation);
+            if (!CudaAsm.IsSupported)
+            {
+                EmulatedRowTile(ref r, h0, h1, h2, h3, l0, l1, l2, l3, exchange);
+                return;
+            }
+            Mma3(ref r.N0, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi00, b.Hi01, b.Lo00, b.Lo01);
+            Mma3(ref r.N1, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi10, b.Hi11, b.Lo10, b.Lo11);
+            Mma3(ref r.N2, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi20, b.Hi21, b.Lo20, b.Lo21);
+            Mma3(ref r.N3, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi30, b.Hi31, b.Lo30, b.Lo31);
         }
 
         /// <summary>
         /// Band i (rows 16 i .. 16 i + 15) as version 4's 4 x 4 thread block of <paramref name="band"/>'s geometry, through
-        /// <paramref name="exchange"/> (16 x <see cref="ExchangeStride"/> floats). Every thread of the group must call it.
+        /// the tile's exchange (16 x <see cref="ExchangeStride"/> floats). Every thread of the group must call it.
         /// </summary>
-        public readonly Block4x4 Band(int i, ArrayView<float> exchange, TileGeometry band)
+        public readonly Block4x4 Band(int i, TileGeometry band)
         {
+            var exchange = _exchange;
             var r = i == 0 ? M0 : i == 1 ? M1 : i == 2 ? M2 : M3;
             int lane = Group.IdxX & 31, warp = Group.IdxX >> 5, row = lane >> 2, column = 32 * warp + 2 * (lane & 3);
             Group.Barrier(); // the exchange's last readers (the previous band) are done
@@ -171,59 +182,101 @@ internal static partial class ConvolutionKernels
 
     /// <summary>c += A B in float32 accuracy from split operands: lo*hi + hi*lo + hi*hi (the small products first).</summary>
     private static void Mma3(ref MmaFragment c, uint ah0, uint ah1, uint ah2, uint ah3, uint al0, uint al1, uint al2, uint al3,
-        uint bh0, uint bh1, uint bl0, uint bl1, ArrayView<float> emulation)
+        uint bh0, uint bh1, uint bl0, uint bl1)
     {
-        Mma(ref c, al0, al1, al2, al3, bh0, bh1, emulation);
-        Mma(ref c, ah0, ah1, ah2, ah3, bl0, bl1, emulation);
-        Mma(ref c, ah0, ah1, ah2, ah3, bh0, bh1, emulation);
+        Mma(ref c, al0, al1, al2, al3, bh0, bh1);
+        Mma(ref c, ah0, ah1, ah2, ah3, bl0, bl1);
+        Mma(ref c, ah0, ah1, ah2, ah3, bh0, bh1);
     }
 
-    /// <summary>One warp-wide m16n8k8 TF32 multiply-add, c += A B, with this lane's fragments (PTX's layout).</summary>
-    private static void Mma(ref MmaFragment c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, ArrayView<float> emulation)
+    /// <summary>One warp-wide m16n8k8 TF32 multiply-add on the tensor cores, c += A B, with this lane's fragments (CUDA only).</summary>
+    private static void Mma(ref MmaFragment c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1)
     {
-        if (CudaAsm.IsSupported)
-        {
-            Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
-            Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
-            CudaAsm.EmitRef("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
-                ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
-            c.C0 = d0.Value;
-            c.C1 = d1.Value;
-            c.C2 = d2.Value;
-            c.C3 = d3.Value;
-            return;
-        }
-        EmulatedMma(ref c, a0, a1, a2, a3, b0, b1, emulation);
+        Ref<float> d0 = c.C0, d1 = c.C1, d2 = c.C2, d3 = c.C3;
+        Input<uint> x0 = a0, x1 = a1, x2 = a2, x3 = a3, y0 = b0, y1 = b1;
+        CudaAsm.EmitRef("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};",
+            ref d0, ref d1, ref d2, ref d3, ref x0, ref x1, ref x2, ref x3, ref y0, ref y1);
+        c.C0 = d0.Value;
+        c.C1 = d1.Value;
+        c.C2 = d2.Value;
+        c.C3 = d3.Value;
     }
 
     /// <summary>
-    /// What mma.m16n8k8 computes, from the fragments as PTX lays them out: lane (g, t) holds A[g][t], A[g + 8][t],
-    /// A[g][t + 4], A[g + 8][t + 4] and B[t][g], B[t + 4][g]. The warp writes them to shared memory; each lane then forms
-    /// its outputs (rows g and g + 8, columns 2 t and 2 t + 1) from the lanes that hold them. Products of TF32 values
-    /// are exact in float32, as in the tensor core; the 8 products are added in order.
+    /// Registers a lane exchanges when the mma is emulated (register r of lane L at r * 32 + L of its warp's part): the
+    /// four column tiles' B hi (2 each, from 0) and lo (from 8), written once per step, then the row tile's A hi and lo
+    /// (4 each, from 16).
     /// </summary>
-    private static void EmulatedMma(ref MmaFragment c, uint a0, uint a1, uint a2, uint a3, uint b0, uint b1, ArrayView<float> exchange)
+    private const int EmulatedRegisters = 24, EmulatedBLo = 8, EmulatedA = 16;
+
+    /// <summary>Floats of a tile's exchange: a band after the product (16 x 132) or, emulated, 24 registers of 128 lanes.</summary>
+    private const int ExchangeFloats = EmulatedRegisters * TileThreads;
+
+    /// <summary>Records the step's split B fragments for the emulated mma (before the first row tile's warp barrier).</summary>
+    private static void RecordColumns(MmaColumns b, ArrayView<float> x)
     {
-        int lane = Group.IdxX & 31, warpBase = (Group.IdxX - lane) * 6;
-        exchange[warpBase + lane] = Interop.IntAsFloat(a0);
-        exchange[warpBase + 32 + lane] = Interop.IntAsFloat(a1);
-        exchange[warpBase + 64 + lane] = Interop.IntAsFloat(a2);
-        exchange[warpBase + 96 + lane] = Interop.IntAsFloat(a3);
-        exchange[warpBase + 128 + lane] = Interop.IntAsFloat(b0);
-        exchange[warpBase + 160 + lane] = Interop.IntAsFloat(b1);
+        int lane = Group.IdxX & 31;
+        var v = x.SubView((Group.IdxX - lane) * EmulatedRegisters + lane);
+        v[0] = Interop.IntAsFloat(b.Hi00); v[32] = Interop.IntAsFloat(b.Hi01); v[64] = Interop.IntAsFloat(b.Hi10); v[96] = Interop.IntAsFloat(b.Hi11);
+        v[128] = Interop.IntAsFloat(b.Hi20); v[160] = Interop.IntAsFloat(b.Hi21); v[192] = Interop.IntAsFloat(b.Hi30); v[224] = Interop.IntAsFloat(b.Hi31);
+        v[256] = Interop.IntAsFloat(b.Lo00); v[288] = Interop.IntAsFloat(b.Lo01); v[320] = Interop.IntAsFloat(b.Lo10); v[352] = Interop.IntAsFloat(b.Lo11);
+        v[384] = Interop.IntAsFloat(b.Lo20); v[416] = Interop.IntAsFloat(b.Lo21); v[448] = Interop.IntAsFloat(b.Lo30); v[480] = Interop.IntAsFloat(b.Lo31);
+    }
+
+    /// <summary>
+    /// A row tile's 12 mma as the tensor cores compute them (the CUDA path of TensorTile.RowTile, same products in the
+    /// same order), from the fragments as PTX lays them out: each lane records its A registers beside the step's B
+    /// registers (<see cref="RecordColumns"/>); after a warp barrier each lane forms its outputs from the lanes that hold
+    /// the operands (<see cref="EmulatedMma"/>).
+    /// </summary>
+    private static void EmulatedRowTile(ref MmaRow r, uint ah0, uint ah1, uint ah2, uint ah3, uint al0, uint al1, uint al2, uint al3, ArrayView<float> x)
+    {
+        int lane = Group.IdxX & 31, warp = (Group.IdxX - lane) * EmulatedRegisters;
+        var v = x.SubView(warp + EmulatedA * 32 + lane);
+        v[0] = Interop.IntAsFloat(ah0); v[32] = Interop.IntAsFloat(ah1); v[64] = Interop.IntAsFloat(ah2); v[96] = Interop.IntAsFloat(ah3);
+        v[128] = Interop.IntAsFloat(al0); v[160] = Interop.IntAsFloat(al1); v[192] = Interop.IntAsFloat(al2); v[224] = Interop.IntAsFloat(al3);
         Warp.Barrier();
-        int g = lane >> 2, t = lane & 3;
+        EmulatedRow(ref r, x.SubView(warp), EmulatedA);
+        Warp.Barrier(); // before the next row tile (or step) overwrites the exchange
+    }
+
+    /// <summary>A row tile's 12 emulated mma (A hi at <paramref name="a"/>, lo 4 registers on), column tile by column tile.</summary>
+    private static void EmulatedRow(ref MmaRow r, ArrayView<float> warp, int a)
+    {
+        EmulatedMma3(ref r.N0, warp, a, 0);
+        EmulatedMma3(ref r.N1, warp, a, 2);
+        EmulatedMma3(ref r.N2, warp, a, 4);
+        EmulatedMma3(ref r.N3, warp, a, 6);
+    }
+
+    /// <summary>Column tile j's three products (B registers at <paramref name="column"/> = 2 j), in <see cref="Mma3"/>'s order.</summary>
+    private static void EmulatedMma3(ref MmaFragment c, ArrayView<float> warp, int a, int column)
+    {
+        EmulatedMma(ref c, warp, a + 4, column);
+        EmulatedMma(ref c, warp, a, EmulatedBLo + column);
+        EmulatedMma(ref c, warp, a, column);
+    }
+
+    /// <summary>
+    /// What mma.m16n8k8 computes for this lane, with the warp's A fragments at registers a .. a + 3 and B at b, b + 1 of
+    /// the exchange (register r of lane L at r * 32 + L). PTX's layout: lane (g, t) = (L / 4, L % 4) holds A[g][t],
+    /// A[g + 8][t], A[g][t + 4], A[g + 8][t + 4] and B[t][g], B[t + 4][g], and gets C[g][2 t], C[g][2 t + 1],
+    /// C[g + 8][2 t], C[g + 8][2 t + 1]. Products of TF32 values are exact in float32, as in the tensor core; the 8
+    /// products are added in order.
+    /// </summary>
+    private static void EmulatedMma(ref MmaFragment c, ArrayView<float> warp, int a, int b)
+    {
+        int lane = Group.IdxX & 31, g = lane >> 2, t = lane & 3;
         for (int k = 0; k < 8; k++)
         {
-            int holder = k & 3, high = k < 4 ? 0 : 64, b = k < 4 ? 128 : 160;
-            float top = exchange[warpBase + high + 4 * g + holder], bottom = exchange[warpBase + high + 32 + 4 * g + holder];
-            float left = exchange[warpBase + b + 4 * (2 * t) + holder], right = exchange[warpBase + b + 4 * (2 * t + 1) + holder];
+            int holder = k & 3, high = k < 4 ? 0 : 2, bRegister = k < 4 ? b : b + 1;
+            float top = warp[(a + high) * 32 + 4 * g + holder], bottom = warp[(a + high + 1) * 32 + 4 * g + holder];
+            float left = warp[bRegister * 32 + 4 * (2 * t) + holder], right = warp[bRegister * 32 + 4 * (2 * t + 1) + holder];
             c.C0 += top * left;
             c.C1 += top * right;
             c.C2 += bottom * left;
             c.C3 += bottom * right;
         }
-        Warp.Barrier(); // before the next mma overwrites the exchange
     }
 
     /// <summary>
@@ -236,14 +289,13 @@ internal static partial class ConvolutionKernels
         ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) where TTaps : struct, ITaps where TRows : struct, IRowSums
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
-        var exchange = SharedMemory.Allocate<Float4>(BandRows * ExchangeStride / 4).Cast<float>();
         var tile = ForwardProduct<TensorTile, TTaps>(s, input, weight, prologue, BandedGeometry<Bands4>(), splitSteps, out int co0, out int pixel0, out int split);
         var band = new TileGeometry(BandRows);
         int pixels = s.Batch * s.OutSize * s.OutSize;
         bool unsplit = splitSteps >= Ceiling(s.InChannels * s.Kernel * s.Kernel, TileDepth);
         for (int i = 0; i < 4; i++)
         {
-            var block = tile.Band(i, exchange, band);
+            var block = tile.Band(i, band);
             if (!unsplit) StoreSplit(block, band, splitPartials, split, co0 + BandRows * i, s.OutChannels, pixel0, pixels);
             else
             {
@@ -253,14 +305,45 @@ internal static partial class ConvolutionKernels
         }
     }
 
+    /// <summary>
+    /// Backward-input through BN-ReLU, version 5: as version 4's 4-band <see cref="BackwardInputThroughBatchNormBanded{T, TTaps, TRows}"/>
+    /// with the product dX = W^T dY on tensor cores (3xTF32), same launch, outputs and partials. CUDA (sm_80+), or emulated.
+    /// </summary>
+    [LaunchBounds(TileThreads, MinGroupsPerMultiprocessor = 4)]
+    private static void BackwardInputThroughBatchNormTensorCores<TTaps, TRows>(
+        ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials,
+        int splitSteps, ArrayView<float> splitPartials) where TTaps : struct, ITaps where TRows : struct, IRowSums
+    {
+        var sums = SharedMemory.Allocate<double>(RowSums);
+        var tile = InputGradientProduct<TensorTile, TTaps>(s, dOut, weight, BandedGeometry<Bands4>(), splitSteps, out int ci0, out int q0, out int split);
+        var band = new TileGeometry(BandRows);
+        int pixels = s.Batch * s.InSize * s.InSize;
+        bool unsplit = splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth);
+        for (int i = 0; i < 4; i++)
+        {
+            var block = tile.Band(i, band);
+            if (unsplit) ThroughBatchNormEpilogueTree<TRows>(s, block, band, ci0 + BandRows * i, q0, input, prologue, bn, sums, partials);
+            else StoreSplit(block, band, splitPartials, split, ci0 + BandRows * i, s.InChannels, q0, pixels);
+        }
+    }
+
+    /// <summary>The closed version 5 backward-input through BN for <paramref name="taps"/>, as <see cref="TensorCoreKernel"/>.</summary>
+    public static System.Reflection.MethodInfo TensorCoreInputKernel(TapKind taps, bool warpShuffles) =>
+        typeof(ConvolutionKernels).GetMethod(nameof(BackwardInputThroughBatchNormTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
+            .MakeGenericMethod(TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
+
     /// <summary>The closed version 5 forward for <paramref name="taps"/>, its epilogue sums by warp shuffles or through shared memory.</summary>
     public static System.Reflection.MethodInfo TensorCoreKernel(TapKind taps, bool warpShuffles) =>
         typeof(ConvolutionKernels).GetMethod(nameof(ForwardTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
             .MakeGenericMethod(TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
 
-    /// <summary>Every closed kernel of version 5 that CUDA loads (warp-shuffle sums; for the PTX checks and kernel images).</summary>
+    /// <summary>Every closed kernel of version 5 that CUDA loads, forward and backward-input (warp-shuffle sums; for the PTX checks and kernel images).</summary>
     public static System.Collections.Generic.IEnumerable<System.Reflection.MethodInfo> TensorCoreKernels()
     {
-        foreach (var taps in System.Enum.GetValues<TapKind>()) yield return TensorCoreKernel(taps, warpShuffles: true);
+        foreach (var taps in System.Enum.GetValues<TapKind>())
+        {
+            yield return TensorCoreKernel(taps, warpShuffles: true);
+            yield return TensorCoreInputKernel(taps, warpShuffles: true);
+        }
     }
 }
