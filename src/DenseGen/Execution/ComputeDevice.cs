@@ -156,8 +156,30 @@ public sealed class ComputeDevice : IDisposable
         if (version != ConvolutionVersion.Direct && !SupportsTiled)
             throw new NotSupportedException(
                 $"{Name} allows {Accelerator.MaxNumThreadsPerGroup} threads per group; the tiled convolutions need {Kernels.ConvolutionKernels.TileThreads}. Use DENSEGEN_CONVOLUTION=direct.");
-        if (!_kernels.TryGetValue(version, out var kernels)) _kernels[version] = kernels = new KernelSet(Accelerator, ReductionGroupSize, version);
+        if (!_kernels.TryGetValue(version, out var kernels))
+            _kernels[version] = kernels = new KernelSet(Accelerator, ReductionGroupSize, version, tensorCores: version == ConvolutionVersion.Banded && TensorCoresAsked());
         return kernels;
+    }
+
+    /// <summary>
+    /// DENSEGEN_TENSOR_CORES=on: version 4's sets run their 4-band forwards and input gradients through BN on the tensor
+    /// cores (version 5, 3xTF32, float32 accuracy; <c>Kernels/ConvolutionKernels.TensorCores.cs</c>). Off by default until
+    /// the GPU check has timed it. Needs a CUDA GPU of compute capability 8.0 or later (ILGPU's CPU accelerator emulates
+    /// it, for tests); elsewhere asking for it is an error, not a silent fallback.
+    /// </summary>
+    private bool TensorCoresAsked()
+    {
+        switch (Environment.GetEnvironmentVariable("DENSEGEN_TENSOR_CORES"))
+        {
+            case null or "" or "off" or "0": return false;
+            case "on" or "1": break;
+            case var other: throw new ArgumentException($"DENSEGEN_TENSOR_CORES={other} is not a setting: write on or off.");
+        }
+        if (Accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda && cuda.Architecture is { Major: < 8 } old)
+            throw new NotSupportedException($"DENSEGEN_TENSOR_CORES=on needs TF32 tensor cores (compute capability 8.0 or later); {Name} is {old.Major}.{old.Minor}. Unset it.");
+        if (Accelerator.AcceleratorType is not (AcceleratorType.Cuda or AcceleratorType.CPU))
+            throw new NotSupportedException($"DENSEGEN_TENSOR_CORES=on needs a CUDA GPU; {Name} is {Accelerator.AcceleratorType}, which has no mma instruction. Unset it.");
+        return true;
     }
 
     /// <summary>Waits for all launched work to finish.</summary>
