@@ -67,6 +67,17 @@ public class KernelTests
     /// </summary>
     public static TheoryData<string, string> UnsplitTensorCoreShapes => TensorCoreCases("tensor-cores-unsplit");
 
+    /// <summary>Every convolution case, the weight-gradient splits included, with version 5 (its weight gradients always split by pixels).</summary>
+    public static TheoryData<string, string> TensorCoreWeightShapes
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (string name in s_convCases.Keys) data.Add("tensor-cores", name);
+            return data;
+        }
+    }
+
     /// <summary>
     /// Version 5's input gradient through shared BN (3xTF32 tensor-core product, version 4's epilogue), split and unsplit,
     /// against float64: the gradient, S1/S2 of the open channels and the finalized ones.
@@ -78,6 +89,12 @@ public class KernelTests
 
     // The emulated mma is slow on ILGPU's CPU accelerator: version 5 leaves out two cases that check other products
     // (many weight-gradient splits; the 16-output growth kernel's 32x32 grid), every tap kind and split remaining.
+    /// <summary>Version 5's weight gradient (3xTF32 tensor-core product over a split's pixels, version 4's partials) against float64.</summary>
+    [Trait("Kernels", "Versions")]
+    [TensorCoreTheory]
+    [MemberData(nameof(TensorCoreWeightShapes))]
+    public void Tensor_core_convolution_backward_weights(string variant, string name) => Convolution_backward_weights(variant, name);
+
     private static TheoryData<string, string> TensorCoreCases(params string[] variants)
     {
         var data = new TheoryData<string, string>();

@@ -33,7 +33,7 @@ internal sealed partial class KernelSet
     /// <paramref name="warpShuffles"/>: version 4's epilogue sums by warp shuffles (default: on CUDA and ILGPU's CPU
     /// accelerator, the backends that compile them) or through shared memory. <paramref name="quads"/>: version 4's 1x1
     /// forward and backward-input gather 16-byte quads where the view allows (default: <see cref="ConvolutionKernels.QuadsByDefault"/>).
-    /// <paramref name="tensorCores"/>: version 4's 4-band forwards and input gradients through BN run on the tensor cores in float32 accuracy (version 5,
+    /// <paramref name="tensorCores"/>: version 4's 4-band forwards, input gradients through BN and weight gradients run on the tensor cores in float32 accuracy (version 5,
     /// 3xTF32, <c>ConvolutionKernels.TensorCores.cs</c>): CUDA, or emulated on ILGPU's CPU accelerator for the tests.
     /// </summary>
     [SetsRequiredMembers]
@@ -89,12 +89,15 @@ internal sealed partial class KernelSet
                 ? OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
                 : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
             var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BandedProduct.BackwardWeights);
+            // Version 5's tensor-core weight gradients (4 bands), where asked: same arguments as version 4's.
+            var weightsTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.TensorCoreWeightsKernel);
             // Version 4's direct weight gradient of growth convs (ConvolutionKernels.GrowthWeights.cs).
             var growthWeights = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BackwardWeightsGrowth);
             if (banded) _prepare += (s, input) =>
             {
                 if (UsesGrowthWeightKernel(s)) { StartOnFirstUse(growthWeights!); return; }
-                if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m and > 1) _ = backwardWeightsBanded[(m, PreparedPixelTaps(s, s.OutSize))].Value;
+                if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m && UsesTensorCores(m)) _ = weightsTensorCores[PreparedPixelTaps(s, s.OutSize)].Value;
+                else if (m > 1) _ = backwardWeightsBanded[(m, PreparedPixelTaps(s, s.OutSize))].Value;
                 else StartOnFirstUse(backwardWeights);
             };
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
@@ -286,7 +289,8 @@ internal sealed partial class KernelSet
                 var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                 // Quads where both views allow them (a chunk is whole steps of 8 pixels: no quad straddles one).
                 var weightTaps = PixelTaps(s, s.OutSize, input) is TapKind.OneByOneQuads ? PixelTaps(s, s.OutSize, dOut) : ConvolutionKernels.TapKindOf(s);
-                if (tiling.Bands > 1) backwardWeightsBanded[(tiling.Bands, weightTaps)].Value(grid, s, input, prologue, dOut, partials, chunk);
+                if (UsesTensorCores(tiling.Bands)) weightsTensorCores[weightTaps].Value(grid, s, input, prologue, dOut, partials, chunk);
+                else if (tiling.Bands > 1) backwardWeightsBanded[(tiling.Bands, weightTaps)].Value(grid, s, input, prologue, dOut, partials, chunk);
                 else backwardWeights(grid, s, input, prologue, dOut, partials, chunk, tiling.Rows);
                 sumSplits(weights, splits, partials, dWeight);
             };

@@ -781,8 +781,11 @@ internal static partial class ConvolutionKernels
         out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
         if (default(TTaps).Quads) return WeightsProductQuads<TBlock>(s, input, prologue, dOut, chunk, g, out co0, out k0, out split);
-        var (gradientTiles, gradientQuads) = SharedTile(2 * RowBuffer);
-        var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
+        // Padded tile rows where the block asks, as ForwardProduct.
+        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
+        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
+        var (gradientTiles, gradientQuads) = SharedTile(2 * rowBuffer);
+        var (inputTiles, inputQuads) = SharedTile(2 * columnBuffer);
         var taps = TapTable.Allocate(MaxTileColumns);
         int t = Group.IdxX;
         int kernel = default(TTaps).Kernel(s);
@@ -803,7 +806,7 @@ internal static partial class ConvolutionKernels
         block.Begin();
         for (int step = 0; step < steps; step++)
         {
-            int buffer = step & 1, rowAt = buffer * RowBuffer + pp * g.Rows + lane, at = buffer * ColumnBuffer + pp * g.Columns + lane;
+            int buffer = step & 1, rowAt = buffer * rowBuffer + pp * rowStride + lane, at = buffer * columnBuffer + pp * columnStride + lane;
             if (LaneFits(0, g.Rows)) gradientTiles[rowAt] = d.W0;
             if (LaneFits(1, g.Rows)) gradientTiles[rowAt + 16] = d.W1;
             if (LaneFits(2, g.Rows)) gradientTiles[rowAt + 32] = d.W2;
@@ -815,7 +818,7 @@ internal static partial class ConvolutionKernels
                 pixel.Advance(s);
                 GatherWeightsStep<TTaps>(s, input, dOut, taps, g, pixel, end, co0, lane, ref d, ref x);
             }
-            block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+            block.Steps8(gradientQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), inputQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
         }
         return block;
     }
@@ -849,8 +852,10 @@ internal static partial class ConvolutionKernels
     private static TBlock WeightsProductQuads<TBlock>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int chunk, TileGeometry g,
         out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock
     {
-        var (gradientTiles, gradientQuads) = SharedTile(2 * RowBuffer);
-        var (inputTiles, inputQuads) = SharedTile(2 * ColumnBuffer);
+        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
+        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
+        var (gradientTiles, gradientQuads) = SharedTile(2 * rowBuffer);
+        var (inputTiles, inputQuads) = SharedTile(2 * columnBuffer);
         var taps = TapTable.Allocate(MaxTileColumns);
         int t = Group.IdxX;
         int area = s.OutSize * s.OutSize;
@@ -872,14 +877,14 @@ internal static partial class ConvolutionKernels
         for (int step = 0; step < steps; step++)
         {
             int buffer = step & 1;
-            var gradientTile = gradientTiles.SubView(buffer * RowBuffer + first * g.Rows + row);
-            var inputTile = inputTiles.SubView(buffer * ColumnBuffer + first * g.Columns + row);
+            var gradientTile = gradientTiles.SubView(buffer * rowBuffer + first * rowStride + row);
+            var inputTile = inputTiles.SubView(buffer * columnBuffer + first * columnStride + row);
             if (row < g.Rows)
             {
-                gradientTile[0] = d.X; gradientTile[g.Rows] = d.Y; gradientTile[2 * g.Rows] = d.Z; gradientTile[3 * g.Rows] = d.W;
+                gradientTile[0] = d.X; gradientTile[rowStride] = d.Y; gradientTile[2 * rowStride] = d.Z; gradientTile[3 * rowStride] = d.W;
             }
-            StoreColumnQuad(inputTile, columns, 0, x0, (inside & 1) != 0, prologue.Enabled);
-            StoreColumnQuad(inputTile.SubView(BandColumns / 2), columns, BandColumns / 2, x1, (inside & 2) != 0, prologue.Enabled);
+            StoreColumnQuad(inputTile, columnStride, columns, 0, x0, (inside & 1) != 0, prologue.Enabled);
+            StoreColumnQuad(inputTile.SubView(BandColumns / 2), columnStride, columns, BandColumns / 2, x1, (inside & 2) != 0, prologue.Enabled);
             Group.Barrier();
             if (step + 1 < steps)
             {
@@ -888,7 +893,7 @@ internal static partial class ConvolutionKernels
                 while (pr >= area) { pr -= area; n++; } // more than once on images smaller than a step
                 GatherWeightQuads(gradients, images, columns, p < end, rowFits, n * gradientStride + rowPlane + pr, n * imageStride + pr, out d, out x0, out x1, out inside);
             }
-            block.Steps8(gradientQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4), inputQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4), g);
+            block.Steps8(gradientQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), inputQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
         }
         return block;
     }
@@ -912,10 +917,10 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>Stores a column's quad of 4 pixels (tile rows 0 .. 3 of <paramref name="tile"/>, 128 apart), activated with the column's tap.</summary>
-    private static void StoreColumnQuad(ArrayView<float> tile, TapTable columns, int column, Float4 x, bool inside, int prologueEnabled)
+    private static void StoreColumnQuad(ArrayView<float> tile, int stride, TapTable columns, int column, Float4 x, bool inside, int prologueEnabled)
     {
         var a = columns.ActivateQuad(column, x.X, x.Y, x.Z, x.W, inside, prologueEnabled);
-        tile[0] = a.X; tile[BandColumns] = a.Y; tile[2 * BandColumns] = a.Z; tile[3 * BandColumns] = a.W;
+        tile[0] = a.X; tile[stride] = a.Y; tile[2 * stride] = a.Z; tile[3 * stride] = a.W;
     }
 
     /// <summary>

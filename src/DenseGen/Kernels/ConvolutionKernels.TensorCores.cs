@@ -4,15 +4,17 @@ using ILGPU.Runtime.Cuda;
 namespace DenseGen.Kernels;
 
 /// <summary>
-/// BN-ReLU-Conv forward, version 5: version 4's 4-band forward (<c>ConvolutionKernels.Banded.cs</c>) with its multiply-adds
-/// on the tensor cores, in float32 accuracy by the 3xTF32 split (CUTLASS's "fast accurate" float32 GEMM).
+/// BN-ReLU-Conv, version 5: version 4's three 4-band products (<c>ConvolutionKernels.Banded.cs</c>: the forward, the input
+/// gradient through BN, the weight gradient) with their multiply-adds on the tensor cores, in float32 accuracy by the
+/// 3xTF32 split (CUTLASS's "fast accurate" float32 GEMM).
 /// Why: version 4's 4-band forward ran at 9-13 TFLOP/s on the H200, 15-19 % of its 67 TFLOP/s of float32 FFMA, issue-bound
-/// (benchmarks/RESULTS.md, run 2); DenseNet-121's 1x1 bottlenecks are 22 % of its step. An m16n8k8 TF32 mma does
+/// (benchmarks/RESULTS.md, run 2); these products are about 58 % of DenseNet-121's step. An m16n8k8 TF32 mma does
 /// 1,024 multiply-adds in one warp instruction, where FFMA does 32.
-/// What it keeps: the tile (64 output channels x 128 pixels, 128 threads), version 4's loads, gathers, BN-ReLU prologue,
-/// double-buffered shared tiles and split-K (<c>ForwardProduct</c>), and its epilogues (stores, batch-statistics
-/// partials, split partials) unchanged: after the reduction each band of 16 rows goes through shared memory into
-/// version 4's 4 x 4 thread blocks, so everything after the product is the code the FFMA kernels run.
+/// What it keeps: the tile (64 rows x 128 columns, 128 threads), version 4's loads, gathers, BN-ReLU prologue,
+/// double-buffered shared tiles and splits (<c>ForwardProduct</c>, <c>InputGradientProduct</c>, <c>WeightsProduct</c>,
+/// generic over the register block), and the epilogues (stores, statistics and BN-backward partials, split partials)
+/// unchanged: after the reduction each band of 16 rows goes through shared memory into version 4's 4 x 4 thread blocks,
+/// so everything after the product is the code the FFMA kernels run.
 /// What changes: warp w multiplies all 64 rows by columns 32 w .. 32 w + 31: 4 x 4 m16n8k8 tiles, 64 float32
 /// accumulators per thread as before. Each reduction step of 8 loads the warp's fragments from the shared tiles and
 /// splits every value x into hi = tf32(x) and lo = tf32(x - hi) (truncated, 11 significant bits each); the product adds
@@ -25,7 +27,7 @@ namespace DenseGen.Kernels;
 /// CPU accelerator (32-lane warps) checks the layout and the split in the tests; OpenCL does not run it.
 /// Shared tiles: version 4's [8][64] and [8][128] layouts with each row padded by 8 floats, so that a fragment load's
 /// 32 lanes (8 rows x 4 reduction indices) hit 32 banks, where unpadded they were 4-way conflicts.
-/// Not yet: splitting each value once where it is stored (the 4 warps split the same weights), the backward products.
+/// Not yet: splitting each value once where it is stored (the 4 warps split the same weights); 2- and 3-band products.
 /// </summary>
 internal static partial class ConvolutionKernels
 {
@@ -328,6 +330,25 @@ internal static partial class ConvolutionKernels
         }
     }
 
+    /// <summary>
+    /// Backward-weights, version 5: as version 4's 4-band <see cref="BackwardWeightsBanded{T, TTaps}"/> (64 output channels x
+    /// 128 weight columns, reduced over a split's pixels) with the product on tensor cores (3xTF32); same launch and
+    /// partials. CUDA (sm_80+), or emulated.
+    /// </summary>
+    [LaunchBounds(TileThreads, MinGroupsPerMultiprocessor = 4)]
+    private static void BackwardWeightsTensorCores<TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
+        where TTaps : struct, ITaps
+    {
+        var tile = WeightsProduct<TensorTile, TTaps>(s, input, prologue, dOut, chunk, BandedGeometry<Bands4>(), out int co0, out int k0, out int split);
+        var band = new TileGeometry(BandRows);
+        for (int i = 0; i < 4; i++) WeightsEpilogue(s, tile.Band(i, band), band, split, co0 + BandRows * i, k0, partials);
+    }
+
+    /// <summary>The closed version 5 weight gradient for <paramref name="taps"/> (no epilogue sums: <paramref name="warpShuffles"/> is unused).</summary>
+    public static System.Reflection.MethodInfo TensorCoreWeightsKernel(TapKind taps, bool warpShuffles) =>
+        typeof(ConvolutionKernels).GetMethod(nameof(BackwardWeightsTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
+            .MakeGenericMethod(TapsType(taps));
+
     /// <summary>The closed version 5 backward-input through BN for <paramref name="taps"/>, as <see cref="TensorCoreKernel"/>.</summary>
     public static System.Reflection.MethodInfo TensorCoreInputKernel(TapKind taps, bool warpShuffles) =>
         typeof(ConvolutionKernels).GetMethod(nameof(BackwardInputThroughBatchNormTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
@@ -345,6 +366,7 @@ internal static partial class ConvolutionKernels
         {
             yield return TensorCoreKernel(taps, warpShuffles: true);
             yield return TensorCoreInputKernel(taps, warpShuffles: true);
+            yield return TensorCoreWeightsKernel(taps, warpShuffles: true);
         }
     }
 }
