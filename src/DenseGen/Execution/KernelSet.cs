@@ -41,7 +41,7 @@ internal sealed partial class KernelSet
         bool? quads = null, bool tensorCores = false)
     {
         if (tensorCores && (convolution != ConvolutionVersion.Banded || a.AcceleratorType is not (AcceleratorType.Cuda or AcceleratorType.CPU)))
-            throw new ArgumentException($"Tensor-core forwards (version 5) extend version 4 (banded) on CUDA, or emulated on ILGPU's CPU accelerator; this set is {convolution} on {a.AcceleratorType}. Leave tensor cores off here.", nameof(tensorCores));
+            throw new ArgumentException($"Tensor-core products (version 5) extend version 4 (banded) on CUDA, or emulated on ILGPU's CPU accelerator; this set is {convolution} on {a.AcceleratorType}. Leave tensor cores off here.", nameof(tensorCores));
         _tensorCores = tensorCores;
         _maxForwardSplits = maxForwardSplits;
         _bands = bands;
@@ -413,10 +413,6 @@ internal sealed partial class KernelSet
     private TapKind PixelTaps(ConvShape s, int size, ArrayView<float> image) =>
         PreparedPixelTaps(s, size) is var kind && kind is TapKind.OneByOneQuads && !ConvolutionKernels.Aligned16(image) ? TapKind.OneByOne : kind;
 
-    /// <summary>
-    /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network
-    /// uses few); none in other versions.
-    /// </summary>
     /// <summary>A version 5 kernel (<paramref name="closing"/>: its closed method per tap kind) for each tap kind, compiled on first use; none unless the set was asked for tensor cores.</summary>
     private Dictionary<TapKind, Lazy<T>> TensorCores<T>(Func<TapKind, bool, MethodInfo> closing) where T : Delegate
     {
@@ -437,6 +433,10 @@ internal sealed partial class KernelSet
 
     private readonly bool _tensorCores;
 
+    /// <summary>
+    /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network
+    /// uses few); none in other versions.
+    /// </summary>
     private Dictionary<(int Bands, TapKind Taps), Lazy<T>> Banded<T>(ConvolutionKernels.BandedProduct product) where T : Delegate
     {
         if (Convolution != ConvolutionVersion.Banded) return []; // (looked up only where TilingFor chose bands)
