@@ -37,15 +37,18 @@ def main_loop(instructions):
             continue
         start = index[int(m.group(1), 16)]
         body = [t for _, t in instructions[start:i + 1]]
-        # Multiply-adds: FFMA, or HMMA (version 5's tensor-core mma), whichever the loop has.
-        loops.append((sum(1 for t in body if re.search(r"\b(FFMA|HMMA)\b", t)), start, i, body))
+        # Multiply-adds: FFMA, or HMMA (version 5's tensor-core mma), whichever the loop has. Loops are ranked by a lane's
+        # multiply-adds (an m16n8k8 HMMA is 32 per lane), so an epilogue's few FFMA do not outrank a product's HMMA.
+        ffma = sum(1 for t in body if re.search(r"\bFFMA\b", t))
+        hmma = sum(1 for t in body if re.search(r"\bHMMA\b", t))
+        loops.append((ffma + 32 * hmma, start, i, body, ffma + hmma))
     if not loops:
         return None
     best = max(loops, key=lambda l: (l[0], -len(l[3])))
     while True:
         inner = [l for l in loops if best[1] <= l[1] and l[2] <= best[2] and len(l[3]) < len(best[3]) and l[0] >= 0.9 * best[0]]
         if not inner:
-            return best[0], best[3]
+            return best[4], best[3]
         best = max(inner, key=lambda l: (l[0], -len(l[3])))
 
 
