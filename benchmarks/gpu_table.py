@@ -21,7 +21,7 @@ for net in ["densenet-bc-100", "densenet-121"]:
                  (".banded.recompute", "banded-recompute", "banded (version 4, bottleneck outputs recomputed"),
                  (".banded.graphs", "banded-graphs", "banded (version 4, each step's forward and backward replayed from a CUDA graph"),
                  (".banded.scalar1x1", "banded-scalar1x1", "banded (version 4, 1x1 convs gathering scalars, not CUDA's 16-byte quads"),
-                 (".banded.tf32x3", "tf32x3", "tf32x3 (version 5: version 4 with its 4-band products on tensor cores, 3xTF32")]
+                 (".banded.tf32x3", "tf32x3", "tf32x3 (version 5: version 4 with its banded products on tensor cores, 3xTF32")]
                 if dg.get(f"{net}{k}.images_per_second") and (k != ".banded.scalar1x1" or dg.get("quads_default", True))]
     if versions:
         key, label = max(versions, key=lambda v: dg[f"{net}{v[0]}.images_per_second"])

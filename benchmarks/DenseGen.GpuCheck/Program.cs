@@ -164,10 +164,11 @@ if (!quick)
 foreach (var model in skipChecks ? [] : new[] { SmallBC.Description, SmallPlain.Description, SmallImageNet.Description })
     foreach (var (version, bands, tensorCores) in new (ConvolutionVersion, int?, bool)[]
              { (ConvolutionVersion.Pipelined, null, false), (ConvolutionVersion.Banded, 2, false), (ConvolutionVersion.Banded, 3, false), (ConvolutionVersion.Banded, 4, false),
-               (ConvolutionVersion.Banded, 4, true), (ConvolutionVersion.Tiled, null, false), (ConvolutionVersion.Direct, null, false) })
+               (ConvolutionVersion.Banded, 2, true), (ConvolutionVersion.Banded, 3, true), (ConvolutionVersion.Banded, 4, true),
+               (ConvolutionVersion.Tiled, null, false), (ConvolutionVersion.Direct, null, false) })
     {
         if (tensorCores && gpu.Accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.OpenCL) continue; // no mma there
-        // banded-4-tf32x3: version 5, the 4-band products on tensor cores (3xTF32), checked here first on a GPU.
+        // banded-M-tf32x3: version 5, the M-band products on tensor cores (3xTF32), checked here first on a GPU.
         string label = version.ToString().ToLowerInvariant() + (bands is { } m ? $"-{m}" : "") + (tensorCores ? "-tf32x3" : "");
         double worst;
         try { worst = CompareTwoSteps(model, gpu, version, bands, tensorCores); }
@@ -240,7 +241,7 @@ if (!quick)
     results["quads_default"] = DenseGen.Kernels.ConvolutionKernels.QuadsByDefault(gpu.Accelerator.AcceleratorType);
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64), 64, ConvolutionVersion.Banded, scalar1x1: true);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded, scalar1x1: true);
-    // Version 5 (".tf32x3"): version 4 with its 4-band products on tensor cores, never timed before (2026-11-28).
+    // Version 5 (".tf32x3"): version 4 with its banded products (2, 3 and 4 bands) on tensor cores, never timed before (2026-11-28).
     if (gpu.Accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.Cuda)
     {
         Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64), 64, ConvolutionVersion.Banded, tensorCores: true);
@@ -321,7 +322,7 @@ static string RowName(string network, ConvolutionVersion version, BottleneckMode
 KernelSet ScalarKernels(ConvolutionVersion version) => scalarSets.TryGetValue(version, out var set) ? set
     : scalarSets[version] = new KernelSet(gpu.Accelerator, gpu.ReductionGroupSize, version, quads: false);
 
-// Version 5's set: version 4 with its 4-band products on tensor cores (KernelSet's tensorCores; CUDA only).
+// Version 5's set: version 4 with its banded products on tensor cores (KernelSet's tensorCores; CUDA only).
 KernelSet TensorCoreKernels() => tensorCoreSet ??= new KernelSet(gpu.Accelerator, gpu.ReductionGroupSize, ConvolutionVersion.Banded, tensorCores: true);
 
 void TimeSteps(string name, ModelDescription model, long plannedBytes, int batch, ConvolutionVersion version, BottleneckMode bottlenecks, bool graphs, bool scalar1x1, bool tensorCores)

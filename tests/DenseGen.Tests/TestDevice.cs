@@ -48,9 +48,10 @@ internal static class TestDevice
         if (variant == "growth")
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
                 growthWherePossible: true)));
-        if (variant.StartsWith("tensor-cores", StringComparison.Ordinal)) // version 5: 4-band products on tensor cores (emulated off CUDA), with CUDA's quads
+        // "tensor-cores-M[-unsplit]": version 5, every product on M-band tiles on tensor cores (emulated off CUDA), with CUDA's quads.
+        if (variant.StartsWith("tensor-cores-", StringComparison.Ordinal))
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
-                maxForwardSplits: variant.EndsWith("unsplit", StringComparison.Ordinal) ? 1 : 64, bands: 4, quads: true, tensorCores: true)));
+                maxForwardSplits: variant.EndsWith("unsplit", StringComparison.Ordinal) ? 1 : 64, bands: variant["tensor-cores-".Length] - '0', quads: true, tensorCores: true)));
         if (variant == "bands-3-unsplit-tree") // version 4's epilogue sums through shared memory where the device would use warp shuffles
             return (device, s_special.GetOrAdd((device, variant), key => new KernelSet(key.Item1.Accelerator, key.Item1.ReductionGroupSize, ConvolutionVersion.Banded,
                 maxForwardSplits: 1, bands: 3, warpShuffles: false)));

@@ -162,7 +162,7 @@ public sealed class ComputeDevice : IDisposable
     }
 
     /// <summary>
-    /// DENSEGEN_TENSOR_CORES=on: version 4's sets run their 4-band forwards, input gradients through BN and weight gradients on the tensor
+    /// DENSEGEN_TENSOR_CORES=on: version 4's sets run their banded forwards, input gradients through BN and weight gradients on the tensor
     /// cores (version 5, 3xTF32, float32 accuracy; <c>Kernels/ConvolutionKernels.TensorCores.cs</c>). Off by default until
     /// the GPU check has timed it. Needs a CUDA GPU of compute capability 8.0 or later (ILGPU's CPU accelerator emulates
     /// it, for tests); elsewhere asking for it is an error, not a silent fallback.

@@ -33,7 +33,7 @@ internal sealed partial class KernelSet
     /// <paramref name="warpShuffles"/>: version 4's epilogue sums by warp shuffles (default: on CUDA and ILGPU's CPU
     /// accelerator, the backends that compile them) or through shared memory. <paramref name="quads"/>: version 4's 1x1
     /// forward and backward-input gather 16-byte quads where the view allows (default: <see cref="ConvolutionKernels.QuadsByDefault"/>).
-    /// <paramref name="tensorCores"/>: version 4's 4-band forwards, input gradients through BN and weight gradients run on the tensor cores in float32 accuracy (version 5,
+    /// <paramref name="tensorCores"/>: version 4's banded forwards, input gradients through BN and weight gradients (2, 3 and 4 bands) run on the tensor cores in float32 accuracy (version 5,
     /// 3xTF32, <c>ConvolutionKernels.TensorCores.cs</c>): CUDA, or emulated on ILGPU's CPU accelerator for the tests.
     /// </summary>
     [SetsRequiredMembers]
@@ -89,15 +89,12 @@ internal sealed partial class KernelSet
                 ? OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsPipelined)
                 : Grouped<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int, int>>(ConvolutionKernels.BackwardWeightsTiled);
             var backwardWeightsBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BandedProduct.BackwardWeights);
-            // Version 5's tensor-core weight gradients (4 bands), where asked: same arguments as version 4's.
-            var weightsTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.TensorCoreWeightsKernel);
             // Version 4's direct weight gradient of growth convs (ConvolutionKernels.GrowthWeights.cs).
             var growthWeights = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<float>, int>>(ConvolutionKernels.BackwardWeightsGrowth);
             if (banded) _prepare += (s, input) =>
             {
                 if (UsesGrowthWeightKernel(s)) { StartOnFirstUse(growthWeights!); return; }
-                if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m && UsesTensorCores(m)) _ = weightsTensorCores[PreparedPixelTaps(s, s.OutSize)].Value;
-                else if (m > 1) _ = backwardWeightsBanded[(m, PreparedPixelTaps(s, s.OutSize))].Value;
+                if (TilingFor(s.OutChannels, s.InChannels * s.Kernel * s.Kernel).Bands is var m && m > 1) _ = backwardWeightsBanded[(m, PreparedPixelTaps(s, s.OutSize))].Value;
                 else StartOnFirstUse(backwardWeights);
             };
             Action<int, int, ArrayView<float>, ArrayView<float>> sumSplits;
@@ -122,9 +119,6 @@ internal sealed partial class KernelSet
                 var forward = OneBand<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, int, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.ForwardPipelined);
                 var forwardBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.Forward);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, int, ArrayView<double>, int>>(ConvolutionKernels.FinishForwardSplits);
-                // Version 5's tensor-core forwards (4 bands), where asked: same arguments as version 4's.
-                var forwardTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int, int, ArrayView<float>>>(
-                    ConvolutionKernels.TensorCoreKernel);
                 // Version 4's direct growth kernels, for at most 16 and at most 32 outputs.
                 var growth16 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth16);
                 var growth32 = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, Prologue, ArrayView<float>, ArrayView<double>, int>>(ConvolutionKernels.ForwardGrowth32);
@@ -132,8 +126,7 @@ internal sealed partial class KernelSet
                 {
                     if (UsesGrowthKernel(s)) { StartOnFirstUse((s.OutChannels <= 16 ? growth16 : growth32)!); return; }
                     var (tiling, splits, _) = ForwardPlan(s);
-                    if (UsesTensorCores(tiling.Bands)) _ = forwardTensorCores[PreparedPixelTaps(s, s.InSize)].Value;
-                    else if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, PreparedPixelTaps(s, s.InSize))].Value;
+                    if (tiling.Bands > 1) _ = forwardBanded[(tiling.Bands, PreparedPixelTaps(s, s.InSize))].Value;
                     else StartOnFirstUse(forward);
                     if (splits > 1) StartOnFirstUse(finishSplits);
                 };
@@ -153,8 +146,7 @@ internal sealed partial class KernelSet
                     var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                     void Product(ArrayView<double> tileStatistics, int withStatistics, ArrayView<float> products)
                     {
-                        if (UsesTensorCores(tiling.Bands)) forwardTensorCores[PixelTaps(s, s.InSize, input)].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
-                        else if (tiling.Bands > 1) forwardBanded[(tiling.Bands, PixelTaps(s, s.InSize, input))].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
+                        if (tiling.Bands > 1) forwardBanded[(tiling.Bands, PixelTaps(s, s.InSize, input))].Value(grid, s, input, weight, prologue, output, tileStatistics, withStatistics, splitSteps, products);
                         else forward(grid, s, input, weight, prologue, output, tiling.Rows, tileStatistics, withStatistics, splitSteps, products);
                     }
                     if (splits == 1)
@@ -193,9 +185,6 @@ internal sealed partial class KernelSet
                 var backwardInputBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInput);
                 var throughBatchNormBanded = Banded<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(ConvolutionKernels.BandedProduct.BackwardInputThroughBatchNorm);
                 var finishSplits = OneBand<Action<KernelConfig, ConvShape, int, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, int, int, ArrayView<double>>>(ConvolutionKernels.FinishInputSplits);
-                // Version 5's tensor-core input gradients through BN (4 bands), where asked: same arguments as version 4's.
-                var throughBatchNormTensorCores = TensorCores<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>, int, ArrayView<float>>>(
-                    ConvolutionKernels.TensorCoreInputKernel);
                 // Version 4's direct input gradient of growth convs through BN (ConvolutionKernels.GrowthInput.cs).
                 var growthInput = BandedOnly<Action<KernelConfig, ConvShape, ArrayView<float>, ArrayView<float>, ArrayView<float>, Prologue, BatchNormBackward, ArrayView<double>>>(
                     ConvolutionKernels.BackwardInputThroughBatchNormGrowth);
@@ -205,7 +194,6 @@ internal sealed partial class KernelSet
                     if (input == InputGradient.ThroughBatchNorm && UsesGrowthInputKernel(s)) { StartOnFirstUse(growthInput!); return; }
                     var (tiling, splits, _) = InputPlan(s);
                     if (tiling.Bands > 1 && input == InputGradient.Plain) _ = backwardInputBanded[(tiling.Bands, PreparedPixelTaps(s, s.OutSize))].Value;
-                    else if (UsesTensorCores(tiling.Bands)) _ = throughBatchNormTensorCores[PreparedPixelTaps(s, s.OutSize)].Value;
                     else if (tiling.Bands > 1) _ = throughBatchNormBanded[(tiling.Bands, PreparedPixelTaps(s, s.OutSize))].Value;
                     else StartOnFirstUse(input == InputGradient.Plain ? backwardInput : throughBatchNorm);
                     if (splits > 1) StartOnFirstUse(finishSplits);
@@ -231,7 +219,6 @@ internal sealed partial class KernelSet
                             if (tiling.Bands > 1) backwardInputBanded[(tiling.Bands, PixelTaps(s, s.OutSize, dOut))].Value(grid, s, dOut, weight, dInput, splitSteps, products);
                             else backwardInput(grid, s, dOut, weight, dInput, tiling.Rows, splitSteps, products);
                         }
-                        else if (UsesTensorCores(tiling.Bands)) throughBatchNormTensorCores[PixelTaps(s, s.OutSize, dOut)].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
                         else if (tiling.Bands > 1) throughBatchNormBanded[(tiling.Bands, PixelTaps(s, s.OutSize, dOut))].Value(grid, s, dOut, weight, input, prologue, b, tileSums, splitSteps, products);
                         else throughBatchNorm(grid, s, dOut, weight, input, prologue, b, tileSums, tiling.Rows, splitSteps, products);
                     }
@@ -289,8 +276,7 @@ internal sealed partial class KernelSet
                 var grid = new KernelConfig(tiling.Tiles * splits, ConvolutionKernels.TileThreads);
                 // Quads where both views allow them (a chunk is whole steps of 8 pixels: no quad straddles one).
                 var weightTaps = PixelTaps(s, s.OutSize, input) is TapKind.OneByOneQuads ? PixelTaps(s, s.OutSize, dOut) : ConvolutionKernels.TapKindOf(s);
-                if (UsesTensorCores(tiling.Bands)) weightsTensorCores[weightTaps].Value(grid, s, input, prologue, dOut, partials, chunk);
-                else if (tiling.Bands > 1) backwardWeightsBanded[(tiling.Bands, weightTaps)].Value(grid, s, input, prologue, dOut, partials, chunk);
+                if (tiling.Bands > 1) backwardWeightsBanded[(tiling.Bands, weightTaps)].Value(grid, s, input, prologue, dOut, partials, chunk);
                 else backwardWeights(grid, s, input, prologue, dOut, partials, chunk, tiling.Rows);
                 sumSplits(weights, splits, partials, dWeight);
             };
@@ -413,29 +399,13 @@ internal sealed partial class KernelSet
     private TapKind PixelTaps(ConvShape s, int size, ArrayView<float> image) =>
         PreparedPixelTaps(s, size) is var kind && kind is TapKind.OneByOneQuads && !ConvolutionKernels.Aligned16(image) ? TapKind.OneByOne : kind;
 
-    /// <summary>A version 5 kernel (<paramref name="closing"/>: its closed method per tap kind) for each tap kind, compiled on first use; none unless the set was asked for tensor cores.</summary>
-    private Dictionary<TapKind, Lazy<T>> TensorCores<T>(Func<TapKind, bool, MethodInfo> closing) where T : Delegate
-    {
-        var kernels = new Dictionary<TapKind, Lazy<T>>();
-        if (!_tensorCores) return kernels;
-        foreach (var taps in Enum.GetValues<TapKind>())
-        {
-            var method = closing(taps, _warpShuffles);
-            var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
-            kernels[taps] = kernel;
-            _compileOnFirstUse.Add(() => _ = kernel.Value);
-        }
-        return kernels;
-    }
-
-    /// <summary>Whether a product tiled in <paramref name="bands"/> bands runs on the tensor cores (4 bands, in a tensor-core set).</summary>
-    private bool UsesTensorCores(int bands) => _tensorCores && bands == 4;
-
+    /// <summary>Whether version 4's banded forwards, input gradients through BN and weight gradients run on the tensor cores (version 5).</summary>
     private readonly bool _tensorCores;
 
     /// <summary>
     /// Version 4's kernels of one product for 2, 3 and 4 bands and each tap kind, each compiled on first use (a network
-    /// uses few); none in other versions.
+    /// uses few); none in other versions. In a tensor-core set the entries are version 5's kernels of the product
+    /// where it has one (<see cref="ConvolutionKernels.TensorCoreKernel"/>: same arguments), so launches need not ask.
     /// </summary>
     private Dictionary<(int Bands, TapKind Taps), Lazy<T>> Banded<T>(ConvolutionKernels.BandedProduct product) where T : Delegate
     {
@@ -444,7 +414,8 @@ internal sealed partial class KernelSet
         for (int m = 2; m <= 4; m++)
             foreach (var taps in Enum.GetValues<TapKind>())
             {
-                var method = ConvolutionKernels.BandedKernel(product, m, taps, _warpShuffles);
+                var method = (_tensorCores ? ConvolutionKernels.TensorCoreKernel(product, m, taps, _warpShuffles) : null)
+                    ?? ConvolutionKernels.BandedKernel(product, m, taps, _warpShuffles);
                 var kernel = new Lazy<T>(() => Counted<T>(method, autoGrouped: false));
                 kernels[(m, taps)] = kernel;
                 _compileOnFirstUse.Add(() => _ = kernel.Value);

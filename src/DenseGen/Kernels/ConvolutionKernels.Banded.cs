@@ -266,16 +266,19 @@ internal static partial class ConvolutionKernels
             BandedProduct.BackwardInputThroughBatchNorm => nameof(BackwardInputThroughBatchNormBanded),
             _ => nameof(BackwardWeightsBanded),
         }, System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!;
-        var bandsType = bands switch
-        {
-            2 => typeof(Bands2),
-            3 => typeof(Bands3),
-            4 => typeof(Bands4),
-            _ => throw new System.ArgumentOutOfRangeException(nameof(bands), bands, "Version 4 tiles have 2, 3 or 4 bands (1 band is version 3's kernel)."),
-        };
+        var bandsType = BandsType(bands);
         if (!HasEpilogueSums(product)) return method.MakeGenericMethod(bandsType, TapsType(taps));
         return method.MakeGenericMethod(bandsType, TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
     }
+
+    /// <summary>The register block of <paramref name="bands"/> bands, the first type argument of version 4's and 5's kernels.</summary>
+    private static System.Type BandsType(int bands) => bands switch
+    {
+        2 => typeof(Bands2),
+        3 => typeof(Bands3),
+        4 => typeof(Bands4),
+        _ => throw new System.ArgumentOutOfRangeException(nameof(bands), bands, "Version 4 and 5 tiles have 2, 3 or 4 bands (1 band is version 3's kernel)."),
+    };
 
     /// <summary>Whether a product's epilogue sums per channel over its tile rows (forward statistics, BN-backward sums).</summary>
     private static bool HasEpilogueSums(BandedProduct product) => product is BandedProduct.Forward or BandedProduct.BackwardInputThroughBatchNorm;

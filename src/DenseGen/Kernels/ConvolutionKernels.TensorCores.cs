@@ -4,18 +4,19 @@ using ILGPU.Runtime.Cuda;
 namespace DenseGen.Kernels;
 
 /// <summary>
-/// BN-ReLU-Conv, version 5: version 4's three 4-band products (<c>ConvolutionKernels.Banded.cs</c>: the forward, the input
-/// gradient through BN, the weight gradient) with their multiply-adds on the tensor cores, in float32 accuracy by the
-/// 3xTF32 split (CUTLASS's "fast accurate" float32 GEMM).
+/// BN-ReLU-Conv, version 5: version 4's banded products (<c>ConvolutionKernels.Banded.cs</c>: the forward, the input
+/// gradient through BN, the weight gradient; 2, 3 and 4 bands) with their multiply-adds on the tensor cores, in float32
+/// accuracy by the 3xTF32 split (CUTLASS's "fast accurate" float32 GEMM).
 /// Why: version 4's 4-band forward ran at 9-13 TFLOP/s on the H200, 15-19 % of its 67 TFLOP/s of float32 FFMA, issue-bound
-/// (benchmarks/RESULTS.md, run 2); these products are about 58 % of DenseNet-121's step. An m16n8k8 TF32 mma does
-/// 1,024 multiply-adds in one warp instruction, where FFMA does 32.
-/// What it keeps: the tile (64 rows x 128 columns, 128 threads), version 4's loads, gathers, BN-ReLU prologue,
+/// (benchmarks/RESULTS.md, run 2); its 4-band products are about 58 % of DenseNet-121's step, the 3-band ones (48-channel
+/// bottlenecks) about 32 % of DenseNet-BC-100's. An m16n8k8 TF32 mma does 1,024 multiply-adds in one warp instruction,
+/// where FFMA does 32.
+/// What it keeps: the tile (16 m rows x 128 columns for m bands, 128 threads), version 4's loads, gathers, BN-ReLU prologue,
 /// double-buffered shared tiles and splits (<c>ForwardProduct</c>, <c>InputGradientProduct</c>, <c>WeightsProduct</c>,
 /// generic over the register block), and the epilogues (stores, statistics and BN-backward partials, split partials)
 /// unchanged: after the reduction each band of 16 rows goes through shared memory into version 4's 4 x 4 thread blocks,
 /// so everything after the product is the code the FFMA kernels run.
-/// What changes: warp w multiplies all 64 rows by columns 32 w .. 32 w + 31: 4 x 4 m16n8k8 tiles, 64 float32
+/// What changes: warp w multiplies all 16 m rows by columns 32 w .. 32 w + 31: m x 4 m16n8k8 tiles, 16 m float32
 /// accumulators per thread as before. Each reduction step of 8 loads the warp's fragments from the shared tiles and
 /// splits every value x into hi = tf32(x) and lo = tf32(x - hi) (truncated, 11 significant bits each); the product adds
 /// lo*hi + hi*lo + hi*hi (3 mma per tile), dropping what is below about 2^-20 relative, so the result is float32-accurate
@@ -25,17 +26,18 @@ namespace DenseGen.Kernels;
 /// sm_80 and later). Elsewhere the same fragments go through an emulation of the instruction that follows PTX's fragment
 /// layout (a warp exchanges its registers through shared memory and each lane computes its four outputs), so ILGPU's
 /// CPU accelerator (32-lane warps) checks the layout and the split in the tests; OpenCL does not run it.
-/// Shared tiles: version 4's [8][64] and [8][128] layouts with each row padded by 8 floats, so that a fragment load's
+/// Shared tiles: version 4's [8][16 m] and [8][128] layouts with each row padded by 8 floats, so that a fragment load's
 /// 32 lanes (8 rows x 4 reduction indices) hit 32 banks, where unpadded they were 4-way conflicts.
-/// Not yet: splitting each value once where it is stored (the 4 warps split the same weights); 2- and 3-band products.
+/// Not yet: splitting each value once where it is stored (the 4 warps split the same weights).
 /// </summary>
 internal static partial class ConvolutionKernels
 {
-    /// <summary>Output channels (rows) of a tensor-core tile: version 4's four bands.</summary>
-    private const int TensorRows = 4 * BandRows;
-
-    /// <summary>Floats added to each row of the shared tiles (<see cref="IRegisterBlock.TilePad"/>), and a weight row's floats.</summary>
-    private const int TensorPad = 8, WeightRow = TensorRows + TensorPad;
+    /// <summary>
+    /// Floats added to each row of the shared tiles (<see cref="IRegisterBlock.TilePad"/>). A fragment load's 32 lanes read
+    /// rows k = 0..3 at 8 consecutive floats each: with rows of 16 m + 8 floats (40, 56, 72 for m = 2, 3, 4 bands) and of
+    /// 136 they start 8, 24, 8 and 8 banks apart, so the 32 lanes hit 32 banks.
+    /// </summary>
+    private const int TensorPad = 8;
 
     /// <summary>Floats of a band's row in the exchange after the product: 128 + 4, so rows stay 16-byte aligned.</summary>
     private const int ExchangeStride = BandColumns + 4;
@@ -63,10 +65,12 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// The 64 x 128 tile as tensor-core fragments: warp w holds rows 0..63 x columns 32 w .. 32 w + 31. Its 8-step reduction
-    /// reads version 4's shared tiles with each row padded by 8 floats: weights [8][72] (row m at k * 72 + m), pixels [8][136].
+    /// The 16 m x 128 tile of version 4's m bands (m = <typeparamref name="TBands"/>' count: 2, 3 or 4) as tensor-core
+    /// fragments: warp w holds all rows x columns 32 w .. 32 w + 31, one <see cref="MmaRow"/> per band (M2 and M3 unused
+    /// below 3 and 4 bands: constant tests fold them away). Its 8-step reduction reads version 4's shared tiles with each row
+    /// padded by 8 floats: weights [8][16 m + 8] (row r at k * (16 m + 8) + r), pixels [8][136].
     /// </summary>
-    private struct TensorTile : IRegisterBlock
+    private struct TensorTile<TBands> : IRegisterBlock where TBands : struct, IBands
     {
         public MmaRow M0, M1, M2, M3;
 
@@ -77,7 +81,7 @@ internal static partial class ConvolutionKernels
         /// </summary>
         private ArrayView<float> _exchange;
 
-        /// <summary>Rows of 72 and 136 floats: a fragment load's 32 lanes (8 rows of 4 k) fall in 32 banks (4-way conflicts unpadded).</summary>
+        /// <summary>Rows of 16 m + 8 and 136 floats: a fragment load's 32 lanes (8 rows of 4 k) fall in 32 banks (4-way conflicts unpadded).</summary>
         public readonly int TilePad => TensorPad;
 
         public void Begin()
@@ -106,21 +110,22 @@ internal static partial class ConvolutionKernels
             Split(p[24 + k4], out b.Hi31, out b.Lo31);
 
             // A fragments (weights) of row tile i: a0 = A[16 i + row][k], a1 = 8 rows below, a2 = a0 at k + 4, a3 = both.
-            var a = weights.SubView(k * WeightRow + row);
+            int bands = default(TBands).Count, weightRow = BandRows * bands + TensorPad;
+            var a = weights.SubView(k * weightRow + row);
             if (!CudaAsm.IsSupported) RecordColumns(b, _exchange);
-            RowTile(ref M0, a, 0, b, _exchange);
-            RowTile(ref M1, a, 16, b, _exchange);
-            RowTile(ref M2, a, 32, b, _exchange);
-            RowTile(ref M3, a, 48, b, _exchange);
+            RowTile(ref M0, a, 0, weightRow, b, _exchange);
+            RowTile(ref M1, a, 16, weightRow, b, _exchange);
+            if (bands > 2) RowTile(ref M2, a, 32, weightRow, b, _exchange);
+            if (bands > 3) RowTile(ref M3, a, 48, weightRow, b, _exchange);
         }
 
-        /// <summary>Row tile r of this warp: its A fragment from <paramref name="at"/>, times the four column tiles.</summary>
-        private static void RowTile(ref MmaRow r, ArrayView<float> weights, int at, MmaColumns b, ArrayView<float> exchange)
+        /// <summary>Row tile r of this warp: its A fragment from <paramref name="at"/> (rows of <paramref name="weightRow"/> floats), times the four column tiles.</summary>
+        private static void RowTile(ref MmaRow r, ArrayView<float> weights, int at, int weightRow, MmaColumns b, ArrayView<float> exchange)
         {
             Split(weights[at], out uint h0, out uint l0);
             Split(weights[at + 8], out uint h1, out uint l1);
-            Split(weights[at + 4 * WeightRow], out uint h2, out uint l2);
-            Split(weights[at + 4 * WeightRow + 8], out uint h3, out uint l3);
+            Split(weights[at + 4 * weightRow], out uint h2, out uint l2);
+            Split(weights[at + 4 * weightRow + 8], out uint h3, out uint l3);
             if (!CudaAsm.IsSupported)
             {
                 EmulatedRowTile(ref r, h0, h1, h2, h3, l0, l1, l2, l3, exchange);
@@ -282,21 +287,28 @@ internal static partial class ConvolutionKernels
         }
     }
 
+    // Launch bounds: as version 4's, the most groups per multiprocessor whose register cap (96 for 5 groups, 128 for 4)
+    // ptxas meets without spills, sm_90 (the ptxas tests check every closing). Fewer than version 4's: 6 groups (80
+    // registers) spilled 2-band kernels, 5 spilled the 3-band backward ones (the split fragments are live beside the
+    // accumulators).
+
     /// <summary>
-    /// Forward, version 5 (tensor cores, 3xTF32): as version 4's 4-band <see cref="ForwardBanded{T, TTaps, TRows}"/>, same
-    /// launch (Ceiling(OutChannels, 64) * Ceiling(pixels, 128) * splits groups of <see cref="TileThreads"/> threads),
-    /// same outputs, statistics partials and split partials. CUDA (sm_80+), or emulated (tests).
+    /// Forward, version 5 (tensor cores, 3xTF32): as version 4's <see cref="ForwardBanded{T, TTaps, TRows}"/> with
+    /// <typeparamref name="TBands"/>' band count, same launch (Ceiling(OutChannels, 16 m) * Ceiling(pixels, 128) * splits
+    /// groups of <see cref="TileThreads"/> threads), same outputs, statistics partials and split partials. CUDA (sm_80+),
+    /// or emulated (tests).
     /// </summary>
-    [LaunchBounds(TileThreads, MinGroupsPerMultiprocessor = 4)]
-    private static void ForwardTensorCores<TTaps, TRows>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
-        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials) where TTaps : struct, ITaps where TRows : struct, IRowSums
+    [LaunchBounds(TileThreads, TwoBands = 5, ThreeBands = 5, FourBands = 4)]
+    private static void ForwardTensorCores<TBands, TTaps, TRows>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, ArrayView<float> output,
+        ArrayView<double> statistics, int withStatistics, int splitSteps, ArrayView<float> splitPartials)
+        where TBands : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
-        var tile = ForwardProduct<TensorTile, TTaps>(s, input, weight, prologue, BandedGeometry<Bands4>(), splitSteps, out int co0, out int pixel0, out int split);
+        var tile = ForwardProduct<TensorTile<TBands>, TTaps>(s, input, weight, prologue, BandedGeometry<TBands>(), splitSteps, out int co0, out int pixel0, out int split);
         var band = new TileGeometry(BandRows);
         int pixels = s.Batch * s.OutSize * s.OutSize;
         bool unsplit = splitSteps >= Ceiling(s.InChannels * s.Kernel * s.Kernel, TileDepth);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < default(TBands).Count; i++)
         {
             var block = tile.Band(i, band);
             if (!unsplit) StoreSplit(block, band, splitPartials, split, co0 + BandRows * i, s.OutChannels, pixel0, pixels);
@@ -309,20 +321,21 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// Backward-input through BN-ReLU, version 5: as version 4's 4-band <see cref="BackwardInputThroughBatchNormBanded{T, TTaps, TRows}"/>
-    /// with the product dX = W^T dY on tensor cores (3xTF32), same launch, outputs and partials. CUDA (sm_80+), or emulated.
+    /// Backward-input through BN-ReLU, version 5: as version 4's <see cref="BackwardInputThroughBatchNormBanded{T, TTaps, TRows}"/>
+    /// with <typeparamref name="TBands"/>' band count and the product dX = W^T dY on tensor cores (3xTF32), same launch,
+    /// outputs and partials. CUDA (sm_80+), or emulated.
     /// </summary>
-    [LaunchBounds(TileThreads, MinGroupsPerMultiprocessor = 4)]
-    private static void BackwardInputThroughBatchNormTensorCores<TTaps, TRows>(
+    [LaunchBounds(TileThreads, TwoBands = 5, ThreeBands = 4, FourBands = 4)]
+    private static void BackwardInputThroughBatchNormTensorCores<TBands, TTaps, TRows>(
         ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, ArrayView<float> input, Prologue prologue, BatchNormBackward bn, ArrayView<double> partials,
-        int splitSteps, ArrayView<float> splitPartials) where TTaps : struct, ITaps where TRows : struct, IRowSums
+        int splitSteps, ArrayView<float> splitPartials) where TBands : struct, IBands where TTaps : struct, ITaps where TRows : struct, IRowSums
     {
         var sums = SharedMemory.Allocate<double>(RowSums);
-        var tile = InputGradientProduct<TensorTile, TTaps>(s, dOut, weight, BandedGeometry<Bands4>(), splitSteps, out int ci0, out int q0, out int split);
+        var tile = InputGradientProduct<TensorTile<TBands>, TTaps>(s, dOut, weight, BandedGeometry<TBands>(), splitSteps, out int ci0, out int q0, out int split);
         var band = new TileGeometry(BandRows);
         int pixels = s.Batch * s.InSize * s.InSize;
         bool unsplit = splitSteps >= Ceiling(s.OutChannels * s.Kernel * s.Kernel, TileDepth);
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < default(TBands).Count; i++)
         {
             var block = tile.Band(i, band);
             if (unsplit) ThroughBatchNormEpilogueTree<TRows>(s, block, band, ci0 + BandRows * i, q0, input, prologue, bn, sums, partials);
@@ -331,42 +344,46 @@ internal static partial class ConvolutionKernels
     }
 
     /// <summary>
-    /// Backward-weights, version 5: as version 4's 4-band <see cref="BackwardWeightsBanded{T, TTaps}"/> (64 output channels x
-    /// 128 weight columns, reduced over a split's pixels) with the product on tensor cores (3xTF32); same launch and
-    /// partials. CUDA (sm_80+), or emulated.
+    /// Backward-weights, version 5: as version 4's <see cref="BackwardWeightsBanded{T, TTaps}"/> with <typeparamref name="TBands"/>'
+    /// band count (16 m output channels x 128 weight columns, reduced over a split's pixels), the product on tensor cores
+    /// (3xTF32); same launch and partials. CUDA (sm_80+), or emulated.
     /// </summary>
-    [LaunchBounds(TileThreads, MinGroupsPerMultiprocessor = 4)]
-    private static void BackwardWeightsTensorCores<TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
-        where TTaps : struct, ITaps
+    [LaunchBounds(TileThreads, TwoBands = 5, ThreeBands = 4, FourBands = 4)]
+    private static void BackwardWeightsTensorCores<TBands, TTaps>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, ArrayView<float> partials, int chunk)
+        where TBands : struct, IBands where TTaps : struct, ITaps
     {
-        var tile = WeightsProduct<TensorTile, TTaps>(s, input, prologue, dOut, chunk, BandedGeometry<Bands4>(), out int co0, out int k0, out int split);
+        var tile = WeightsProduct<TensorTile<TBands>, TTaps>(s, input, prologue, dOut, chunk, BandedGeometry<TBands>(), out int co0, out int k0, out int split);
         var band = new TileGeometry(BandRows);
-        for (int i = 0; i < 4; i++) WeightsEpilogue(s, tile.Band(i, band), band, split, co0 + BandRows * i, k0, partials);
+        for (int i = 0; i < default(TBands).Count; i++) WeightsEpilogue(s, tile.Band(i, band), band, split, co0 + BandRows * i, k0, partials);
     }
 
-    /// <summary>The closed version 5 weight gradient for <paramref name="taps"/> (no epilogue sums: <paramref name="warpShuffles"/> is unused).</summary>
-    public static System.Reflection.MethodInfo TensorCoreWeightsKernel(TapKind taps, bool warpShuffles) =>
-        typeof(ConvolutionKernels).GetMethod(nameof(BackwardWeightsTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
-            .MakeGenericMethod(TapsType(taps));
+    /// <summary>
+    /// Version 5's closed kernel of <paramref name="product"/> for <paramref name="bands"/> (2, 3 or 4) and
+    /// <paramref name="taps"/>, taking the arguments of version 4's kernel of that product and bands
+    /// (<see cref="BandedKernel"/>), its epilogue sums by warp shuffles or through shared memory; null for the plain input
+    /// gradient (no BN to fuse: it stays on version 4).
+    /// </summary>
+    public static System.Reflection.MethodInfo? TensorCoreKernel(BandedProduct product, int bands, TapKind taps, bool warpShuffles)
+    {
+        var bandsType = BandsType(bands);
+        var sums = warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums);
+        var (name, arguments) = product switch
+        {
+            BandedProduct.Forward => (nameof(ForwardTensorCores), new[] { bandsType, TapsType(taps), sums }),
+            BandedProduct.BackwardInputThroughBatchNorm => (nameof(BackwardInputThroughBatchNormTensorCores), new[] { bandsType, TapsType(taps), sums }),
+            BandedProduct.BackwardWeights => (nameof(BackwardWeightsTensorCores), new[] { bandsType, TapsType(taps) }),
+            _ => (null, System.Type.EmptyTypes),
+        };
+        return name is null ? null
+            : typeof(ConvolutionKernels).GetMethod(name, System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!.MakeGenericMethod(arguments);
+    }
 
-    /// <summary>The closed version 5 backward-input through BN for <paramref name="taps"/>, as <see cref="TensorCoreKernel"/>.</summary>
-    public static System.Reflection.MethodInfo TensorCoreInputKernel(TapKind taps, bool warpShuffles) =>
-        typeof(ConvolutionKernels).GetMethod(nameof(BackwardInputThroughBatchNormTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
-            .MakeGenericMethod(TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
-
-    /// <summary>The closed version 5 forward for <paramref name="taps"/>, its epilogue sums by warp shuffles or through shared memory.</summary>
-    public static System.Reflection.MethodInfo TensorCoreKernel(TapKind taps, bool warpShuffles) =>
-        typeof(ConvolutionKernels).GetMethod(nameof(ForwardTensorCores), System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic)!
-            .MakeGenericMethod(TapsType(taps), warpShuffles ? typeof(ShuffleRowSums) : typeof(TreeRowSums));
-
-    /// <summary>Every closed kernel of version 5 that CUDA loads, forward and backward-input (warp-shuffle sums; for the PTX checks and kernel images).</summary>
+    /// <summary>Every closed kernel of version 5 that CUDA loads (warp-shuffle sums; for the PTX checks and kernel images).</summary>
     public static System.Collections.Generic.IEnumerable<System.Reflection.MethodInfo> TensorCoreKernels()
     {
-        foreach (var taps in System.Enum.GetValues<TapKind>())
-        {
-            yield return TensorCoreKernel(taps, warpShuffles: true);
-            yield return TensorCoreInputKernel(taps, warpShuffles: true);
-            yield return TensorCoreWeightsKernel(taps, warpShuffles: true);
-        }
+        foreach (var product in System.Enum.GetValues<BandedProduct>())
+            for (int m = 2; m <= 4; m++)
+                foreach (var taps in System.Enum.GetValues<TapKind>())
+                    if (TensorCoreKernel(product, m, taps, warpShuffles: true) is { } kernel) yield return kernel;
     }
 }
