@@ -128,7 +128,7 @@ internal static partial class ConvolutionKernels
             Split(weights[at + 4 * weightRow + 8], out uint h3, out uint l3);
             if (!CudaAsm.IsSupported)
             {
-                EmulatedRowTile(ref r, h0, h1, h2, h3, l0, l1, l2, l3, exchange);
+                EmulatedRowTile(ref r, h0, h1, h2, h3, l0, l1, l2, l3, exchange, (at / BandRows) & 1);
                 return;
             }
             Mma3(ref r.N0, h0, h1, h2, h3, l0, l1, l2, l3, b.Hi00, b.Hi01, b.Lo00, b.Lo01);
@@ -212,12 +212,15 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// Registers a lane exchanges when the mma is emulated (register r of lane L at r * 32 + L of its warp's part): the
-    /// four column tiles' B hi (2 each, from 0) and lo (from 8), written once per step, then the row tile's A hi and lo
-    /// (4 each, from 16).
+    /// four column tiles' B hi (2 each, from 0) and lo (from 8), written once per step, then a row tile's A hi and lo
+    /// (4 each) in one of two slots (from 16 and 24), alternating by row tile: row tile i + 2 overwrites row tile i's
+    /// slot only after every lane passed row tile i + 1's warp barrier, so one barrier per row tile suffices (the next
+    /// step's B and A wait behind the product loop's group barrier). Barriers are what the emulation costs on ILGPU's
+    /// CPU accelerator (each is an OS-level rendezvous of 32 threads).
     /// </summary>
-    private const int EmulatedRegisters = 24, EmulatedBLo = 8, EmulatedA = 16;
+    private const int EmulatedRegisters = 32, EmulatedBLo = 8, EmulatedA = 16, EmulatedASlot = 8;
 
-    /// <summary>Floats of a tile's exchange: a band after the product (16 x 132) or, emulated, 24 registers of 128 lanes.</summary>
+    /// <summary>Floats of a tile's exchange: a band after the product (16 x 132) or, emulated, 32 registers of 128 lanes.</summary>
     private const int ExchangeFloats = EmulatedRegisters * TileThreads;
 
     /// <summary>Records the step's split B fragments for the emulated mma (before the first row tile's warp barrier).</summary>
@@ -233,19 +236,18 @@ internal static partial class ConvolutionKernels
 
     /// <summary>
     /// A row tile's 12 mma as the tensor cores compute them (the CUDA path of TensorTile.RowTile, same products in the
-    /// same order), from the fragments as PTX lays them out: each lane records its A registers beside the step's B
-    /// registers (<see cref="RecordColumns"/>); after a warp barrier each lane forms its outputs from the lanes that hold
-    /// the operands (<see cref="EmulatedMma"/>).
+    /// same order), from the fragments as PTX lays them out: each lane records its A registers in <paramref name="slot"/>
+    /// beside the step's B registers (<see cref="RecordColumns"/>); after a warp barrier each lane forms its outputs from
+    /// the lanes that hold the operands (<see cref="EmulatedMma"/>).
     /// </summary>
-    private static void EmulatedRowTile(ref MmaRow r, uint ah0, uint ah1, uint ah2, uint ah3, uint al0, uint al1, uint al2, uint al3, ArrayView<float> x)
+    private static void EmulatedRowTile(ref MmaRow r, uint ah0, uint ah1, uint ah2, uint ah3, uint al0, uint al1, uint al2, uint al3, ArrayView<float> x, int slot)
     {
-        int lane = Group.IdxX & 31, warp = (Group.IdxX - lane) * EmulatedRegisters;
-        var v = x.SubView(warp + EmulatedA * 32 + lane);
+        int lane = Group.IdxX & 31, warp = (Group.IdxX - lane) * EmulatedRegisters, a = EmulatedA + EmulatedASlot * slot;
+        var v = x.SubView(warp + a * 32 + lane);
         v[0] = Interop.IntAsFloat(ah0); v[32] = Interop.IntAsFloat(ah1); v[64] = Interop.IntAsFloat(ah2); v[96] = Interop.IntAsFloat(ah3);
         v[128] = Interop.IntAsFloat(al0); v[160] = Interop.IntAsFloat(al1); v[192] = Interop.IntAsFloat(al2); v[224] = Interop.IntAsFloat(al3);
         Warp.Barrier();
-        EmulatedRow(ref r, x.SubView(warp), EmulatedA);
-        Warp.Barrier(); // before the next row tile (or step) overwrites the exchange
+        EmulatedRow(ref r, x.SubView(warp), a);
     }
 
     /// <summary>A row tile's 12 emulated mma (A hi at <paramref name="a"/>, lo 4 registers on), column tile by column tile.</summary>
