@@ -255,10 +255,16 @@ if (!quick)
     Time("densenet-bc-100", DenseNetBC100.Description, DenseNetBC100.TrainingBytes(64, BottleneckMode.Recompute), 64, ConvolutionVersion.Banded, BottleneckMode.Recompute);
     Time("densenet-121", DenseNet121.Description, DenseNet121.TrainingBytes(64, BottleneckMode.Recompute), 64, ConvolutionVersion.Banded, BottleneckMode.Recompute);
     // Where the time goes (each launch waited for: slower than the timed steps, but per kernel).
-    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
-    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Banded);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Banded);
+    // Version 5 per kernel beside version 4's: which products (and band counts) the tensor cores make faster.
+    if (gpu.Accelerator.AcceleratorType == ILGPU.Runtime.AcceleratorType.Cuda)
+    {
+        Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Banded, tensorCores: true);
+        Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Banded, tensorCores: true);
+    }
+    Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Pipelined);
+    Profile("densenet-121", DenseNet121.Description, 64, ConvolutionVersion.Pipelined);
     Profile("densenet-bc-100", DenseNetBC100.Description, 64, ConvolutionVersion.Tiled);
 }
 results["seconds"] = total.Elapsed.TotalSeconds;
@@ -268,9 +274,9 @@ File.WriteAllText(Path.Combine(outDir, "densegen.json"), System.Text.Json.JsonSe
 Console.WriteLine($"done in {total.Elapsed.TotalSeconds:F0} s: {(ok ? "all checks passed" : "CHECKS FAILED")}");
 return ok ? 0 : 1;
 
-void Profile(string name, ModelDescription model, int batch, ConvolutionVersion version)
+void Profile(string name, ModelDescription model, int batch, ConvolutionVersion version, bool tensorCores = false)
 {
-    name += Suffix(version);
+    name += Suffix(version) + (tensorCores ? ".tf32x3" : "");
     if (total.Elapsed.TotalSeconds > budgetSeconds) { Console.WriteLine($"{name} profile: skipped, time budget spent"); return; }
     try
     {
@@ -278,16 +284,17 @@ void Profile(string name, ModelDescription model, int batch, ConvolutionVersion 
         var images = new float[batch * model.InputChannels * model.InputSize * model.InputSize];
         for (int i = 0; i < images.Length; i++) images[i] = (float)(2 * random.NextDouble() - 1);
         var labels = Enumerable.Range(0, batch).Select(_ => random.Next(model.Classes)).ToArray();
-        using var session = new DenseNetSession(model, gpu, batch, version);
+        var kernels = tensorCores ? TensorCoreKernels() : gpu.KernelsFor(version);
+        using var session = new DenseNetSession(model, gpu, batch, kernels);
         session.TrainStep(images, labels, new SgdOptions(0.1f)); // compiled and warm
         var profile = session.ProfileTrainingStep(images, labels, new SgdOptions(0.1f));
         double sum = profile.Sum(p => p.Seconds);
-        Console.WriteLine($"{name} profile ({version}, batch {batch}, every launch waited for): {sum * 1000:F1} ms in {profile.Sum(p => p.Launches)} launches");
+        Console.WriteLine($"{name} profile ({version}{(tensorCores ? ", tensor cores" : "")}, batch {batch}, every launch waited for): {sum * 1000:F1} ms in {profile.Sum(p => p.Launches)} launches");
         foreach (var (kernel, launches, seconds) in profile.Take(14))
             Console.WriteLine($"  {kernel,-52} {launches,5} launches {seconds * 1000,9:F2} ms {100 * seconds / sum,5:F1} %");
         results[$"{name}.profile"] = profile.Select(p => new { kernel = p.Kernel, launches = p.Launches, ms = p.Seconds * 1000 }).ToArray();
         // The same step per kernel and launch size: which dense block's launches take the time.
-        var detail = gpu.KernelsFor(version).LastProfileByGeometry;
+        var detail = kernels.LastProfileByGeometry;
         Console.WriteLine($"{name} profile by launch size, slowest 16:");
         foreach (var (kernel, launches, seconds) in detail.Take(16))
             Console.WriteLine($"  {kernel,-64} {launches,5} launches {seconds * 1000,9:F2} ms {100 * seconds / sum,5:F1} %");
