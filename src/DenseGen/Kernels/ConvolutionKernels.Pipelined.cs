@@ -41,6 +41,61 @@ internal static partial class ConvolutionKernels
     private const int RowBuffer = TileDepth * 4 * BandRows, ColumnBuffer = TileDepth * MaxTileColumns;
 
     /// <summary>
+    /// A product loop's two double-buffered shared tiles, [TileDepth][rows] (Rows: weights, or dY in the weight gradient)
+    /// and [TileDepth][columns] (Columns: pixels, or the weight gradient's input columns), each row padded by the register
+    /// block's <see cref="IRegisterBlock.TilePad"/> (0 for the FFMA blocks: versions 3 and 4's layout; a constant per
+    /// block type, so the strides fold into the loops' code as before).
+    /// </summary>
+    private readonly struct ProductTiles
+    {
+        public ArrayView<float> Rows { get; init; }
+        public ArrayView<Float4> RowQuads { get; init; }
+        public ArrayView<float> Columns { get; init; }
+        public ArrayView<Float4> ColumnQuads { get; init; }
+
+        /// <summary>Floats added to each row (the block's <see cref="IRegisterBlock.TilePad"/>).</summary>
+        public int Pad { get; init; }
+
+        /// <summary>Floats from one row (reduction index) of a tile to the next, and of one buffer.</summary>
+        public int RowStride { get; init; }
+
+        /// <inheritdoc cref="RowStride"/>
+        public int ColumnStride { get; init; }
+
+        /// <inheritdoc cref="RowStride"/>
+        public int RowBuffer { get; init; }
+
+        /// <inheritdoc cref="RowStride"/>
+        public int ColumnBuffer { get; init; }
+
+        /// <summary>Buffer <paramref name="buffer"/> (0 or 1) of the row-side tile as quads, for <see cref="IRegisterBlock.Steps8"/>.</summary>
+        public ArrayView<Float4> RowStep(int buffer) => RowQuads.SubView(buffer * RowBuffer / 4, RowBuffer / 4);
+
+        /// <summary>Buffer <paramref name="buffer"/> of the column-side tile as quads.</summary>
+        public ArrayView<Float4> ColumnStep(int buffer) => ColumnQuads.SubView(buffer * ColumnBuffer / 4, ColumnBuffer / 4);
+
+        /// <summary>
+        /// With 1x1 quads: thread t's first quad of a column-side buffer (its row and column from <c>QuadPlace</c>; in
+        /// the unpadded layout simply t) and the distance to its second, 4 rows down.
+        /// </summary>
+        public (int First, int Second) Quads(int t, int loadRow, int loadColumn) =>
+            (Pad == 0 ? t : loadRow * (ColumnStride / 4) + loadColumn / 4, QuadRowStep * (ColumnStride / 4));
+    }
+
+    /// <summary>The shared tiles of a product of <paramref name="g"/>'s geometry with <typeparamref name="TBlock"/>'s padding.</summary>
+    private static ProductTiles SharedTiles<TBlock>(TileGeometry g) where TBlock : struct, IRegisterBlock
+    {
+        int pad = default(TBlock).TilePad, rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
+        var (rows, rowQuads) = SharedTile(2 * rowBuffer);
+        var (columns, columnQuads) = SharedTile(2 * columnBuffer);
+        return new ProductTiles
+        {
+            Rows = rows, RowQuads = rowQuads, Columns = columns, ColumnQuads = columnQuads, Pad = pad,
+            RowStride = g.Rows + pad, ColumnStride = g.Columns + pad, RowBuffer = rowBuffer, ColumnBuffer = columnBuffer,
+        };
+    }
+
+    /// <summary>
     /// Decoded reduction indices with the prologue's BN scale and shift of their channel, in shared memory: a ring of
     /// three steps (forward, backward-input) or a tile's fixed columns (backward-weights). Offset is the tap's place
     /// relative to its window's origin, c * channelStride + sign * (y * rowStride + x), so that a gather is one add and
@@ -217,11 +272,7 @@ internal static partial class ConvolutionKernels
     private static TBlock ForwardProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> input, ArrayView<float> weight, Prologue prologue, TileGeometry g, int splitSteps,
         out int co0, out int pixel0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
-        // The tiles' rows are padded where the block asks (a constant per block type: 0, the FFMA blocks' layout, folds away).
-        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
-        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
-        var (weightTiles, weightQuads) = SharedTile(2 * rowBuffer);
-        var (inputTiles, inputQuads) = SharedTile(2 * columnBuffer);
+        var tiles = SharedTiles<TBlock>(g); // weights x pixels
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int kernel = default(TTaps).Kernel(s);
@@ -255,14 +306,14 @@ internal static partial class ConvolutionKernels
         var block = default(TBlock);
         block.Begin();
         // With quads, this thread's first quad of a buffer and the distance to its second (4 rows down).
-        int quadAt = pad == 0 ? t : loadRow * (columnStride / 4) + loadColumn / 4, quadSecond = QuadRowStep * (columnStride / 4);
+        var (quadAt, quadSecond) = tiles.Quads(t, loadRow, loadColumn);
         for (int i = 0; i < count; i++)
         {
             // Store step i's staged values into buffer i % 2 (read two steps ago: every thread has passed a barrier since).
-            int buffer = i & 1, at = buffer * columnBuffer + loadColumn;
-            StoreWeights(weightTiles, buffer * rowBuffer, weightElements, rowStride, w);
-            if (default(TTaps).Quads) StoreImageQuads(inputQuads, buffer * (columnBuffer / 4) + quadAt, quadSecond, taps, slot + loadRow, x, prologue.Enabled);
-            else StoreImages(inputTiles, at, loadRow, rowStep, columnStride, taps, slot, x, prologue.Enabled);
+            int buffer = i & 1, at = buffer * tiles.ColumnBuffer + loadColumn;
+            StoreWeights(tiles.Rows, buffer * tiles.RowBuffer, weightElements, tiles.RowStride, w);
+            if (default(TTaps).Quads) StoreImageQuads(tiles.ColumnQuads, buffer * (tiles.ColumnBuffer / 4) + quadAt, quadSecond, taps, slot + loadRow, x, prologue.Enabled);
+            else StoreImages(tiles.Columns, at, loadRow, rowStep, tiles.ColumnStride, taps, slot, x, prologue.Enabled);
             Group.Barrier();
 
             // Decode step i + 2 into the slot step i - 1 used (its last readers were before this barrier).
@@ -275,7 +326,7 @@ internal static partial class ConvolutionKernels
                 if (default(TTaps).Quads) GatherImageQuads(input, pixelValid, windowBase, taps, slot, loadRow, ref x);
                 else GatherImages<TTaps>(s, input, pixelValid, windowBase, y0, x0, taps, slot, loadRow, rowStep, ref x);
             }
-            block.Steps8(weightQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), inputQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
+            block.Steps8(tiles.RowStep(buffer), tiles.ColumnStep(buffer), g);
         }
         return block;
     }
@@ -528,11 +579,7 @@ internal static partial class ConvolutionKernels
     private static TBlock InputGradientProduct<TBlock, TTaps>(ConvShape s, ArrayView<float> dOut, ArrayView<float> weight, TileGeometry g, int splitSteps,
         out int ci0, out int q0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
-        // Padded tile rows where the block asks, as ForwardProduct.
-        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
-        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
-        var (weightTiles, weightQuads) = SharedTile(2 * rowBuffer);
-        var (gradientTiles, gradientQuads) = SharedTile(2 * columnBuffer);
+        var tiles = SharedTiles<TBlock>(g); // transposed weights x dY pixels
         var taps = TapTable.Allocate(RingSlots);
         int t = Group.IdxX;
         int kernel = default(TTaps).Kernel(s);
@@ -560,13 +607,13 @@ internal static partial class ConvolutionKernels
 
         var block = default(TBlock);
         block.Begin();
-        int quadAt = pad == 0 ? t : loadRow * (columnStride / 4) + loadColumn / 4, quadSecond = QuadRowStep * (columnStride / 4);
+        var (quadAt, quadSecond) = tiles.Quads(t, loadRow, loadColumn);
         for (int i = 0; i < count; i++)
         {
-            int buffer = i & 1, at = buffer * columnBuffer + loadColumn;
-            StoreWeights(weightTiles, buffer * rowBuffer, weightElements, rowStride, w);
-            if (default(TTaps).Quads) StorePlainQuads(gradientQuads, buffer * (columnBuffer / 4) + quadAt, quadSecond, d);
-            else StorePlains(gradientTiles, at, loadRow, rowStep, columnStride, d);
+            int buffer = i & 1, at = buffer * tiles.ColumnBuffer + loadColumn;
+            StoreWeights(tiles.Rows, buffer * tiles.RowBuffer, weightElements, tiles.RowStride, w);
+            if (default(TTaps).Quads) StorePlainQuads(tiles.ColumnQuads, buffer * (tiles.ColumnBuffer / 4) + quadAt, quadSecond, d);
+            else StorePlains(tiles.Columns, at, loadRow, rowStep, tiles.ColumnStride, d);
             Group.Barrier();
 
             if (t < TileDepth && i + 2 < count) GradientTaps<TTaps>(taps, s, RingSlot(i + 2) + t, kFirst + (i + 2) * TileDepth + t);
@@ -577,7 +624,7 @@ internal static partial class ConvolutionKernels
                 if (default(TTaps).Quads) GatherOutputGradientQuads(dOut, pixelValid, gradientBase + qr, taps, slot, loadRow, ref d);
                 else GatherOutputGradients<TTaps>(s, dOut, pixelValid, gradientBase, iy, ix, taps, slot, loadRow, rowStep, ref d);
             }
-            block.Steps8(weightQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), gradientQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
+            block.Steps8(tiles.RowStep(buffer), tiles.ColumnStep(buffer), g);
         }
         return block;
     }
@@ -781,11 +828,7 @@ internal static partial class ConvolutionKernels
         out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock where TTaps : struct, ITaps
     {
         if (default(TTaps).Quads) return WeightsProductQuads<TBlock>(s, input, prologue, dOut, chunk, g, out co0, out k0, out split);
-        // Padded tile rows where the block asks, as ForwardProduct.
-        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
-        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
-        var (gradientTiles, gradientQuads) = SharedTile(2 * rowBuffer);
-        var (inputTiles, inputQuads) = SharedTile(2 * columnBuffer);
+        var tiles = SharedTiles<TBlock>(g); // dY x input columns
         var taps = TapTable.Allocate(MaxTileColumns);
         int t = Group.IdxX;
         int kernel = default(TTaps).Kernel(s);
@@ -806,19 +849,19 @@ internal static partial class ConvolutionKernels
         block.Begin();
         for (int step = 0; step < steps; step++)
         {
-            int buffer = step & 1, rowAt = buffer * rowBuffer + pp * rowStride + lane, at = buffer * columnBuffer + pp * columnStride + lane;
-            if (LaneFits(0, g.Rows)) gradientTiles[rowAt] = d.W0;
-            if (LaneFits(1, g.Rows)) gradientTiles[rowAt + 16] = d.W1;
-            if (LaneFits(2, g.Rows)) gradientTiles[rowAt + 32] = d.W2;
-            if (LaneFits(3, g.Rows)) gradientTiles[rowAt + 48] = d.W3;
-            StoreColumnTaps(inputTiles, at, lane, g.Columns, taps, x, prologue.Enabled);
+            int buffer = step & 1, rowAt = buffer * tiles.RowBuffer + pp * tiles.RowStride + lane, at = buffer * tiles.ColumnBuffer + pp * tiles.ColumnStride + lane;
+            if (LaneFits(0, g.Rows)) tiles.Rows[rowAt] = d.W0;
+            if (LaneFits(1, g.Rows)) tiles.Rows[rowAt + 16] = d.W1;
+            if (LaneFits(2, g.Rows)) tiles.Rows[rowAt + 32] = d.W2;
+            if (LaneFits(3, g.Rows)) tiles.Rows[rowAt + 48] = d.W3;
+            StoreColumnTaps(tiles.Columns, at, lane, g.Columns, taps, x, prologue.Enabled);
             Group.Barrier();
             if (step + 1 < steps)
             {
                 pixel.Advance(s);
                 GatherWeightsStep<TTaps>(s, input, dOut, taps, g, pixel, end, co0, lane, ref d, ref x);
             }
-            block.Steps8(gradientQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), inputQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
+            block.Steps8(tiles.RowStep(buffer), tiles.ColumnStep(buffer), g);
         }
         return block;
     }
@@ -852,10 +895,8 @@ internal static partial class ConvolutionKernels
     private static TBlock WeightsProductQuads<TBlock>(ConvShape s, ArrayView<float> input, Prologue prologue, ArrayView<float> dOut, int chunk, TileGeometry g,
         out int co0, out int k0, out int split) where TBlock : struct, IRegisterBlock
     {
-        int pad = default(TBlock).TilePad, rowStride = g.Rows + pad, columnStride = g.Columns + pad;
-        int rowBuffer = RowBuffer + TileDepth * pad, columnBuffer = ColumnBuffer + TileDepth * pad;
-        var (gradientTiles, gradientQuads) = SharedTile(2 * rowBuffer);
-        var (inputTiles, inputQuads) = SharedTile(2 * columnBuffer);
+        var tiles = SharedTiles<TBlock>(g); // dY x input columns
+        int rowStride = tiles.RowStride, columnStride = tiles.ColumnStride;
         var taps = TapTable.Allocate(MaxTileColumns);
         int t = Group.IdxX;
         int area = s.OutSize * s.OutSize;
@@ -877,8 +918,8 @@ internal static partial class ConvolutionKernels
         for (int step = 0; step < steps; step++)
         {
             int buffer = step & 1;
-            var gradientTile = gradientTiles.SubView(buffer * rowBuffer + first * rowStride + row);
-            var inputTile = inputTiles.SubView(buffer * columnBuffer + first * columnStride + row);
+            var gradientTile = tiles.Rows.SubView(buffer * tiles.RowBuffer + first * rowStride + row);
+            var inputTile = tiles.Columns.SubView(buffer * tiles.ColumnBuffer + first * columnStride + row);
             if (row < g.Rows)
             {
                 gradientTile[0] = d.X; gradientTile[rowStride] = d.Y; gradientTile[2 * rowStride] = d.Z; gradientTile[3 * rowStride] = d.W;
@@ -893,7 +934,7 @@ internal static partial class ConvolutionKernels
                 while (pr >= area) { pr -= area; n++; } // more than once on images smaller than a step
                 GatherWeightQuads(gradients, images, columns, p < end, rowFits, n * gradientStride + rowPlane + pr, n * imageStride + pr, out d, out x0, out x1, out inside);
             }
-            block.Steps8(gradientQuads.SubView(buffer * rowBuffer / 4, rowBuffer / 4), inputQuads.SubView(buffer * columnBuffer / 4, columnBuffer / 4), g);
+            block.Steps8(tiles.RowStep(buffer), tiles.ColumnStep(buffer), g);
         }
         return block;
     }
