@@ -32,6 +32,33 @@ public class KernelPreparationTests(ITestOutputHelper output)
         };
         var device = TestDevice.For("banded").Device; // an ILGPU device: ILGPU's CPU accelerator on the host run
         var kernels = new KernelSet(device.Accelerator, device.ReductionGroupSize, ConvolutionVersion.Banded, growthWherePossible: growthWherePossible); // its own: nothing compiled by other tests
+        LaunchesOnlyPreparedKernels(network + (growthWherePossible ? " (growth kernels wherever they apply)" : ""), model, device, kernels);
+    }
+
+    /// <summary>
+    /// As <see cref="A_session_compiles_every_kernel_its_training_step_launches"/> for a version 5 set on
+    /// <paramref name="bands"/>-band tiles: and its banded forwards, input gradients through BN and weight gradients
+    /// launch version 5's tensor-core kernels, none version 4's FFMA ones (a set that fell back to them would still pass
+    /// every float64 check).
+    /// </summary>
+    [TensorCoreTheory]
+    [InlineData(nameof(SmallImageNet), 3)]
+    public void A_tensor_core_session_launches_version_5s_kernels_for_every_banded_product(string network, int bands)
+    {
+        var model = network == nameof(SmallBC) ? SmallBC.Description : SmallImageNet.Description;
+        var device = TestDevice.For("banded").Device;
+        var kernels = new KernelSet(device.Accelerator, device.ReductionGroupSize, ConvolutionVersion.Banded, bands: bands, quads: true, tensorCores: true);
+        var launched = LaunchesOnlyPreparedKernels($"{network}, version 5 on {bands} bands", model, device, kernels);
+        foreach (string product in new[] { "ForwardTensorCores", "BackwardInputThroughBatchNormTensorCores", "BackwardWeightsTensorCores" })
+            Assert.Contains(launched, k => k.StartsWith($"ConvolutionKernels.{product}<Bands{bands},", StringComparison.Ordinal));
+        Assert.DoesNotContain(launched, k => k.StartsWith("ConvolutionKernels.ForwardBanded<", StringComparison.Ordinal)
+            || k.StartsWith("ConvolutionKernels.BackwardInputThroughBatchNormBanded<", StringComparison.Ordinal)
+            || k.StartsWith("ConvolutionKernels.BackwardWeightsBanded<", StringComparison.Ordinal));
+    }
+
+    /// <summary>One training step of <paramref name="model"/>: asserts it launched only kernels the session compiled at creation, all in the kernel catalog; returns their names.</summary>
+    private System.Collections.Generic.HashSet<string> LaunchesOnlyPreparedKernels(string label, ModelDescription model, ComputeDevice device, KernelSet kernels)
+    {
         const int batch = 3;
         using var session = new DenseNetSession(model, device, batch, kernels);
         var prepared = kernels.Launchers.Select(l => l.Name).ToHashSet();
@@ -45,7 +72,8 @@ public class KernelPreparationTests(ITestOutputHelper output)
         Assert.Empty(launched.Except(prepared)); // compiled during the step
         Assert.Empty(prepared.Except(KernelCatalog.All.Select(KernelLoader.NameOf))); // kernels without an image in a full set (KernelImages)
         Assert.Equal(prepared.Count, kernels.Launchers.Count);
-        output.WriteLine($"{network}{(growthWherePossible ? " (growth kernels wherever they apply)" : "")}: {prepared.Count} kernels compiled at creation, {launched.Count} launched; never launched: " +
+        output.WriteLine($"{label}: {prepared.Count} kernels compiled at creation, {launched.Count} launched; never launched: " +
                          string.Join(", ", prepared.Except(launched).Order()));
+        return launched;
     }
 }
